@@ -1,0 +1,94 @@
+"""Instruments and the conversion between decimal strings and scaled integers."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from mercato.domain.types import TradingStatus
+
+_DECIMAL = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?")
+
+
+class DecimalError(ValueError):
+    """A decimal string that cannot be represented exactly at the wanted scale."""
+
+
+def parse_decimal(text: str, scale: int) -> int:
+    """Parse ``text`` (e.g. ``"101.25"``) into an integer scaled by ``10**scale``.
+
+    Exact: more decimal places than ``scale`` are accepted only when they are zeros;
+    exponents, ``nan`` and ``inf`` are refused.
+    """
+    m = _DECIMAL.fullmatch(text.strip())
+    if m is None or not (m.group(2) or m.group(3)):
+        raise DecimalError(f"not a decimal number: {text!r}")
+    sign, whole, frac = m.group(1), m.group(2) or "0", m.group(3) or ""
+    if len(frac) > scale:
+        if frac[scale:].strip("0"):
+            raise DecimalError(f"{text!r} has more than {scale} decimal places")
+        frac = frac[:scale]
+    value = int(whole) * 10**scale + (int(frac.ljust(scale, "0")) if scale else 0)
+    return -value if sign == "-" else value
+
+
+def format_decimal(value: int, scale: int, places: int | None = None) -> str:
+    """Format a scaled integer as a decimal string with ``places`` decimals (default: scale)."""
+    places = scale if places is None else places
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    whole, frac = divmod(value, 10**scale)
+    digits = str(frac).rjust(scale, "0") if scale else ""
+    if places < scale:
+        if digits[places:].strip("0"):
+            raise DecimalError(f"{value} at scale {scale} does not fit {places} places")
+        digits = digits[:places]
+    else:
+        digits = digits.ljust(places, "0")
+    return f"{sign}{whole}.{digits}" if places else f"{sign}{whole}"
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """A tradable instrument.
+
+    ``price_scale``/``qty_scale`` are the number of decimals of the integer units;
+    ``tick_size``/``lot_size`` are in those units (tick 1 at price scale 2 = 0.01).
+    """
+
+    symbol: str
+    tick_size: int = 1
+    lot_size: int = 1
+    price_scale: int = 2
+    qty_scale: int = 0
+    status: TradingStatus = TradingStatus.OPEN
+
+    def validate(self) -> str | None:
+        """Return why this instrument is malformed, or None."""
+        if not self.symbol or len(self.symbol) > 32 or not self.symbol.isprintable():
+            return "symbol must be 1-32 printable characters"
+        if self.tick_size <= 0 or self.lot_size <= 0:
+            return "tick and lot size must be positive"
+        if not (0 <= self.price_scale <= 18 and 0 <= self.qty_scale <= 18):
+            return "scales must be between 0 and 18"
+        return None
+
+    def price(self, text: str) -> int:
+        """Decimal string -> scaled price, checked against the tick size."""
+        value = parse_decimal(text, self.price_scale)
+        if value % self.tick_size:
+            raise DecimalError(f"price {text} is not a multiple of the tick size")
+        return value
+
+    def qty(self, text: str) -> int:
+        """Decimal string -> scaled quantity, checked against the lot size."""
+        value = parse_decimal(text, self.qty_scale)
+        if value % self.lot_size:
+            raise DecimalError(f"quantity {text} is not a multiple of the lot size")
+        return value
+
+    def format_price(self, value: int) -> str:
+        return format_decimal(value, self.price_scale)
+
+    def format_qty(self, value: int) -> str:
+        return format_decimal(value, self.qty_scale)

@@ -1,0 +1,39 @@
+"""Machine-readable reasons carried by ``Rejected`` and ``OrderCancelled`` events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reject(StrEnum):
+    """Why a command was refused. The command changed nothing."""
+
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    DUPLICATE_SYMBOL = "duplicate_symbol"
+    INVALID_INSTRUMENT = "invalid_instrument"
+    INSTRUMENT_HALTED = "instrument_halted"
+    INSTRUMENT_CLOSED = "instrument_closed"
+    DUPLICATE_ORDER_ID = "duplicate_order_id"
+    UNKNOWN_ORDER = "unknown_order"
+    INVALID_SIDE = "invalid_side"
+    INVALID_TYPE = "invalid_type"
+    INVALID_TIF = "invalid_tif"
+    INVALID_QTY = "invalid_qty"
+    QTY_NOT_LOT_MULTIPLE = "qty_not_lot_multiple"
+    INVALID_PRICE = "invalid_price"
+    PRICE_NOT_TICK_MULTIPLE = "price_not_tick_multiple"
+    PRICE_NOT_ALLOWED = "price_not_allowed"
+    INVALID_STOP_PRICE = "invalid_stop_price"
+    STOP_PRICE_NOT_TICK_MULTIPLE = "stop_price_not_tick_multiple"
+    POST_ONLY_NOT_ALLOWED = "post_only_not_allowed"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+
+
+class CancelReason(StrEnum):
+    """Why a live order ended without filling completely."""
+
+    USER = "user"  # a cancel command
+    IOC = "ioc"  # immediate-or-cancel remainder
+    MARKET = "market"  # market orders never rest
+    FOK = "fok"  # fill-or-kill could not fill completely: nothing traded
+    SELF_TRADE = "self_trade"  # resting order cancelled by self-trade prevention

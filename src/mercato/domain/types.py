@@ -1,0 +1,61 @@
+"""Enumerations and scalar aliases shared by every layer.
+
+Prices and quantities are plain ``int``s scaled per instrument (see ``Instrument``);
+decimal strings appear only at the edges (API, files, UI).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+OrderId = int
+AccountId = int
+Symbol = str
+Price = int
+Qty = int
+Timestamp = int  # nanoseconds since the epoch, supplied by the caller, never read from a clock
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+
+class OrderType(IntEnum):
+    MARKET = 1
+    LIMIT = 2
+    STOP = 3  # stop-loss: becomes a market order when triggered
+    STOP_LIMIT = 4  # becomes a limit order when triggered
+
+
+class TimeInForce(IntEnum):
+    GTC = 1
+    DAY = 2
+    IOC = 3
+    FOK = 4
+
+
+class TradingStatus(IntEnum):
+    OPEN = 1
+    HALTED = 2
+    CLOSED = 3
+
+
+SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
+ORDER_TYPE_NAMES = {
+    OrderType.MARKET: "market",
+    OrderType.LIMIT: "limit",
+    OrderType.STOP: "stop",
+    OrderType.STOP_LIMIT: "stop_limit",
+}
+TIF_NAMES = {
+    TimeInForce.GTC: "gtc",
+    TimeInForce.DAY: "day",
+    TimeInForce.IOC: "ioc",
+    TimeInForce.FOK: "fok",
+}
+TRADING_STATUS_NAMES = {
+    TradingStatus.OPEN: "open",
+    TradingStatus.HALTED: "halted",
+    TradingStatus.CLOSED: "closed",
+}
