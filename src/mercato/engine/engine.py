@@ -1,0 +1,566 @@
+"""The matching engine: a pure, synchronous, deterministic state machine.
+
+``Engine.process(command)`` applies one command and returns the events it caused, each
+stamped with the next global sequence number. The engine reads no clock and no randomness;
+the same commands always give the same events and the same ``state_hash()``.
+
+Matching rules (also the contract of ``mercato replay``) are written down in
+``docs/matching.md``; the stop cascade rule is in ``_run_stops``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mercato.domain.commands import (
+    AddInstrument,
+    CancelOrder,
+    Command,
+    EndOfDay,
+    NewOrder,
+    ReplaceOrder,
+    SetTradingStatus,
+)
+from mercato.domain.events import (
+    BookDelta,
+    Event,
+    InstrumentAdded,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderReplaced,
+    OrderTriggered,
+    Rejected,
+    Trade,
+    TradingStatusChanged,
+)
+from mercato.domain.instrument import Instrument
+from mercato.domain.orders import Order
+from mercato.domain.reasons import CancelReason, Reject
+from mercato.engine.book import Book, BookSide
+
+BUY: Final = 1
+SELL: Final = 2
+MARKET: Final = 1
+LIMIT: Final = 2
+STOP: Final = 3
+STOP_LIMIT: Final = 4
+GTC: Final = 1
+DAY: Final = 2
+IOC: Final = 3
+FOK: Final = 4
+OPEN: Final = 1
+HALTED: Final = 2
+CLOSED: Final = 3
+# order status values (mercato.domain.orders.OrderStatus)
+ACCEPTED: Final = 1
+CANCELLED: Final = 4
+REJECTED: Final = 5
+EXPIRED: Final = 6
+REPLACED: Final = 7
+
+R_UNKNOWN_SYMBOL: Final = str(Reject.UNKNOWN_SYMBOL)
+R_UNKNOWN_ORDER: Final = str(Reject.UNKNOWN_ORDER)
+C_USER: Final = str(CancelReason.USER)
+C_IOC: Final = str(CancelReason.IOC)
+C_MARKET: Final = str(CancelReason.MARKET)
+C_FOK: Final = str(CancelReason.FOK)
+C_SELF_TRADE: Final = str(CancelReason.SELF_TRADE)
+
+
+class UnknownCommand(TypeError):
+    """The engine was given something that is not a command it knows."""
+
+
+class Engine:
+    """All books, all live orders, and the global event sequence."""
+
+    def __init__(self) -> None:
+        self.seq = 0  # sequence number of the last event emitted
+        self.books: dict[str, Book] = {}
+        self.orders: dict[int, Order] = {}  # live orders: resting or waiting for their stop
+        self._out: list[Event] = []
+        self._ts = 0
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def process(self, cmd: Command) -> list[Event]:
+        """Apply one command; return the events it caused, in order."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = cmd.ts
+        if isinstance(cmd, ReplaceOrder):
+            self._replace(cmd)
+        elif isinstance(cmd, NewOrder):
+            self._new(cmd)
+        elif isinstance(cmd, CancelOrder):
+            self._cancel(cmd)
+        elif isinstance(cmd, SetTradingStatus):
+            self._set_status(cmd)
+        elif isinstance(cmd, EndOfDay):
+            self._end_of_day()
+        elif isinstance(cmd, AddInstrument):
+            self._add_instrument(cmd)
+        else:
+            raise UnknownCommand(f"not a command: {cmd!r}")
+        return out
+
+    # -- queries -------------------------------------------------------------------------
+
+    def book(self, symbol: str) -> Book:
+        return self.books[symbol]
+
+    def order(self, order_id: int) -> Order | None:
+        return self.orders.get(order_id)
+
+    # -- emission helpers ----------------------------------------------------------------
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _reject(
+        self, command: str, order_id: int, symbol: str, reason: str, detail: str = ""
+    ) -> None:
+        self.seq += 1
+        self._out.append(
+            Rejected(
+                seq=self.seq,
+                ts=self._ts,
+                command=command,
+                order_id=order_id,
+                symbol=symbol,
+                reason=reason,
+                detail=detail,
+            )
+        )
+
+    def _delta(self, symbol: str, side: int, price: int, qty: int) -> None:
+        self.seq += 1
+        self._out.append(
+            BookDelta(seq=self.seq, ts=self._ts, symbol=symbol, side=side, price=price, qty=qty)
+        )
+
+    def _cancelled(self, o: Order, reason: str) -> None:
+        o.transition(CANCELLED)
+        self.seq += 1
+        self._out.append(
+            OrderCancelled(
+                seq=self.seq,
+                ts=self._ts,
+                order_id=o.order_id,
+                account=o.account,
+                symbol=o.symbol,
+                remaining=o.remaining,
+                reason=reason,
+            )
+        )
+
+    # -- instruments ---------------------------------------------------------------------
+
+    def _add_instrument(self, c: AddInstrument) -> None:
+        if c.symbol in self.books:
+            self._reject("ai", 0, c.symbol, str(Reject.DUPLICATE_SYMBOL))
+            return
+        inst = Instrument(
+            symbol=c.symbol,
+            tick_size=c.tick_size,
+            lot_size=c.lot_size,
+            price_scale=c.price_scale,
+            qty_scale=c.qty_scale,
+        )
+        problem = inst.validate()
+        if problem is not None:
+            self._reject("ai", 0, c.symbol, str(Reject.INVALID_INSTRUMENT), problem)
+            return
+        self.books[c.symbol] = Book(c.symbol, c.tick_size, c.lot_size, c.price_scale, c.qty_scale)
+        self._out.append(
+            InstrumentAdded(
+                seq=self._next(),
+                ts=self._ts,
+                symbol=c.symbol,
+                tick_size=c.tick_size,
+                lot_size=c.lot_size,
+                price_scale=c.price_scale,
+                qty_scale=c.qty_scale,
+            )
+        )
+
+    def _set_status(self, c: SetTradingStatus) -> None:
+        book = self.books.get(c.symbol)
+        if book is None:
+            self._reject("st", 0, c.symbol, R_UNKNOWN_SYMBOL)
+            return
+        status = int(c.status)
+        if status not in (OPEN, HALTED, CLOSED):
+            self._reject("st", 0, c.symbol, str(Reject.INVALID_INSTRUMENT), "unknown status")
+            return
+        book.status = status
+        self._out.append(
+            TradingStatusChanged(seq=self._next(), ts=self._ts, symbol=c.symbol, status=status)
+        )
+
+    # -- new orders ----------------------------------------------------------------------
+
+    def _check_new(self, c: NewOrder, book: Book | None) -> tuple[str, str]:
+        """Why ``c`` must be rejected, as (reason, detail); ("", "") when it is acceptable."""
+        if book is None:
+            return R_UNKNOWN_SYMBOL, ""
+        if book.status != OPEN:
+            reason = Reject.INSTRUMENT_HALTED if book.status == HALTED else Reject.INSTRUMENT_CLOSED
+            return str(reason), ""
+        if c.order_id in self.orders:
+            return str(Reject.DUPLICATE_ORDER_ID), ""
+        if c.side != BUY and c.side != SELL:
+            return str(Reject.INVALID_SIDE), ""
+        t = c.type
+        if t != MARKET and t != LIMIT and t != STOP and t != STOP_LIMIT:
+            return str(Reject.INVALID_TYPE), ""
+        if c.tif != GTC and c.tif != DAY and c.tif != IOC and c.tif != FOK:
+            return str(Reject.INVALID_TIF), ""
+        if c.qty <= 0:
+            return str(Reject.INVALID_QTY), "quantity must be positive"
+        if c.qty % book.lot_size:
+            return str(Reject.QTY_NOT_LOT_MULTIPLE), f"lot size is {book.lot_size}"
+        if t == LIMIT or t == STOP_LIMIT:
+            if c.price <= 0:
+                return str(Reject.INVALID_PRICE), "price must be positive"
+            if c.price % book.tick_size:
+                return str(Reject.PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
+        elif c.price != 0:
+            return str(Reject.PRICE_NOT_ALLOWED), "market and stop orders take no limit price"
+        if t == STOP or t == STOP_LIMIT:
+            if c.stop_price <= 0:
+                return str(Reject.INVALID_STOP_PRICE), "stop price must be positive"
+            if c.stop_price % book.tick_size:
+                return str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
+        elif c.stop_price != 0:
+            return str(Reject.INVALID_STOP_PRICE), "only stop orders take a stop price"
+        if c.post_only:
+            if t != LIMIT or c.tif == IOC or c.tif == FOK:
+                return str(Reject.POST_ONLY_NOT_ALLOWED), "post-only needs a GTC or DAY limit"
+            if book.would_take(c.side == BUY, c.price):
+                return str(Reject.POST_ONLY_WOULD_TAKE), ""
+        return "", ""
+
+    def _new(self, c: NewOrder) -> None:
+        book = self.books.get(c.symbol)
+        reason, detail = self._check_new(c, book)
+        if reason:
+            self._reject("n", c.order_id, c.symbol, reason, detail)
+            return
+        assert book is not None
+        o = Order(
+            c.order_id,
+            c.account,
+            c.symbol,
+            int(c.side),
+            int(c.type),
+            int(c.tif),
+            c.price,
+            c.stop_price,
+            c.qty,
+            c.post_only,
+        )
+        o.transition(ACCEPTED)
+        self.seq += 1
+        self._out.append(
+            OrderAccepted(
+                seq=self.seq,
+                ts=self._ts,
+                order_id=o.order_id,
+                account=o.account,
+                symbol=o.symbol,
+                side=o.side,
+                type=o.type,
+                tif=o.tif,
+                price=o.price,
+                stop_price=o.stop_price,
+                qty=o.qty,
+                post_only=o.post_only,
+            )
+        )
+        if o.type == STOP or o.type == STOP_LIMIT:
+            book.stops[o.order_id] = o
+            self.orders[o.order_id] = o
+            book.stops_dirty = True
+        else:
+            self._execute(book, o)
+        if book.stops_dirty:
+            self._run_stops(book)
+
+    # -- matching ------------------------------------------------------------------------
+
+    def _execute(self, book: Book, o: Order) -> None:
+        """Match ``o`` as the taker, then rest or cancel what is left, by its type and TIF."""
+        market = o.type == MARKET or o.type == STOP
+        opp = book.asks if o.is_buy else book.bids
+        if o.tif == FOK and not self._fok_fillable(opp, o, market):
+            self._cancelled(o, C_FOK)
+            return
+        if opp.keys:
+            self._match(book, o, opp, market)
+        if o.remaining == 0:
+            return
+        if market:
+            self._cancelled(o, C_MARKET)
+        elif o.tif == IOC or o.tif == FOK:
+            self._cancelled(o, C_IOC)
+        else:
+            own = book.bids if o.is_buy else book.asks
+            level = own.add(o)
+            self.orders[o.order_id] = o
+            self._delta(book.symbol, o.side, level.price, level.total)
+            book.assert_uncrossed()
+
+    def _fok_fillable(self, opp: BookSide, o: Order, market: bool) -> bool:
+        """Whether ``o`` could fill completely now, not counting its own account's orders."""
+        need = o.remaining
+        limit = o.price
+        is_bid = opp.is_bid
+        levels = opp.levels
+        for k in reversed(opp.keys):
+            price = k if is_bid else -k
+            if not market and (price > limit if o.is_buy else price < limit):
+                return False
+            for m in levels[price].orders.values():
+                if m.account != o.account:
+                    need -= m.remaining
+                    if need <= 0:
+                        return True
+        return False
+
+    def _match(self, book: Book, o: Order, opp: BookSide, market: bool) -> None:
+        """Trade ``o`` against the opposite side in price-time priority."""
+        keys = opp.keys
+        levels = opp.levels
+        is_bid = opp.is_bid
+        is_buy = o.is_buy
+        limit = o.price
+        account = o.account
+        symbol = book.symbol
+        ts = self._ts
+        out = self._out
+        live = self.orders
+        while keys:
+            k = keys[-1]
+            price = k if is_bid else -k
+            if not market and (price > limit if is_buy else price < limit):
+                break
+            level = levels[price]
+            done: list[int] = []
+            traded = False
+            for m in level.orders.values():
+                if m.account == account:  # self-trade prevention: cancel the resting order
+                    level.total -= m.remaining
+                    done.append(m.order_id)
+                    self._cancelled(m, C_SELF_TRADE)
+                    continue
+                q = o.remaining if o.remaining < m.remaining else m.remaining
+                o.fill(q)
+                m.fill(q)
+                level.total -= q
+                traded = True
+                self.seq += 1
+                out.append(
+                    Trade(
+                        seq=self.seq,
+                        ts=ts,
+                        symbol=symbol,
+                        price=price,
+                        qty=q,
+                        taker_order_id=o.order_id,
+                        maker_order_id=m.order_id,
+                        taker_account=account,
+                        maker_account=m.account,
+                        taker_side=o.side,
+                        taker_remaining=o.remaining,
+                        maker_remaining=m.remaining,
+                    )
+                )
+                if m.remaining == 0:
+                    done.append(m.order_id)
+                if o.remaining == 0:
+                    break
+            orders = level.orders
+            for oid in done:
+                del orders[oid]
+                del live[oid]
+            if orders:
+                self._delta(symbol, opp.side, price, level.total)
+            else:
+                opp.drop(level)
+                self._delta(symbol, opp.side, price, 0)
+            if traded and book.last_price != price:
+                book.last_price = price
+                book.stops_dirty = True
+            if o.remaining == 0:
+                break
+
+    # -- stops ---------------------------------------------------------------------------
+
+    def _run_stops(self, book: Book) -> None:
+        """Trigger and execute waiting stops until the last trade price triggers no more.
+
+        The cascade rule: once the command's own order has finished (rested, filled or been
+        cancelled), every waiting stop whose condition holds at the last trade price (buy:
+        last >= stop, sell: last <= stop) triggers: all of them get an ``OrderTriggered``
+        event, in the order they were accepted, before any executes. They then execute one
+        after another in that order, each to completion, as a market order (stop) or a limit
+        order (stop-limit) with its own time in force. When the round is over, the check
+        repeats with the new last price, until a round triggers nothing.
+        """
+        while book.stops_dirty:
+            book.stops_dirty = False
+            last = book.last_price
+            if last == 0 or not book.stops:
+                return
+            fired = [
+                o
+                for o in book.stops.values()
+                if (last >= o.stop_price if o.is_buy else last <= o.stop_price)
+            ]
+            for o in fired:
+                del book.stops[o.order_id]
+                del self.orders[o.order_id]
+                self.seq += 1
+                self._out.append(
+                    OrderTriggered(
+                        seq=self.seq,
+                        ts=self._ts,
+                        order_id=o.order_id,
+                        account=o.account,
+                        symbol=o.symbol,
+                        stop_price=o.stop_price,
+                        last_price=last,
+                    )
+                )
+            for o in fired:
+                self._execute(book, o)
+
+    # -- cancel and replace --------------------------------------------------------------
+
+    def _cancel(self, c: CancelOrder) -> None:
+        o = self.orders.get(c.order_id)
+        if o is None or o.symbol != c.symbol:
+            self._reject("c", c.order_id, c.symbol, R_UNKNOWN_ORDER)
+            return
+        book = self.books[o.symbol]
+        del self.orders[o.order_id]
+        if o.order_id in book.stops:
+            del book.stops[o.order_id]
+            self._cancelled(o, C_USER)
+            return
+        side = book.bids if o.is_buy else book.asks
+        level = side.remove(o)
+        self._cancelled(o, C_USER)
+        self._delta(book.symbol, o.side, level.price, level.total)
+
+    def _replace(self, c: ReplaceOrder) -> None:
+        o = self.orders.get(c.order_id)
+        if o is None or o.symbol != c.symbol:
+            self._reject("r", c.order_id, c.symbol, R_UNKNOWN_ORDER)
+            return
+        book = self.books[o.symbol]
+        reason, detail = self._check_replace(c, o, book)
+        if reason:
+            self._reject("r", c.order_id, c.symbol, reason, detail)
+            return
+        qty = c.qty
+        if o.order_id in book.stops:  # a waiting stop keeps its place among the stops
+            if c.stop_price:
+                o.stop_price = c.stop_price
+            o.price = c.price
+            o.qty = o.filled + qty
+            o.remaining = qty
+            self._replaced(o, True)
+            book.stops_dirty = True
+            self._run_stops(book)
+            return
+        side = book.bids if o.is_buy else book.asks
+        if c.price == o.price and qty <= o.remaining:  # keeps time priority
+            level = side.levels[o.price]
+            level.total -= o.remaining - qty
+            o.qty -= o.remaining - qty
+            o.remaining = qty
+            self._replaced(o, True)
+            self._delta(book.symbol, o.side, level.price, level.total)
+            return
+        level = side.remove(o)
+        del self.orders[o.order_id]
+        o.price = c.price
+        o.qty = o.filled + qty
+        o.remaining = qty
+        self._replaced(o, False)
+        self._delta(book.symbol, o.side, level.price, level.total)
+        self._execute(book, o)
+        if book.stops_dirty:
+            self._run_stops(book)
+
+    def _check_replace(self, c: ReplaceOrder, o: Order, book: Book) -> tuple[str, str]:
+        if book.status != OPEN:
+            reason = Reject.INSTRUMENT_HALTED if book.status == HALTED else Reject.INSTRUMENT_CLOSED
+            return str(reason), ""
+        if c.qty <= 0:
+            return str(Reject.INVALID_QTY), "quantity must be positive"
+        if c.qty % book.lot_size:
+            return str(Reject.QTY_NOT_LOT_MULTIPLE), f"lot size is {book.lot_size}"
+        if o.type == LIMIT or o.type == STOP_LIMIT:
+            if c.price <= 0:
+                return str(Reject.INVALID_PRICE), "price must be positive"
+            if c.price % book.tick_size:
+                return str(Reject.PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
+        elif c.price != 0:
+            return str(Reject.PRICE_NOT_ALLOWED), "a stop order takes no limit price"
+        if c.stop_price:
+            if o.order_id not in book.stops:
+                return str(Reject.INVALID_STOP_PRICE), "only a waiting stop takes a stop price"
+            if c.stop_price < 0:
+                return str(Reject.INVALID_STOP_PRICE), "stop price must be positive"
+            if c.stop_price % book.tick_size:
+                return str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
+        if o.post_only and c.price != o.price and book.would_take(o.is_buy, c.price):
+            return str(Reject.POST_ONLY_WOULD_TAKE), ""
+        return "", ""
+
+    def _replaced(self, o: Order, kept_priority: bool) -> None:
+        o.transition(REPLACED)
+        self.seq += 1
+        self._out.append(
+            OrderReplaced(
+                seq=self.seq,
+                ts=self._ts,
+                order_id=o.order_id,
+                account=o.account,
+                symbol=o.symbol,
+                price=o.price,
+                qty=o.remaining,
+                stop_price=o.stop_price,
+                kept_priority=kept_priority,
+            )
+        )
+
+    # -- end of day ----------------------------------------------------------------------
+
+    def _end_of_day(self) -> None:
+        """Expire every DAY order, in the order the engine holds them."""
+        for o in [o for o in self.orders.values() if o.tif == DAY]:
+            book = self.books[o.symbol]
+            del self.orders[o.order_id]
+            o.transition(EXPIRED)
+            self.seq += 1
+            self._out.append(
+                OrderExpired(
+                    seq=self.seq,
+                    ts=self._ts,
+                    order_id=o.order_id,
+                    account=o.account,
+                    symbol=o.symbol,
+                    remaining=o.remaining,
+                )
+            )
+            if o.order_id in book.stops:
+                del book.stops[o.order_id]
+            else:
+                level = (book.bids if o.is_buy else book.asks).remove(o)
+                self._delta(book.symbol, o.side, level.price, level.total)
