@@ -5,7 +5,10 @@ from __future__ import annotations
 import msgspec
 
 
-class Event(msgspec.Struct, tag_field="k", array_like=True, gc=False, kw_only=True):
+class Event(msgspec.Struct, tag_field="k", array_like=True, gc=False):
+    """Positional construction is allowed (the engine uses it on the hot path): seq, ts, then
+    the fields in the order they are declared."""
+
     seq: int
     ts: int
 

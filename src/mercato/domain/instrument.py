@@ -8,7 +8,8 @@ import msgspec
 
 from mercato.domain.types import TradingStatus
 
-_DECIMAL = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?")
+_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")  # ASCII digits only
+_MAX_DIGITS = 4000  # below int()'s string-conversion limit, which raises a bare ValueError
 
 
 class DecimalError(ValueError):
@@ -25,6 +26,8 @@ def parse_decimal(text: str, scale: int) -> int:
     if m is None or not (m.group(2) or m.group(3)):
         raise DecimalError(f"not a decimal number: {text!r}")
     sign, whole, frac = m.group(1), m.group(2) or "0", m.group(3) or ""
+    if len(whole) + scale > _MAX_DIGITS:
+        raise DecimalError(f"{text!r} has too many digits")
     if len(frac) > scale:
         if frac[scale:].strip("0"):
             raise DecimalError(f"{text!r} has more than {scale} decimal places")

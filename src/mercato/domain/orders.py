@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from mercato.domain.errors import IllegalTransition
 from mercato.domain.types import OrderType, Side, TimeInForce
 
 
@@ -54,9 +55,7 @@ _ALLOWED: tuple[int, ...] = tuple(
 )
 FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
-
-class IllegalTransition(RuntimeError):
-    """An order was asked to move to a state its current state does not lead to."""
+__all__ = ["FINAL", "TRANSITIONS", "IllegalTransition", "Order", "OrderStatus"]
 
 
 class Order:

@@ -34,6 +34,7 @@ from mercato.domain.events import (
     Trade,
     TradingStatusChanged,
 )
+from mercato.domain.errors import UnknownCommand
 from mercato.domain.instrument import Instrument
 from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject
@@ -61,15 +62,30 @@ REPLACED: Final = 7
 
 R_UNKNOWN_SYMBOL: Final = str(Reject.UNKNOWN_SYMBOL)
 R_UNKNOWN_ORDER: Final = str(Reject.UNKNOWN_ORDER)
+R_HALTED: Final = str(Reject.INSTRUMENT_HALTED)
+R_CLOSED: Final = str(Reject.INSTRUMENT_CLOSED)
+R_INVALID_QTY: Final = str(Reject.INVALID_QTY)
+R_QTY_NOT_LOT_MULTIPLE: Final = str(Reject.QTY_NOT_LOT_MULTIPLE)
+R_INVALID_PRICE: Final = str(Reject.INVALID_PRICE)
+R_PRICE_NOT_TICK_MULTIPLE: Final = str(Reject.PRICE_NOT_TICK_MULTIPLE)
+R_PRICE_NOT_ALLOWED: Final = str(Reject.PRICE_NOT_ALLOWED)
+R_INVALID_STOP_PRICE: Final = str(Reject.INVALID_STOP_PRICE)
+R_STOP_PRICE_NOT_TICK_MULTIPLE: Final = str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE)
+R_POST_ONLY_WOULD_TAKE: Final = str(Reject.POST_ONLY_WOULD_TAKE)
+_DETAILS: Final = {
+    R_INVALID_QTY: "quantity must be positive",
+    R_QTY_NOT_LOT_MULTIPLE: "quantity is not a multiple of the lot size",
+    R_INVALID_PRICE: "price must be positive",
+    R_PRICE_NOT_TICK_MULTIPLE: "price is not a multiple of the tick size",
+    R_PRICE_NOT_ALLOWED: "market and stop orders take no limit price",
+    R_INVALID_STOP_PRICE: "only a waiting stop order takes a positive stop price",
+    R_STOP_PRICE_NOT_TICK_MULTIPLE: "stop price is not a multiple of the tick size",
+}
 C_USER: Final = str(CancelReason.USER)
 C_IOC: Final = str(CancelReason.IOC)
 C_MARKET: Final = str(CancelReason.MARKET)
 C_FOK: Final = str(CancelReason.FOK)
 C_SELF_TRADE: Final = str(CancelReason.SELF_TRADE)
-
-
-class UnknownCommand(TypeError):
-    """The engine was given something that is not a command it knows."""
 
 
 class Engine:
@@ -137,23 +153,13 @@ class Engine:
 
     def _delta(self, symbol: str, side: int, price: int, qty: int) -> None:
         self.seq += 1
-        self._out.append(
-            BookDelta(seq=self.seq, ts=self._ts, symbol=symbol, side=side, price=price, qty=qty)
-        )
+        self._out.append(BookDelta(self.seq, self._ts, symbol, side, price, qty))
 
     def _cancelled(self, o: Order, reason: str) -> None:
         o.transition(CANCELLED)
         self.seq += 1
         self._out.append(
-            OrderCancelled(
-                seq=self.seq,
-                ts=self._ts,
-                order_id=o.order_id,
-                account=o.account,
-                symbol=o.symbol,
-                remaining=o.remaining,
-                reason=reason,
-            )
+            OrderCancelled(self.seq, self._ts, o.order_id, o.account, o.symbol, o.remaining, reason)
         )
 
     # -- instruments ---------------------------------------------------------------------
@@ -298,7 +304,8 @@ class Engine:
         if o.tif == FOK and not self._fok_fillable(opp, o, market):
             self._cancelled(o, C_FOK)
             return
-        if opp.keys:
+        best = opp.best_price()
+        if best and (market or (best <= o.price if o.is_buy else best >= o.price)):
             self._match(book, o, opp, market)
         if o.remaining == 0:
             return
@@ -364,18 +371,18 @@ class Engine:
                 self.seq += 1
                 out.append(
                     Trade(
-                        seq=self.seq,
-                        ts=ts,
-                        symbol=symbol,
-                        price=price,
-                        qty=q,
-                        taker_order_id=o.order_id,
-                        maker_order_id=m.order_id,
-                        taker_account=account,
-                        maker_account=m.account,
-                        taker_side=o.side,
-                        taker_remaining=o.remaining,
-                        maker_remaining=m.remaining,
+                        self.seq,
+                        ts,
+                        symbol,
+                        price,
+                        q,
+                        o.order_id,  # taker
+                        m.order_id,  # maker
+                        account,
+                        m.account,
+                        o.side,
+                        o.remaining,
+                        m.remaining,
                     )
                 )
                 if m.remaining == 0:
@@ -457,20 +464,20 @@ class Engine:
         self._delta(book.symbol, o.side, level.price, level.total)
 
     def _replace(self, c: ReplaceOrder) -> None:
-        o = self.orders.get(c.order_id)
-        if o is None or o.symbol != c.symbol:
-            self._reject("r", c.order_id, c.symbol, R_UNKNOWN_ORDER)
+        oid, symbol, price, qty, stop_price = c.order_id, c.symbol, c.price, c.qty, c.stop_price
+        o = self.orders.get(oid)
+        if o is None or o.symbol != symbol:
+            self._reject("r", oid, symbol, R_UNKNOWN_ORDER)
             return
-        book = self.books[o.symbol]
-        reason, detail = self._check_replace(c, o, book)
+        book = self.books[symbol]
+        reason = self._check_replace(o, book, price, qty, stop_price)
         if reason:
-            self._reject("r", c.order_id, c.symbol, reason, detail)
+            self._reject("r", oid, symbol, reason, _DETAILS.get(reason, ""))
             return
-        qty = c.qty
-        if o.order_id in book.stops:  # a waiting stop keeps its place among the stops
-            if c.stop_price:
-                o.stop_price = c.stop_price
-            o.price = c.price
+        if oid in book.stops:  # a waiting stop keeps its place among the stops
+            if stop_price:
+                o.stop_price = stop_price
+            o.price = price
             o.qty = o.filled + qty
             o.remaining = qty
             self._replaced(o, True)
@@ -478,7 +485,7 @@ class Engine:
             self._run_stops(book)
             return
         side = book.bids if o.is_buy else book.asks
-        if c.price == o.price and qty <= o.remaining:  # keeps time priority
+        if price == o.price and qty <= o.remaining:  # keeps time priority
             level = side.levels[o.price]
             level.total -= o.remaining - qty
             o.qty -= o.remaining - qty
@@ -487,8 +494,8 @@ class Engine:
             self._delta(book.symbol, o.side, level.price, level.total)
             return
         level = side.remove(o)
-        del self.orders[o.order_id]
-        o.price = c.price
+        del self.orders[oid]
+        o.price = price
         o.qty = o.filled + qty
         o.remaining = qty
         self._replaced(o, False)
@@ -497,46 +504,44 @@ class Engine:
         if book.stops_dirty:
             self._run_stops(book)
 
-    def _check_replace(self, c: ReplaceOrder, o: Order, book: Book) -> tuple[str, str]:
+    def _check_replace(self, o: Order, book: Book, price: int, qty: int, stop_price: int) -> str:
+        """Why this replace must be rejected (details in ``_DETAILS``), or ""."""
         if book.status != OPEN:
-            reason = Reject.INSTRUMENT_HALTED if book.status == HALTED else Reject.INSTRUMENT_CLOSED
-            return str(reason), ""
-        if c.qty <= 0:
-            return str(Reject.INVALID_QTY), "quantity must be positive"
-        if c.qty % book.lot_size:
-            return str(Reject.QTY_NOT_LOT_MULTIPLE), f"lot size is {book.lot_size}"
+            return R_HALTED if book.status == HALTED else R_CLOSED
+        if qty <= 0:
+            return R_INVALID_QTY
+        if qty % book.lot_size:
+            return R_QTY_NOT_LOT_MULTIPLE
         if o.type == LIMIT or o.type == STOP_LIMIT:
-            if c.price <= 0:
-                return str(Reject.INVALID_PRICE), "price must be positive"
-            if c.price % book.tick_size:
-                return str(Reject.PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
-        elif c.price != 0:
-            return str(Reject.PRICE_NOT_ALLOWED), "a stop order takes no limit price"
-        if c.stop_price:
-            if o.order_id not in book.stops:
-                return str(Reject.INVALID_STOP_PRICE), "only a waiting stop takes a stop price"
-            if c.stop_price < 0:
-                return str(Reject.INVALID_STOP_PRICE), "stop price must be positive"
-            if c.stop_price % book.tick_size:
-                return str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
-        if o.post_only and c.price != o.price and book.would_take(o.is_buy, c.price):
-            return str(Reject.POST_ONLY_WOULD_TAKE), ""
-        return "", ""
+            if price <= 0:
+                return R_INVALID_PRICE
+            if price % book.tick_size:
+                return R_PRICE_NOT_TICK_MULTIPLE
+        elif price != 0:
+            return R_PRICE_NOT_ALLOWED
+        if stop_price:
+            if o.order_id not in book.stops or stop_price < 0:
+                return R_INVALID_STOP_PRICE
+            if stop_price % book.tick_size:
+                return R_STOP_PRICE_NOT_TICK_MULTIPLE
+        if o.post_only and price != o.price and book.would_take(o.is_buy, price):
+            return R_POST_ONLY_WOULD_TAKE
+        return ""
 
     def _replaced(self, o: Order, kept_priority: bool) -> None:
         o.transition(REPLACED)
         self.seq += 1
         self._out.append(
             OrderReplaced(
-                seq=self.seq,
-                ts=self._ts,
-                order_id=o.order_id,
-                account=o.account,
-                symbol=o.symbol,
-                price=o.price,
-                qty=o.remaining,
-                stop_price=o.stop_price,
-                kept_priority=kept_priority,
+                self.seq,
+                self._ts,
+                o.order_id,
+                o.account,
+                o.symbol,
+                o.price,
+                o.remaining,
+                o.stop_price,
+                kept_priority,
             )
         )
 

@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports in ``mercato.ports`` (files, buses, stores)."""

@@ -1,0 +1,406 @@
+"""The file journal: segment files of CRC-checked records, written by group commit.
+
+A record is ``u32 LE payload length | u32 LE crc32(payload) | payload``, the payload being
+the MessagePack of a ``JournalEntry``. Segments are named by the seq of their first record
+and rolled at ``segment_bytes``. The format, the torn-tail rule and recovery are described
+in ``docs/journal.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import re
+import struct
+import zlib
+from bisect import bisect_right
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Final, NamedTuple, cast, get_args
+
+import msgspec
+
+from mercato.domain.commands import AnyCommand, Command
+from mercato.ports import JournalEntry
+
+HEADER: Final = struct.Struct("<II")  # payload length, crc32 of the payload
+MAX_RECORD_BYTES: Final = 16 << 20  # a longer length field is corruption, not a record
+DEFAULT_SEGMENT_BYTES: Final = 64 << 20
+SEGMENT_SUFFIX: Final = ".seg"
+_SEGMENT_NAME = re.compile(r"(\d{20})\.seg")
+_PAYLOAD_START: Final = b"\x94"  # MessagePack fixarray(4): the first byte of every payload
+_COMMAND_TYPES: Final = get_args(AnyCommand)
+_DECODER = msgspec.msgpack.Decoder(JournalEntry)
+
+
+class JournalError(RuntimeError):
+    """Base class of the journal's errors."""
+
+
+class JournalCorrupt(JournalError):
+    """A record that is not the torn tail failed its checks; the journal needs a human."""
+
+    def __init__(self, path: Path, offset: int, why: str) -> None:
+        super().__init__(f"{path} at offset {offset}: {why}")
+        self.path = path
+        self.offset = offset
+
+
+class JournalFailed(JournalError):
+    """A write or fsync failed: the journal accepts nothing more (recover from disk)."""
+
+
+class JournalLocked(JournalError):
+    """Another FileJournal (in this or another process) holds the directory."""
+
+
+def segment_name(first_seq: int) -> str:
+    return f"{first_seq:020d}{SEGMENT_SUFFIX}"
+
+
+class _Scan(NamedTuple):
+    records: int  # complete records that passed their checks
+    last: int  # offset of the last of them
+    end: int  # offset just past the last of them
+    bad: int | None  # offset of the first record that failed, None when clean to the end
+
+
+def _scan(data: bytes) -> _Scan:
+    """Walk the records of one segment, stopping at the first one that fails a check."""
+    mv = memoryview(data)
+    size = len(data)
+    off = last = count = 0
+    while off < size:
+        if off + HEADER.size > size:
+            return _Scan(count, last, off, off)
+        length, crc = HEADER.unpack_from(data, off)
+        end = off + HEADER.size + length
+        if not 0 < length <= MAX_RECORD_BYTES or end > size:
+            return _Scan(count, last, off, off)
+        if zlib.crc32(mv[off + HEADER.size : end]) != crc:
+            return _Scan(count, last, off, off)
+        count += 1
+        last, off = off, end
+    return _Scan(count, last, off, None)
+
+
+def _decode(path: Path, off: int, payload: memoryview, expected: int) -> JournalEntry:
+    """Decode one record's payload and check that it holds entry ``expected``."""
+    try:
+        entry = _DECODER.decode(payload)
+    except msgspec.DecodeError as e:
+        raise JournalCorrupt(path, off, f"undecodable entry: {e}") from None
+    if entry.seq != expected:
+        raise JournalCorrupt(path, off, f"seq {entry.seq}, expected {expected}")
+    return entry
+
+
+def _valid_record_after(data: bytes, bad: int) -> int | None:
+    """The offset of an intact, decodable record starting after ``bad``, if there is one.
+
+    This separates a torn tail (nothing valid follows) from corruption in the middle
+    (valid data follows), even when the bad record's own length field is garbage.
+    """
+    mv = memoryview(data)
+    p = data.find(_PAYLOAD_START, bad + 1 + HEADER.size)
+    while p != -1:
+        length, crc = HEADER.unpack_from(data, p - HEADER.size)
+        if 0 < length <= MAX_RECORD_BYTES and p + length <= len(data):
+            payload = mv[p : p + length]
+            if zlib.crc32(payload) == crc:
+                try:
+                    _DECODER.decode(payload)
+                except msgspec.DecodeError:
+                    pass
+                else:
+                    return p - HEADER.size
+        p = data.find(_PAYLOAD_START, p + 1)
+    return None
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_Batch = list[tuple[int, bytearray]]  # (first seq of the segment, bytes to append to it)
+
+
+class FileJournal:
+    """The ``Journal`` port over append-only segment files in one directory.
+
+    ``append`` only encodes into memory; ``commit`` writes the whole buffer and fsyncs
+    once (group commit). ``commit_async`` does the write and fsync on a dedicated writer
+    thread: one thread keeps the writes in call order, and since ``os.write``/``os.fsync``
+    release the GIL the event loop keeps appending the next group while an fsync is in
+    flight. Once a writer thread exists, ``commit`` goes through it too, so the two can
+    be mixed without reordering. With ``fsync=False`` a commit survives a process crash
+    but not a power loss. The directory is locked (``flock``) against a second writer.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    ) -> None:
+        if segment_bytes <= 0:
+            raise ValueError("segment_bytes must be positive")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+        self._segment_bytes = segment_bytes
+        self._encoder = msgspec.msgpack.Encoder()
+        self._lock_fd = self._lock()
+        self._segments: list[int] = []  # first seq of each segment file, ascending
+        self._fd: int | None = None  # the last segment, open for appending
+        self._fd_first = 0
+        self._dirty = False  # written to _fd since its last fsync
+        self._pending: _Batch = []
+        self._writer: ThreadPoolExecutor | None = None
+        self._failed: BaseException | None = None
+        self._closed = False
+        self._last_seq = 0  # last seq appended
+        self._committed = 0  # last seq written (and fsynced)
+        self._seg_first = 1  # first seq of the segment that appends go to
+        self._seg_size = 0  # its size, including what is still buffered
+        try:
+            self._recover()
+        except BaseException:
+            self._release()
+            raise
+
+    # -- the port ------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    @property
+    def committed_seq(self) -> int:
+        return self._committed
+
+    def append(self, source: str, source_seq: int, cmd: Command) -> int:
+        """Buffer ``cmd`` as the next entry and return its seq (no system call)."""
+        self._check_usable()
+        if not isinstance(cmd, _COMMAND_TYPES):
+            raise TypeError(f"not a journalable command: {cmd!r}")
+        seq = self._last_seq + 1
+        payload = self._encoder.encode(JournalEntry(seq, source, source_seq, cast(AnyCommand, cmd)))
+        if len(payload) > MAX_RECORD_BYTES:
+            raise ValueError(f"journal record of {len(payload)} bytes is too large")
+        size = HEADER.size + len(payload)
+        if self._seg_size and self._seg_size + size > self._segment_bytes:
+            self._seg_first, self._seg_size = seq, 0  # roll: this record starts a segment
+        pending = self._pending
+        if not pending or pending[-1][0] != self._seg_first:
+            pending.append((self._seg_first, bytearray()))
+        buf = pending[-1][1]
+        buf += HEADER.pack(len(payload), zlib.crc32(payload))
+        buf += payload
+        self._seg_size += size
+        self._last_seq = seq
+        return seq
+
+    def commit(self) -> None:
+        """Write and fsync everything appended so far; durable when this returns."""
+        self._check_usable()
+        batch = self._take()
+        if self._writer is not None:
+            self._writer.submit(self._write, batch, self._last_seq).result()
+        else:
+            self._write(batch, self._last_seq)
+
+    async def commit_async(self) -> None:
+        """``commit`` with the write and fsync on the writer thread, off the event loop.
+
+        The buffer is taken at the call, so entries appended while this awaits belong to
+        the next commit. If the awaiting task is cancelled the write may still complete.
+        """
+        self._check_usable()
+        batch, upto = self._take(), self._last_seq
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal-writer")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._write, batch, upto)
+
+    def read_from(self, seq: int) -> Iterator[JournalEntry]:
+        """Yield the entries with ``seq >= seq`` committed when iteration starts.
+
+        Every record read is checked (CRC, seq continuity within and across segments);
+        a failure raises ``JournalCorrupt``. ``read_from(1)`` is a full verification.
+        """
+        limit = self._committed
+        firsts = list(self._segments)
+        if seq > limit or not firsts:
+            return
+        i = max(bisect_right(firsts, seq) - 1, 0)
+        expected = firsts[i]
+        path = self._path(expected)
+        off = 0
+        for first in firsts[i:]:
+            path = self._path(first)
+            if first != expected:
+                raise JournalCorrupt(path, 0, f"segment should start at seq {expected}")
+            data = path.read_bytes()
+            mv = memoryview(data)
+            off = 0
+            while expected <= limit and off < len(data):
+                if off + HEADER.size > len(data):
+                    raise JournalCorrupt(path, off, "truncated record header")
+                length, crc = HEADER.unpack_from(data, off)
+                end = off + HEADER.size + length
+                if not 0 < length <= MAX_RECORD_BYTES or end > len(data):
+                    raise JournalCorrupt(path, off, f"bad record length {length}")
+                payload = mv[off + HEADER.size : end]
+                if zlib.crc32(payload) != crc:
+                    raise JournalCorrupt(path, off, "CRC mismatch")
+                if expected >= seq:
+                    yield _decode(path, off, payload, expected)
+                expected += 1
+                off = end
+            if expected > limit:
+                return
+        raise JournalCorrupt(path, off, f"journal ends before committed seq {limit}")
+
+    def close(self) -> None:
+        """Commit what is still buffered (unless a commit failed) and release the files."""
+        if self._closed:
+            return
+        try:
+            if self._failed is None:
+                self.commit()
+        finally:
+            self._release()
+
+    def __enter__(self) -> FileJournal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Find the end of the journal, truncating a torn or corrupt tail record."""
+        self._segments = sorted(
+            int(m.group(1))
+            for p in self.directory.iterdir()
+            if (m := _SEGMENT_NAME.fullmatch(p.name))
+        )
+        if not self._segments:
+            self._seg_first, self._seg_size, next_seq = 1, 0, 1
+        else:
+            first = self._segments[-1]
+            path = self._path(first)
+            data = path.read_bytes()
+            scan = _scan(data)
+            if scan.bad is not None:
+                later = _valid_record_after(data, scan.bad)
+                if later is not None:
+                    why = f"invalid record followed by a valid one at offset {later}"
+                    raise JournalCorrupt(path, scan.bad, why)
+                os.truncate(path, scan.end)  # the torn tail: never acknowledged
+            if scan.records:
+                mv = memoryview(data)  # check the first and last seq against the name
+                first_length = HEADER.unpack_from(data)[0]
+                _decode(path, 0, mv[HEADER.size : HEADER.size + first_length], first)
+                last_payload = mv[scan.last + HEADER.size : scan.end]
+                _decode(path, scan.last, last_payload, first + scan.records - 1)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            self._fd_first = first
+            if scan.bad is not None and self._fsync:
+                os.fsync(self._fd)  # make the truncation durable before appending
+            self._seg_first, self._seg_size = first, scan.end
+            next_seq = first + scan.records
+        self._last_seq = self._committed = next_seq - 1
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _take(self) -> _Batch:
+        batch, self._pending = self._pending, []
+        return batch
+
+    def _write(self, batch: _Batch, upto: int) -> None:
+        """Append ``batch`` to its segment files and fsync them (on one thread at a time)."""
+        if self._failed is not None:
+            raise JournalFailed("an earlier commit failed") from self._failed
+        try:
+            created = False
+            for first, data in batch:
+                if self._fd is None or first != self._fd_first:
+                    self._roll(first)
+                    created = True
+                assert self._fd is not None
+                _write_all(self._fd, data)
+                self._dirty = True
+            if self._fsync and self._fd is not None and self._dirty:
+                os.fsync(self._fd)
+                if created:
+                    _fsync_dir(self.directory)
+            self._dirty = False
+        except BaseException as e:
+            self._failed = e
+            raise JournalFailed(f"journal commit failed: {e!r}") from e
+        self._committed = max(self._committed, upto)
+
+    def _roll(self, first: int) -> None:
+        """Finish the current segment (fsync, close) and create the one starting at ``first``."""
+        if self._fd is not None:
+            if self._fsync and self._dirty:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        self._fd = os.open(self._path(first), flags, 0o644)
+        self._fd_first = first
+        self._dirty = False
+        self._segments.append(first)
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def _path(self, first: int) -> Path:
+        return self.directory / segment_name(first)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise JournalError("journal is closed")
+        if self._failed is not None:
+            raise JournalFailed("an earlier commit failed") from self._failed
+
+    def _lock(self) -> int:
+        fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalLocked(f"{self.directory} is locked by another journal") from None
+        return fd
+
+    def _release(self) -> None:
+        self._closed = True
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        os.close(self._lock_fd)  # also drops the flock
