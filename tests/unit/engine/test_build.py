@@ -1,0 +1,22 @@
+"""Which build of the hot modules the tests run against.
+
+`make test` runs the engine tests twice: on the plain Python source, and with
+MERCATO_EXPECT_COMPILED=1 on the mypyc build. This test makes sure the second run really
+exercises compiled code, and the first really exercises the source.
+"""
+
+import os
+
+import mercato.domain.orders
+import mercato.engine.book
+import mercato.engine.engine
+
+HOT = (mercato.domain.orders, mercato.engine.book, mercato.engine.engine)
+
+
+def test_hot_modules_are_the_expected_build() -> None:
+    compiled = [not (m.__file__ or "").endswith(".py") for m in HOT]
+    if os.environ.get("MERCATO_EXPECT_COMPILED") == "1":
+        assert all(compiled), [m.__file__ for m in HOT]
+    else:
+        assert not any(compiled), [m.__file__ for m in HOT]
