@@ -30,15 +30,24 @@ FOK: Final = 4
 class OwnOrder:
     """What an agent believes about one of its live orders."""
 
-    __slots__ = ("order_id", "price", "remaining", "side", "stop_price", "symbol", "type")
+    __slots__ = ("order_id", "price", "remaining", "side", "stop_price", "symbol", "tif", "type")
 
     def __init__(
-        self, order_id: int, symbol: str, side: int, type: int, price: int, stop: int, qty: int
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        type: int,
+        tif: int,
+        price: int,
+        stop: int,
+        qty: int,
     ) -> None:
         self.order_id = order_id
         self.symbol = symbol
         self.side = side
         self.type = type
+        self.tif = tif
         self.price = price
         self.stop_price = stop
         self.remaining = qty
@@ -46,6 +55,11 @@ class OwnOrder:
     @property
     def waiting_stop(self) -> bool:
         return self.type == STOP or self.type == STOP_LIMIT
+
+    @property
+    def resting(self) -> bool:
+        """A limit order that stays in the book until filled or cancelled."""
+        return self.type == LIMIT and self.tif == GTC
 
 
 class Agent:
@@ -77,7 +91,7 @@ class Agent:
         stop: int = 0,
     ) -> NewOrder:
         oid = self.sim.new_order_id(self)
-        self.orders[oid] = OwnOrder(oid, symbol, side, type, price, stop, qty)
+        self.orders[oid] = OwnOrder(oid, symbol, side, type, tif, price, stop, qty)
         return NewOrder(
             ts=now,
             order_id=oid,
@@ -165,8 +179,7 @@ class MarketMaker(Agent):
         fair = self.sim.fair_ticks(symbol)
         skew = self.position[symbol] // self.skew_per
         offset = self.half_spread + level * self.level_step
-        price = fair - offset - skew if side == BUY else fair + offset - skew
-        return max(price, 1 + (0 if side == BUY else self.half_spread + level * self.level_step))
+        return max(1, fair - offset - skew if side == BUY else fair + offset - skew)
 
     def act(self, now: int) -> Command | None:
         slots = self.slots
@@ -221,9 +234,10 @@ class NoiseTrader(Agent):
         r = rng.random()
         if r < 0.30:
             return self.new(now, symbol, side, MARKET, rng.randint(1, 100), tif=IOC)
-        if r < 0.60 or (r >= 0.92 and not self.orders):
-            if len(self.orders) >= self.max_resting:
-                return self.cancel(now, next(iter(self.orders.values())))  # the oldest
+        resting = [o for o in self.orders.values() if o.resting]
+        if r < 0.60 or (r >= 0.92 and not resting):
+            if len(resting) >= self.max_resting:
+                return self.cancel(now, resting[0])  # the oldest
             price = max(1, fair - sign * rng.randint(1, 8))
             return self.new(now, symbol, side, LIMIT, rng.randint(1, 200), price=price)
         if r < 0.85:
@@ -232,8 +246,7 @@ class NoiseTrader(Agent):
         if r < 0.92:
             price = max(1, fair + sign * rng.randint(1, 4))
             return self.new(now, symbol, side, LIMIT, rng.randint(1, 300), tif=FOK, price=price)
-        victims = list(self.orders.values())
-        return self.cancel(now, victims[rng.randrange(len(victims))])
+        return self.cancel(now, resting[rng.randrange(len(resting))])
 
 
 class MomentumTrader(Agent):
@@ -272,7 +285,11 @@ class MomentumTrader(Agent):
             return self.new(now, symbol, SELL, MARKET, qty, tif=IOC)
         if rng.random() < 0.5:
             return None
-        stops = [o for o in self.orders.values() if o.symbol == symbol and o.waiting_stop]
+        mine = [o for o in self.orders.values() if o.symbol == symbol]
+        leftover = [o for o in mine if o.resting]  # triggered stop-limits that did not fill
+        if leftover and rng.random() < 0.5:
+            return self.cancel(now, leftover[0])
+        stops = [o for o in mine if o.waiting_stop]
         distance = rng.randint(*self.stop_distance)
         if len(stops) >= 2:
             o = stops[0]

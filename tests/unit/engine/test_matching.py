@@ -327,13 +327,16 @@ def test_every_trade_takes_the_same_quantity_from_both_sides() -> None:
     m = Market()
     m(sell(1, 3, 100), sell(2, 4, 100), sell(3, 9, 101))
     events = m.raw(buy(4, 10, 101, acct=5))
-    taken: dict[int, int] = {}
+    left = {1: 3, 2: 4, 3: 9, 4: 10}
     for e in events:
         if isinstance(e, Trade):
-            taken[e.taker_order_id] = taken.get(e.taker_order_id, 0) + e.qty
-            taken[e.maker_order_id] = taken.get(e.maker_order_id, 0) + e.qty
-    assert taken == {4: 20, 1: 3, 2: 4, 3: 3}
-    assert sum(taken[i] for i in (1, 2, 3)) == taken[4]
+            left[e.taker_order_id] -= e.qty
+            left[e.maker_order_id] -= e.qty
+            assert (e.taker_remaining, e.maker_remaining) == (
+                left[e.taker_order_id],
+                left[e.maker_order_id],
+            )
+    assert left == {1: 0, 2: 0, 3: 6, 4: 0}
     maker = m.engine.order(3)
     assert maker is not None and (maker.filled, maker.remaining, maker.qty) == (3, 6, 9)
 

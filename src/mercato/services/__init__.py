@@ -1,0 +1,1 @@
+"""Services: asyncio processes that wire the ports to the engine (no business rules)."""

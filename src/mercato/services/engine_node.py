@@ -1,0 +1,406 @@
+"""The engine node: the sequencer, the journal and the engine, with recovery as start-up.
+
+``EngineNode`` is synchronous: ``submit`` filters duplicates, journals a batch with one
+group commit, then applies it and answers. ``AsyncEngineNode`` serves many concurrent
+submitters on an event loop by grouping what arrives while the previous fsync is in
+flight. Durability, snapshots and the duplicate rule are described in ``docs/journal.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES, FileJournal
+from mercato.adapters.snapshots import FileSnapshotStore
+from mercato.domain.commands import Command
+from mercato.domain.events import Event
+from mercato.engine import snapshot as engine_snapshot
+from mercato.engine.engine import Engine
+from mercato.ports import Journal, JournalEntry, SnapshotStore
+
+NODE_SNAPSHOT_VERSION: Final = 1
+
+Submission = tuple[str, int, Command]  # (source, source_seq, command)
+ReplayHook = Callable[[JournalEntry, list[Event]], None]
+_BAD_INPUT: Final = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+_log = logging.getLogger(__name__)
+
+
+class Result(msgspec.Struct, kw_only=True, gc=False):
+    """The answer to one submitted command.
+
+    ``seq`` is its journal seq (0 when it was not journaled); ``duplicate`` means its
+    ``source_seq`` had already been seen from that source, so it was neither journaled nor
+    applied again; ``error`` means it could not be journaled at all (not a command).
+    """
+
+    source: str
+    source_seq: int
+    seq: int = 0
+    duplicate: bool = False
+    error: str = ""
+    events: list[Event] = []
+
+
+class NodeSnapshot(msgspec.Struct, array_like=True):
+    """What the node saves: the engine's snapshot and the duplicate table, as of ``seq``."""
+
+    version: int
+    seq: int
+    engine: bytes
+    sources: dict[str, int]
+
+
+class RecoveryError(RuntimeError):
+    """The snapshot and the journal do not fit together; the node cannot start."""
+
+
+class NodeFailed(RuntimeError):
+    """A commit or an engine step failed; the node must be restarted (recovered from disk)."""
+
+
+_snapshot_decoder = msgspec.msgpack.Decoder(NodeSnapshot)
+_snapshot_encoder = msgspec.msgpack.Encoder()
+
+
+class EngineNode:
+    """The engine behind its journal: nothing is applied or acknowledged before it is durable.
+
+    Single-threaded: one caller at a time (``AsyncEngineNode`` serialises asyncio callers).
+    Any failure of the journal or the engine is final (fail-stop): the node refuses further
+    work and recovery from disk rebuilds the exact state.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        journal: Journal,
+        snapshots: SnapshotStore,
+        *,
+        sources: dict[str, int] | None = None,
+        applied_seq: int = 0,
+        snapshot_every: int = 100_000,
+    ) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self._sources: dict[str, int] = dict(sources or {})
+        self._applied = applied_seq  # journal seq of the last command applied
+        self._snapshot_seq = applied_seq  # journal seq of the newest snapshot we know of
+        self._failed: BaseException | None = None
+        self._busy = False
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        snapshot_every: int = 100_000,
+        fsync: bool = True,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        keep_snapshots: int = 3,
+        on_replay: ReplayHook | None = None,
+    ) -> EngineNode:
+        """Recover the node in ``data_dir``: the newest snapshot, then the journal's tail.
+
+        ``on_replay(entry, events)`` sees each replayed command and the events it caused
+        again (the events the node emitted before the crash, bit for bit).
+        """
+        root = Path(data_dir)
+        store = FileSnapshotStore(root / "snapshots", keep=keep_snapshots)
+        journal = FileJournal(root / "journal", fsync=fsync, segment_bytes=segment_bytes)
+        try:
+            engine, sources, snap_seq = _load_snapshot(store)
+            if snap_seq > journal.committed_seq:
+                raise RecoveryError(
+                    f"snapshot at seq {snap_seq} is ahead of the journal, "
+                    f"which ends at seq {journal.committed_seq}"
+                )
+            applied = _replay(engine, sources, journal, snap_seq, on_replay)
+        except BaseException:
+            journal.close()
+            raise
+        node = cls(
+            engine,
+            journal,
+            store,
+            sources=sources,
+            applied_seq=applied,
+            snapshot_every=snapshot_every,
+        )
+        node._snapshot_seq = snap_seq
+        return node
+
+    # -- queries -------------------------------------------------------------------------
+
+    @property
+    def applied_seq(self) -> int:
+        """The journal seq of the last command applied to the engine."""
+        return self._applied
+
+    def last_source_seq(self, source: str) -> int:
+        """The highest source_seq journaled from ``source`` (0: none): resume after it."""
+        return self._sources.get(source, 0)
+
+    def sources(self) -> dict[str, int]:
+        """A copy of the duplicate table: source -> last source_seq journaled."""
+        return dict(self._sources)
+
+    def state_hash(self) -> str:
+        return engine_snapshot.state_hash(self.engine)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def submit(self, batch: Sequence[Submission]) -> list[Result]:
+        """Journal ``batch`` with one commit, then apply it; answers in batch order."""
+        self._enter()
+        try:
+            try:
+                results, todo = self._sequence(batch)
+                self.journal.commit()
+            except BaseException as e:
+                self._fail(e)
+                raise
+            self._apply(batch, results, todo)
+            if self._snapshot_due():
+                seq, data = self._snapshot_data()
+                self._save_snapshot(seq, data)
+        finally:
+            self._busy = False
+        return _done(results)
+
+    async def submit_async(self, batch: Sequence[Submission]) -> list[Result]:
+        """``submit`` with the commit (and any snapshot write) off the event loop."""
+        self._enter()
+        try:
+            try:
+                results, todo = self._sequence(batch)
+                await self.journal.commit_async()
+            except BaseException as e:
+                self._fail(e)
+                raise
+            self._apply(batch, results, todo)
+            if self._snapshot_due():
+                seq, data = self._snapshot_data()
+                await asyncio.to_thread(self._save_snapshot, seq, data)
+        finally:
+            self._busy = False
+        return _done(results)
+
+    def snapshot(self) -> int:
+        """Save a snapshot of the state as of the last applied command; return its seq."""
+        seq, data = self._snapshot_data()
+        self.snapshots.save(seq, data)
+        self._snapshot_seq = seq
+        return seq
+
+    def _save_snapshot(self, seq: int, data: bytes) -> None:
+        """A periodic snapshot: its failure costs only a longer replay, so it is logged."""
+        self._snapshot_seq = seq  # on failure, try again after another snapshot_every
+        try:
+            self.snapshots.save(seq, data)
+        except OSError:
+            _log.exception("snapshot at seq %d failed", seq)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        if self._failed is not None:
+            raise NodeFailed("the node failed; restart it") from self._failed
+        if self._busy:
+            raise RuntimeError("EngineNode.submit is not re-entrant; use AsyncEngineNode")
+        self._busy = True
+
+    def _fail(self, e: BaseException) -> None:
+        self._failed = e
+
+    def _sequence(
+        self, batch: Sequence[Submission]
+    ) -> tuple[list[Result | None], list[tuple[int, int]]]:
+        """Drop duplicates and append the rest to the journal (no I/O yet).
+
+        Returns the answers known so far (duplicates, bad input) and, for the commands to
+        apply, their (index in ``batch``, journal seq).
+        """
+        sources = self._sources
+        append = self.journal.append
+        results: list[Result | None] = []
+        todo: list[tuple[int, int]] = []
+        for i, (source, source_seq, cmd) in enumerate(batch):
+            if source_seq <= sources.get(source, 0):
+                results.append(Result(source=source, source_seq=source_seq, duplicate=True))
+                continue
+            try:
+                seq = append(source, source_seq, cmd)  # appends nothing if it raises
+            except _BAD_INPUT as e:
+                results.append(Result(source=source, source_seq=source_seq, error=repr(e)))
+                continue
+            sources[source] = source_seq
+            results.append(None)
+            todo.append((i, seq))
+        return results, todo
+
+    def _apply(
+        self,
+        batch: Sequence[Submission],
+        results: list[Result | None],
+        todo: list[tuple[int, int]],
+    ) -> None:
+        process = self.engine.process
+        for i, seq in todo:
+            source, source_seq, cmd = batch[i]
+            try:
+                events = process(cmd)
+            except BaseException as e:  # a bug: the engine's state can no longer be trusted
+                self._fail(e)
+                raise NodeFailed(f"engine failed on journal seq {seq}") from e
+            self._applied = seq
+            results[i] = Result(source=source, source_seq=source_seq, seq=seq, events=events)
+
+    def _snapshot_due(self) -> bool:
+        every = self.snapshot_every
+        return every > 0 and self._applied - self._snapshot_seq >= every
+
+    def _snapshot_data(self) -> tuple[int, bytes]:
+        state = NodeSnapshot(
+            NODE_SNAPSHOT_VERSION,
+            self._applied,
+            engine_snapshot.encode(self.engine),
+            dict(self._sources),
+        )
+        return self._applied, _snapshot_encoder.encode(state)
+
+
+def _done(results: list[Result | None]) -> list[Result]:
+    out: list[Result] = []
+    for r in results:
+        assert r is not None
+        out.append(r)
+    return out
+
+
+def _load_snapshot(store: SnapshotStore) -> tuple[Engine, dict[str, int], int]:
+    """The state of the newest snapshot, or an empty engine at seq 0."""
+    latest = store.latest()
+    if latest is None:
+        return Engine(), {}, 0
+    seq, data = latest
+    try:
+        state = _snapshot_decoder.decode(data)
+    except msgspec.DecodeError as e:
+        raise RecoveryError(f"snapshot at seq {seq} cannot be decoded: {e}") from e
+    if state.version != NODE_SNAPSHOT_VERSION or state.seq != seq:
+        raise RecoveryError(f"snapshot at seq {seq}: version {state.version}, seq {state.seq}")
+    return engine_snapshot.restore(state.engine), dict(state.sources), seq
+
+
+def _replay(
+    engine: Engine,
+    sources: dict[str, int],
+    journal: Journal,
+    after: int,
+    on_replay: ReplayHook | None,
+) -> int:
+    """Apply the journal's entries after seq ``after``; return the last seq applied."""
+    expected = after + 1
+    for entry in journal.read_from(expected):
+        if entry.seq != expected:
+            raise RecoveryError(f"journal jumps from seq {expected - 1} to {entry.seq}")
+        if entry.source_seq <= sources.get(entry.source, 0):
+            raise RecoveryError(f"seq {entry.seq}: {entry.source} source_seq goes backwards")
+        events = engine.process(entry.cmd)
+        sources[entry.source] = entry.source_seq
+        if on_replay is not None:
+            on_replay(entry, events)
+        expected += 1
+    if expected - 1 != journal.committed_seq:
+        raise RecoveryError(f"replay stopped at seq {expected - 1} of {journal.committed_seq}")
+    return expected - 1
+
+
+class AsyncEngineNode:
+    """Many concurrent submitters, one group commit per round, on an event loop.
+
+    Batches wait in a bounded queue (``max_queued`` batches; ``submit`` blocks when it is
+    full: backpressure on the submitters). One task takes everything queued, up to
+    ``max_group`` commands, journals it with a single commit on the journal's writer thread
+    and applies it; what arrives during that fsync forms the next group.
+    """
+
+    def __init__(self, node: EngineNode, *, max_queued: int = 1024, max_group: int = 8192):
+        self.node = node
+        self._max_group = max_group
+        self._queue: asyncio.Queue[tuple[Sequence[Submission], asyncio.Future[list[Result]]]]
+        self._queue = asyncio.Queue(max_queued)
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    async def __aenter__(self) -> AsyncEngineNode:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop (the node itself stays open)."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def submit(self, batch: Sequence[Submission]) -> list[Result]:
+        """Submit a batch; returns once it is durable and applied."""
+        if self._error is not None:
+            raise NodeFailed("the node failed; restart it") from self._error
+        if self._task is None:
+            raise RuntimeError("AsyncEngineNode is not started")
+        future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((batch, future))
+        return await future
+
+    async def _run(self) -> None:
+        queue = self._queue
+        while True:
+            group = [await queue.get()]
+            size = len(group[0][0])
+            while size < self._max_group and not queue.empty():
+                group.append(queue.get_nowait())
+                size += len(group[-1][0])
+            flat = [item for batch, _ in group for item in batch]
+            try:
+                results = await self.node.submit_async(flat)
+            except BaseException as e:
+                self._error = e
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(NodeFailed(f"the node failed: {e!r}"))
+                    queue.task_done()
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                continue  # later submissions fail in submit_async (the node is failed)
+            start = 0
+            for batch, future in group:
+                if not future.done():  # a cancelled submitter: its commands still count
+                    future.set_result(results[start : start + len(batch)])
+                start += len(batch)
+                queue.task_done()

@@ -1,0 +1,192 @@
+"""A seeded market simulator: generated traders around drifting fair values.
+
+The simulator produces commands in batches, one per slice of virtual time, and learns
+what happened to them only from the engine's events for the whole batch. Virtual time
+advances by exactly ``1/rate`` per command, whatever the wall clock does, and every
+random draw comes from one ``random.Random(seed)``: the same seed, symbols and rate give
+the same command stream, batch for batch, whether the engine runs in-process or behind a
+journal. (The fair value is a float model parameter; every price sent is an int on tick.)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from mercato.domain import (
+    AddInstrument,
+    Command,
+    Event,
+    OrderCancelled,
+    OrderExpired,
+    OrderReplaced,
+    OrderTriggered,
+    Rejected,
+    Reject,
+    Trade,
+)
+from mercato.sim.agents import BUY, SELL, Agent, make_agents
+
+NS: Final = 1_000_000_000
+SIM_EPOCH_NS: Final = 1_704_205_800 * NS  # 2024-01-02 14:30:00 UTC, the default start
+TAPE_LEN: Final = 32
+_UNKNOWN_ORDER: Final = str(Reject.UNKNOWN_ORDER)
+# How often each kind of trader gets the next command (a maker with nothing to re-quote,
+# or a momentum trader with no view, passes it to a noise trader).
+WEIGHTS: Final = (("maker", 0.55), ("momentum", 0.15), ("noise", 0.30))
+
+
+class Simulator:
+    """Traders, fair values and the public tape for a set of symbols."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        seed: int,
+        *,
+        rate: int = 1000,
+        start_ns: int = SIM_EPOCH_NS,
+        slice_ns: int = 10_000_000,
+        first_order_id: int = 1,
+        first_account: int = 1,
+        makers: int = 3,
+        noise: int = 6,
+        momentum: int = 3,
+        volatility: float = 0.002,
+    ) -> None:
+        if not symbols:
+            raise ValueError("the simulator needs at least one symbol")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("symbols must be distinct")
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if makers <= 0 or noise <= 0:
+            raise ValueError("the simulator needs at least one market maker and one noise trader")
+        self.symbols: tuple[str, ...] = tuple(symbols)
+        self.seed = seed
+        self.rate = rate
+        self.start_ns = start_ns
+        self.slice_ns = slice_ns
+        self.volatility = volatility  # of the fair value, per square root of a second
+        self.rng = random.Random(seed)
+        rng = self.rng
+        # fair values in ticks of 0.01, between 20.00 and 500.00
+        self.fair: dict[str, float] = {s: float(rng.randint(2_000, 50_000)) for s in symbols}
+        self.tape: dict[str, deque[int]] = {s: deque(maxlen=TAPE_LEN) for s in symbols}
+        self.next_order_id = first_order_id
+        self.owners: dict[int, Agent] = {}
+        self.makers, self.noise, self.momentum = make_agents(
+            self, first_account, makers, noise, momentum
+        )
+        self.agents: tuple[Agent, ...] = (*self.makers, *self.noise, *self.momentum)
+        self.commands = 0  # commands produced so far
+        self.slices = 0
+
+    # -- time ----------------------------------------------------------------------------
+
+    @property
+    def elapsed_ns(self) -> int:
+        """Virtual time covered by the batches produced so far."""
+        return self.slices * self.slice_ns
+
+    @property
+    def now_ns(self) -> int:
+        return self.start_ns + self.elapsed_ns
+
+    # -- what agents ask for -------------------------------------------------------------
+
+    def fair_ticks(self, symbol: str) -> int:
+        return round(self.fair[symbol])
+
+    def new_order_id(self, agent: Agent) -> int:
+        oid = self.next_order_id
+        self.next_order_id = oid + 1
+        self.owners[oid] = agent
+        return oid
+
+    # -- producing commands --------------------------------------------------------------
+
+    def setup(self) -> list[Command]:
+        """The instruments: tick 0.01, lot 1."""
+        return [
+            AddInstrument(ts=self.start_ns, symbol=s, tick_size=1, lot_size=1) for s in self.symbols
+        ]
+
+    def next_batch(self) -> list[Command]:
+        """The commands of the next slice of virtual time (possibly none at low rates)."""
+        self.slices += 1
+        self._drift()
+        due = self.elapsed_ns * self.rate // NS
+        rate = self.rate
+        out: list[Command] = []
+        while self.commands < due:
+            ts = self.start_ns + self.commands * NS // rate
+            self.commands += 1
+            out.append(self._one(ts))
+        return out
+
+    def _drift(self) -> None:
+        """Move every fair value by a log-normal step for one slice."""
+        rng = self.rng
+        sigma = self.volatility * math.sqrt(self.slice_ns / NS)
+        for s in self.symbols:
+            self.fair[s] = max(100.0, self.fair[s] * math.exp(rng.gauss(0.0, sigma)))
+
+    def _one(self, ts: int) -> Command:
+        rng = self.rng
+        r = rng.random()
+        cmd: Command | None = None
+        if r < WEIGHTS[0][1]:
+            cmd = self.makers[rng.randrange(len(self.makers))].act(ts)
+        elif r < WEIGHTS[0][1] + WEIGHTS[1][1] and self.momentum:
+            cmd = self.momentum[rng.randrange(len(self.momentum))].act(ts)
+        if cmd is None:
+            noise = self.noise[rng.randrange(len(self.noise))]
+            cmd = noise.act(ts)
+            assert cmd is not None
+        return cmd
+
+    # -- learning what happened ----------------------------------------------------------
+
+    def on_events(self, events: Iterable[Event]) -> None:
+        """Tell the agents what became of their orders, and record the tape."""
+        owners = self.owners
+        for ev in events:
+            if isinstance(ev, Trade):
+                self.tape[ev.symbol].append(ev.price)
+                taker = owners.get(ev.taker_order_id)
+                if taker is not None:
+                    taker.filled(
+                        ev.taker_order_id, ev.symbol, ev.taker_side, ev.qty, ev.taker_remaining
+                    )
+                    if ev.taker_remaining == 0:
+                        del owners[ev.taker_order_id]
+                maker = owners.get(ev.maker_order_id)
+                if maker is not None:
+                    side = SELL if ev.taker_side == BUY else BUY
+                    maker.filled(ev.maker_order_id, ev.symbol, side, ev.qty, ev.maker_remaining)
+                    if ev.maker_remaining == 0:
+                        del owners[ev.maker_order_id]
+            elif isinstance(ev, OrderCancelled | OrderExpired):
+                self._done(ev.order_id)
+            elif isinstance(ev, OrderReplaced):
+                agent = owners.get(ev.order_id)
+                if agent is not None:
+                    agent.replaced(ev.order_id, ev.price, ev.qty, ev.stop_price)
+            elif isinstance(ev, OrderTriggered):
+                agent = owners.get(ev.order_id)
+                if agent is not None:
+                    agent.triggered(ev.order_id)
+            elif isinstance(ev, Rejected):
+                # A refused new order never lived; a cancel or replace of an unknown order
+                # means it is already over. Any other refused replace leaves the order live.
+                if ev.command in ("n", "c") or ev.reason == _UNKNOWN_ORDER:
+                    self._done(ev.order_id)
+
+    def _done(self, order_id: int) -> None:
+        agent = self.owners.pop(order_id, None)
+        if agent is not None:
+            agent.forget(order_id)

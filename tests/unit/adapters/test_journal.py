@@ -1,0 +1,345 @@
+"""FileJournal: round trip, group commit, torn tails, corruption, segments, async commit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from mercato.adapters import journal as journal_module
+from mercato.adapters.journal import (
+    HEADER,
+    FileJournal,
+    JournalCorrupt,
+    JournalFailed,
+    JournalLocked,
+    segment_name,
+)
+from mercato.domain.commands import (
+    AddInstrument,
+    CancelOrder,
+    Command,
+    EndOfDay,
+    NewOrder,
+    ReplaceOrder,
+    SetTradingStatus,
+)
+from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
+
+
+def commands(n: int) -> list[Command]:
+    """``n`` commands of every kind, varied enough that their encodings differ in length."""
+    out: list[Command] = [AddInstrument(symbol="AAPL", ts=1)]
+    kinds = 5
+    for i in range(1, n):
+        ts = 1_000 + i
+        k = i % kinds
+        if k == 0:
+            out.append(CancelOrder(order_id=i - 1, symbol="AAPL", ts=ts))
+        elif k == 1:
+            out.append(ReplaceOrder(order_id=i - 2, symbol="AAPL", price=15_000 + i, qty=7, ts=ts))
+        elif k == 2:
+            out.append(SetTradingStatus(symbol="AAPL", status=TradingStatus.OPEN, ts=ts))
+        elif k == 3 and i % 7 == 0:
+            out.append(EndOfDay(ts=ts))
+        else:
+            out.append(
+                NewOrder(
+                    order_id=i,
+                    account=i % 4 + 1,
+                    symbol="AAPL",
+                    side=Side.BUY if i % 2 else Side.SELL,
+                    type=OrderType.LIMIT,
+                    tif=TimeInForce.DAY if i % 3 else TimeInForce.GTC,
+                    qty=10 * (i % 9 + 1),
+                    price=15_000 + i * 37 % 500,
+                    ts=ts,
+                )
+            )
+    return out
+
+
+def fill(path: Path, cmds: list[Command], **kwargs: int | bool) -> None:
+    with FileJournal(path, **kwargs) as j:  # type: ignore[arg-type]
+        for i, cmd in enumerate(cmds, 1):
+            assert j.append("client", i, cmd) == i
+        j.commit()
+
+
+def entries(path: Path, **kwargs: int | bool) -> list[tuple[int, str, int, bytes]]:
+    with FileJournal(path, **kwargs) as j:  # type: ignore[arg-type]
+        return [
+            (e.seq, e.source, e.source_seq, msgspec.msgpack.encode(e.cmd)) for e in j.read_from(1)
+        ]
+
+
+def expected(cmds: list[Command]) -> list[tuple[int, str, int, bytes]]:
+    return [(i, "client", i, msgspec.msgpack.encode(c)) for i, c in enumerate(cmds, 1)]
+
+
+def record_offsets(data: bytes) -> list[int]:
+    offsets, off = [], 0
+    while off < len(data):
+        offsets.append(off)
+        off += HEADER.size + struct.unpack_from("<I", data, off)[0]
+    return offsets
+
+
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fd passed to os.fsync (the journal's calls go through the os module)."""
+    calls: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    return calls
+
+
+def test_round_trip_and_reopen(tmp_path: Path) -> None:
+    cmds = commands(50)
+    fill(tmp_path, cmds)
+    assert entries(tmp_path) == expected(cmds)
+    with FileJournal(tmp_path) as j:
+        assert j.last_seq == j.committed_seq == 50
+        assert [e.seq for e in j.read_from(45)] == [45, 46, 47, 48, 49, 50]
+        assert list(j.read_from(51)) == []
+        assert j.append("other", 1, EndOfDay(ts=9)) == 51
+    assert entries(tmp_path)[-1] == (51, "other", 1, msgspec.msgpack.encode(EndOfDay(ts=9)))
+
+
+def test_append_is_buffered_until_commit(tmp_path: Path) -> None:
+    with FileJournal(tmp_path) as j:
+        j.append("a", 1, EndOfDay())
+        assert j.last_seq == 1 and j.committed_seq == 0
+        assert list(j.read_from(1)) == []
+        j.commit()
+        assert [e.seq for e in j.read_from(1)] == [1]
+
+
+def test_group_commit_fsyncs_once(tmp_path: Path, fsyncs: list[int]) -> None:
+    with FileJournal(tmp_path) as j:
+        j.append("a", 1, EndOfDay())
+        j.commit()  # creates the segment: one fsync for the file, one for the directory
+        assert len(fsyncs) == 2
+        fsyncs.clear()
+        for i, cmd in enumerate(commands(500), 2):
+            j.append("a", i, cmd)
+        assert fsyncs == []
+        j.commit()
+        assert len(fsyncs) == 1
+        j.commit()  # nothing buffered: no write, no fsync
+        assert len(fsyncs) == 1
+    assert len(entries(tmp_path)) == 501
+
+
+def test_no_fsync_mode(tmp_path: Path, fsyncs: list[int]) -> None:
+    fill(tmp_path, commands(20), fsync=False)
+    assert fsyncs == []
+    assert entries(tmp_path, fsync=False) == expected(commands(20))
+
+
+def test_torn_last_record_at_every_offset(tmp_path: Path) -> None:
+    cmds = commands(6)
+    src = tmp_path / "src"
+    fill(src, cmds)
+    seg = segment_name(1)
+    data = (src / seg).read_bytes()
+    last = record_offsets(data)[-1]
+    for cut in range(last, len(data)):
+        d = tmp_path / f"cut{cut}"
+        d.mkdir()
+        (d / seg).write_bytes(data[:cut])
+        with FileJournal(d) as j:
+            assert j.last_seq == 5, cut
+            assert (d / seg).stat().st_size == last  # the torn record is gone
+            assert j.append("client", 6, EndOfDay(ts=cut)) == 6
+        got = entries(d)
+        assert got[:5] == expected(cmds)[:5]
+        assert got[5] == (6, "client", 6, msgspec.msgpack.encode(EndOfDay(ts=cut)))
+
+
+@pytest.mark.parametrize("where", ["length", "crc", "payload"])
+def test_bad_last_record_is_truncated(tmp_path: Path, where: str) -> None:
+    cmds = commands(10)
+    fill(tmp_path, cmds)
+    path = tmp_path / segment_name(1)
+    data = bytearray(path.read_bytes())
+    last = record_offsets(bytes(data))[-1]
+    at = {"length": last, "crc": last + 5, "payload": len(data) - 2}[where]
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert entries(tmp_path) == expected(cmds)[:9]
+
+
+@pytest.mark.parametrize("where", ["length", "crc", "payload", "zeros"])
+def test_corruption_followed_by_valid_data_raises(tmp_path: Path, where: str) -> None:
+    fill(tmp_path, commands(10))
+    path = tmp_path / segment_name(1)
+    data = bytearray(path.read_bytes())
+    bad = record_offsets(bytes(data))[4]
+    if where == "length":
+        struct.pack_into("<I", data, bad, 1_000_000)  # now runs past the end of the file
+    elif where == "crc":
+        data[bad + 4] ^= 0x01
+    elif where == "payload":
+        data[bad + HEADER.size + 3] ^= 0x40
+    else:
+        data[bad : bad + 20] = bytes(20)
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as info:
+        FileJournal(tmp_path)
+    assert info.value.path == path and info.value.offset == bad
+    assert str(bad) in str(info.value)
+    FileJournal(tmp_path / "other").close()  # the failed open released its lock
+    with pytest.raises(JournalCorrupt):
+        FileJournal(tmp_path)  # and is still refused: nothing was truncated
+
+
+def test_segment_rollover(tmp_path: Path) -> None:
+    cmds = commands(200)
+    fill(tmp_path, cmds, segment_bytes=1_000)
+    names = sorted(p.name for p in tmp_path.glob("*.seg"))
+    assert len(names) > 5
+    firsts = [int(n.split(".")[0]) for n in names]
+    assert firsts[0] == 1 and firsts == sorted(firsts)
+    for name in names:
+        assert (tmp_path / name).stat().st_size <= 1_000
+    assert entries(tmp_path, segment_bytes=1_000) == expected(cmds)
+    with FileJournal(tmp_path, segment_bytes=1_000) as j:
+        for start in (1, firsts[2], firsts[2] + 1, firsts[-1], 200):
+            assert [e.seq for e in j.read_from(start)] == list(range(start, 201))
+        for i, cmd in enumerate(commands(50), 201):
+            j.append("client", i, cmd)
+    assert [e[0] for e in entries(tmp_path)] == list(range(1, 251))
+
+
+def test_segment_with_one_oversized_record(tmp_path: Path) -> None:
+    fill(tmp_path, commands(5), segment_bytes=10)  # every record gets its own segment
+    assert sorted(p.name for p in tmp_path.glob("*.seg")) == [segment_name(i) for i in range(1, 6)]
+    assert entries(tmp_path) == expected(commands(5))
+
+
+def test_torn_tail_in_last_segment_of_many(tmp_path: Path) -> None:
+    cmds = commands(100)
+    fill(tmp_path, cmds, segment_bytes=800)
+    last = max(tmp_path.glob("*.seg"))
+    first_seq = int(last.name.split(".")[0])
+    last.write_bytes(last.read_bytes()[:5])  # only a piece of its first record header
+    with FileJournal(tmp_path, segment_bytes=800) as j:
+        assert j.last_seq == first_seq - 1
+        j.append("client", first_seq, cmds[first_seq - 1])
+    assert entries(tmp_path) == expected(cmds)[:first_seq]
+
+
+def test_corruption_in_an_older_segment_raises_when_read(tmp_path: Path) -> None:
+    fill(tmp_path, commands(100), segment_bytes=800)
+    second = sorted(tmp_path.glob("*.seg"))[1]
+    data = bytearray(second.read_bytes())
+    data[HEADER.size + 2] ^= 0x10
+    second.write_bytes(bytes(data))
+    with FileJournal(tmp_path, segment_bytes=800) as j:
+        assert j.last_seq == 100  # only the last segment is scanned when opening
+        with pytest.raises(JournalCorrupt) as info:
+            list(j.read_from(1))
+        assert info.value.path == second and info.value.offset == 0
+
+
+def test_missing_segment_raises_when_read(tmp_path: Path) -> None:
+    fill(tmp_path, commands(100), segment_bytes=800)
+    sorted(tmp_path.glob("*.seg"))[2].unlink()
+    with FileJournal(tmp_path) as j, pytest.raises(JournalCorrupt, match="should start"):
+        list(j.read_from(1))
+
+
+def test_second_writer_is_locked_out(tmp_path: Path) -> None:
+    with FileJournal(tmp_path), pytest.raises(JournalLocked):
+        FileJournal(tmp_path)
+    FileJournal(tmp_path).close()  # released on close
+
+
+def test_not_a_command_is_refused_without_side_effect(tmp_path: Path) -> None:
+    with FileJournal(tmp_path) as j:
+        with pytest.raises(TypeError):
+            j.append("a", 1, "not a command")  # type: ignore[arg-type]
+        assert j.last_seq == 0
+        assert j.append("a", 1, EndOfDay()) == 1
+
+
+def test_failed_commit_is_final(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    j = FileJournal(tmp_path)
+    j.append("a", 1, EndOfDay())
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(JournalFailed):
+        j.commit()
+    with pytest.raises(JournalFailed):
+        j.append("a", 2, EndOfDay())
+    with pytest.raises(JournalFailed):
+        j.commit()
+    j.close()  # releases the files without trying to commit again
+
+
+def test_commit_async_groups_and_keeps_order(tmp_path: Path, fsyncs: list[int]) -> None:
+    cmds = commands(300)
+
+    async def run() -> None:
+        with FileJournal(tmp_path) as j:
+            j.append("client", 1, cmds[0])
+            await j.commit_async()
+            fsyncs.clear()
+            commits = []
+            for start in range(1, 300, 30):  # ten commits in flight, appended in between
+                for i in range(start, start + 30):
+                    j.append("client", i + 1, cmds[i])
+                commits.append(asyncio.ensure_future(j.commit_async()))
+                await asyncio.sleep(0)
+            await asyncio.gather(*commits)
+            assert j.committed_seq == 300
+            assert len(fsyncs) <= 10
+            j.commit()  # a sync commit after async ones goes through the same writer
+
+    asyncio.run(run())
+    assert entries(tmp_path) == expected(cmds)
+
+
+def test_commit_async_failure_fails_later_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> None:
+        j = FileJournal(tmp_path)
+        j.append("a", 1, EndOfDay())
+        monkeypatch.setattr(journal_module, "_write_all", _raise_enospc)
+        first = asyncio.ensure_future(j.commit_async())
+        await asyncio.sleep(0)
+        j.append("a", 2, EndOfDay())
+        second = asyncio.ensure_future(j.commit_async())
+        for fut in (first, second):
+            with pytest.raises(JournalFailed):
+                await fut
+        j.close()
+
+    asyncio.run(run())
+    with FileJournal(tmp_path) as j:
+        assert j.last_seq == 0
+
+
+def _raise_enospc(fd: int, data: bytes | bytearray) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_copy_of_a_journal_is_identical(tmp_path: Path) -> None:
+    fill(tmp_path / "a", commands(40), segment_bytes=700)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert entries(tmp_path / "a") == entries(tmp_path / "b") == expected(commands(40))
