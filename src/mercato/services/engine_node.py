@@ -239,6 +239,10 @@ class EngineNode:
         results: list[Result | None] = []
         todo: list[tuple[int, int]] = []
         for i, (source, source_seq, cmd) in enumerate(batch):
+            if type(source_seq) is not int or not isinstance(source, str):
+                error = "source must be a str and source_seq an int"
+                results.append(Result(source=str(source), source_seq=-1, error=error))
+                continue
             if source_seq <= sources.get(source, 0):
                 results.append(Result(source=source, source_seq=source_seq, duplicate=True))
                 continue

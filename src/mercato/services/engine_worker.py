@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import struct
 import sys
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import msgspec
 
-from mercato.domain.commands import AnyCommand
+from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES
+from mercato.domain.commands import AnyCommand, Command
 from mercato.services.engine_node import EngineNode
 
 FRAME = struct.Struct("<I")
@@ -29,7 +31,7 @@ _batch_decoder = msgspec.msgpack.Decoder(list[tuple[str, int, AnyCommand]])
 _json = msgspec.json.Encoder()
 
 
-def encode_batch(batch: list[tuple[str, int, AnyCommand]]) -> bytes:
+def encode_batch(batch: Sequence[tuple[str, int, Command]]) -> bytes:
     """Frame a batch the way the worker reads it (used by clients and tests)."""
     payload = msgspec.msgpack.encode(batch)
     return FRAME.pack(len(payload)) + payload
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir")
     parser.add_argument("--no-fsync", action="store_true", help="survive crashes, not power loss")
     parser.add_argument("--snapshot-every", type=int, default=100_000)
-    parser.add_argument("--segment-bytes", type=int, default=64 << 20)
+    parser.add_argument("--segment-bytes", type=int, default=DEFAULT_SEGMENT_BYTES)
     args = parser.parse_args(argv)
     node = EngineNode.open(
         args.data_dir,

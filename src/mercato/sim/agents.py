@@ -311,7 +311,9 @@ class MomentumTrader(Agent):
         qty = min(qty, abs(pos)) if pos else qty
         if rng.random() < 0.5:
             return self.new(now, symbol, side, STOP, qty, stop=stop)
-        return self.new(now, symbol, side, STOP_LIMIT, qty, price=_stop_limit(side, stop), stop=stop)
+        return self.new(
+            now, symbol, side, STOP_LIMIT, qty, price=_stop_limit(side, stop), stop=stop
+        )
 
 
 def _stop_limit(side: int, stop: int) -> int:

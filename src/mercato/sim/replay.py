@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, Any, Final
@@ -46,7 +46,11 @@ MAX_INT: Final = 2**63 - 1  # prices and quantities must fit the journal's int64
 
 SIDES: Final = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
 TYPES: Final = {"limit": int(OrderType.LIMIT), "market": int(OrderType.MARKET)}
-TIFS: Final = {"gtc": int(TimeInForce.GTC), "ioc": int(TimeInForce.IOC), "fok": int(TimeInForce.FOK)}
+TIFS: Final = {
+    "gtc": int(TimeInForce.GTC),
+    "ioc": int(TimeInForce.IOC),
+    "fok": int(TimeInForce.FOK),
+}
 LIMIT: Final = int(OrderType.LIMIT)
 
 _PRICE = re.compile(r"(\d+)(?:\.(\d+))?", re.ASCII)
@@ -91,11 +95,6 @@ def parse_price(text: str) -> int:
     return value
 
 
-def format_price(value: int) -> str:
-    """10125 -> ``"101.25"``: always two decimals (prices are positive)."""
-    return f"{value // 100}.{value % 100:02d}"
-
-
 def parse_qty(text: str) -> int:
     """A quantity is a whole number of lots written with digits only."""
     if not (text.isascii() and text.isdigit()):
@@ -104,20 +103,6 @@ def parse_qty(text: str) -> int:
     if value > MAX_INT:
         raise ValueError(f"qty {text!r} is too large")
     return value
-
-
-def _read_rows(reader: Any) -> Iterator[list[str]]:
-    """The reader's rows, with CSV and encoding errors turned into ``ReplayError``."""
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise ReplayError(reader.line_num, f"bad CSV: {e}") from None
-        except UnicodeDecodeError:
-            raise ReplayError(reader.line_num + 1, "not valid UTF-8") from None
-        yield row
 
 
 class Replayer:
@@ -138,81 +123,135 @@ class Replayer:
         self.trades = 0
         self.rejected = 0
 
-    def run(self, rows: Iterator[list[str]], line_of: Any, write: Any) -> None:
-        """Replay ``rows``; ``line_of()`` gives the current line, ``write(rows)`` takes output."""
+    def run(self, rows: Iterable[list[str]], line_of: Any, write: Any) -> None:
+        """Replay ``rows``; ``line_of()`` gives the current line, ``write(rows)`` takes output.
+
+        Raises ``ReplayError`` at the first malformed row; the rows before it have been
+        applied and their trades written.
+        """
         process = self.engine.process
+        command = self.command
         live = self.engine.orders
         order_ids = self.order_ids
         order_tokens = self.order_tokens
         out: list[tuple[str, str, str, str, str, int]] = []
-        for row in rows:
-            try:
-                cmd = self.command(row)
-            except ValueError as e:
-                message = str(e)
-                if any(_has_surrogate(field) for field in row):
-                    message = "not valid UTF-8"
-                raise ReplayError(line_of(), message) from None
-            self.rows += 1
-            seq = row[0]
-            for ev in process(cmd):
-                t = type(ev)
-                if t is Trade:
-                    maker = ev.maker_order_id
-                    out.append(
-                        (
-                            seq,
-                            ev.symbol,
-                            order_tokens[ev.taker_order_id],
-                            order_tokens[maker],
-                            format_price(ev.price),
-                            ev.qty,
+        n = rejected = 0
+        row: list[str] = []
+        try:
+            for row in rows:
+                cmd = command(row)
+                seq = row[0]
+                for ev in process(cmd):
+                    t = type(ev)
+                    if t is Trade:
+                        maker = ev.maker_order_id
+                        out.append(
+                            (
+                                seq,
+                                ev.symbol,
+                                order_tokens[ev.taker_order_id],
+                                order_tokens[maker],
+                                f"{ev.price // 100}.{ev.price % 100:02d}",
+                                ev.qty,
+                            )
                         )
-                    )
-                    if ev.maker_remaining == 0:
-                        del order_ids[order_tokens.pop(maker)]
-                elif t is OrderCancelled:
-                    token = order_tokens.pop(ev.order_id, None)
+                        if ev.maker_remaining == 0:
+                            del order_ids[order_tokens.pop(maker)]
+                    elif t is OrderCancelled:
+                        token = order_tokens.pop(ev.order_id, None)
+                        if token is not None:
+                            del order_ids[token]
+                    elif t is Rejected:
+                        rejected += 1
+                oid = cmd.order_id
+                if oid not in live:
+                    token = order_tokens.pop(oid, None)
                     if token is not None:
                         del order_ids[token]
-                elif t is Rejected:
-                    self.rejected += 1
-            oid = cmd.order_id
-            if oid not in live:
-                token = order_tokens.pop(oid, None)
-                if token is not None:
-                    del order_ids[token]
-            if len(out) >= _FLUSH_ROWS:
-                self.trades += len(out)
-                write(out)
-                out = []
+                n += 1
+                if len(out) >= _FLUSH_ROWS:
+                    self.trades += len(out)
+                    write(out)
+                    out = []
+        except ValueError as e:
+            message = str(e)
+            if any(_has_surrogate(field) for field in row):
+                message = "not valid UTF-8"
+            raise ReplayError(line_of(), message) from None
+        except csv.Error as e:
+            raise ReplayError(line_of(), f"bad CSV: {e}") from None
+        finally:
+            self.rows += n
+            self.rejected += rejected
         self.trades += len(out)
         write(out)
 
     def command(self, row: list[str]) -> NewOrder | CancelOrder | ReplaceOrder:
-        """The engine command for one row (creating its symbol first when it is new)."""
+        """The engine command for one row (creating its symbol first when it is new).
+
+        Raises ``ValueError`` saying what is wrong with a malformed row.
+        """
         if len(row) != 10:
             raise ValueError(f"expected 10 fields, found {len(row)}")
         seq, action, token, account, symbol, side, type_, tif, price, qty = row
-        if not (seq.isascii() and seq.isdigit()):
+        if not (seq.isdigit() and seq.isascii()):
             raise ValueError(f"seq {seq!r} is not a non-negative integer")
         if not token:
             raise ValueError("order_id is required")
-        if not symbol:
-            raise ValueError("symbol is required")
         if symbol not in self.symbols:
             self._add_symbol(symbol)
         if action == "new":
-            return self._new(token, account, symbol, side, type_, tif, price, qty)
+            if not account:
+                raise ValueError("account is required in a new row")
+            side_v = SIDES.get(side)
+            if side_v is None:
+                raise ValueError(f"unknown side {side!r} (buy or sell)")
+            type_v = TYPES.get(type_)
+            if type_v is None:
+                raise ValueError(f"unknown type {type_!r} (limit or market)")
+            tif_v = TIFS.get(tif)
+            if tif_v is None:
+                raise ValueError(f"unknown tif {tif!r} (gtc, ioc or fok)")
+            if type_v == LIMIT:
+                if not price:
+                    raise ValueError("price is required for a limit order")
+                price_v = parse_price(price)
+            elif price:
+                raise ValueError("a market order takes no price")
+            else:
+                price_v = 0
+            if qty.isdigit() and qty.isascii() and len(qty) < 19:
+                qty_v = int(qty)
+            elif not qty:
+                raise ValueError("qty is required in a new row")
+            else:
+                qty_v = parse_qty(qty)
+            oid = self.order_ids.get(token)
+            if oid is None:
+                if not (token.isascii() and account.isascii()) and (
+                    _has_surrogate(token) or _has_surrogate(account)
+                ):
+                    raise ValueError("not valid UTF-8")
+                oid = self.next_order_id
+                self.next_order_id = oid + 1
+                self.order_ids[token] = oid
+                self.order_tokens[oid] = token
+            acct = self.accounts.get(account)
+            if acct is None:
+                acct = self.accounts[account] = len(self.accounts) + 1
+            return NewOrder(
+                order_id=oid,
+                account=acct,
+                symbol=symbol,
+                side=side_v,
+                type=type_v,
+                tif=tif_v,
+                price=price_v,
+                qty=qty_v,
+            )
         if action == "cancel":
             _require_empty(
-                action,
-                account=account,
-                side=side,
-                type=type_,
-                tif=tif,
-                price=price,
-                qty=qty,
+                action, account=account, side=side, type=type_, tif=tif, price=price, qty=qty
             )
             return CancelOrder(order_id=self.order_ids.get(token, 0), symbol=symbol)
         if action == "replace":
@@ -229,64 +268,9 @@ class Replayer:
             )
         raise ValueError(f"unknown action {action!r} (new, cancel or replace)")
 
-    def _new(
-        self,
-        token: str,
-        account: str,
-        symbol: str,
-        side: str,
-        type_: str,
-        tif: str,
-        price: str,
-        qty: str,
-    ) -> NewOrder:
-        if not account:
-            raise ValueError("account is required in a new row")
-        if not (token.isascii() and account.isascii()) and (
-            _has_surrogate(token) or _has_surrogate(account)
-        ):
-            raise ValueError("not valid UTF-8")
-        side_v = SIDES.get(side)
-        if side_v is None:
-            raise ValueError(f"unknown side {side!r} (buy or sell)")
-        type_v = TYPES.get(type_)
-        if type_v is None:
-            raise ValueError(f"unknown type {type_!r} (limit or market)")
-        tif_v = TIFS.get(tif)
-        if tif_v is None:
-            raise ValueError(f"unknown tif {tif!r} (gtc, ioc or fok)")
-        if type_v == LIMIT:
-            if not price:
-                raise ValueError("price is required for a limit order")
-            price_v = parse_price(price)
-        elif price:
-            raise ValueError("a market order takes no price")
-        else:
-            price_v = 0
-        if not qty:
-            raise ValueError("qty is required in a new row")
-        qty_v = parse_qty(qty)
-        oid = self.order_ids.get(token)
-        if oid is None:
-            oid = self.next_order_id
-            self.next_order_id = oid + 1
-            self.order_ids[token] = oid
-            self.order_tokens[oid] = token
-        acct = self.accounts.get(account)
-        if acct is None:
-            acct = self.accounts[account] = len(self.accounts) + 1
-        return NewOrder(
-            order_id=oid,
-            account=acct,
-            symbol=symbol,
-            side=side_v,
-            type=type_v,
-            tif=tif_v,
-            price=price_v,
-            qty=qty_v,
-        )
-
     def _add_symbol(self, symbol: str) -> None:
+        if not symbol:
+            raise ValueError("symbol is required")
         inst = Instrument(
             symbol=symbol,
             tick_size=TICK_SIZE,
@@ -326,7 +310,10 @@ def replay_stream(orders: IO[str], trades: IO[str], engine: Engine | None = None
     """Replay the CSV text stream ``orders``; write the trades' CSV to ``trades``."""
     t0 = time.perf_counter()
     reader = csv.reader(orders, strict=True)
-    header = next(_read_rows(reader), None)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise ReplayError(reader.line_num, f"bad CSV: {e}") from None
     if header is None:
         raise ReplayError(1, "empty file: expected the header " + ",".join(ORDER_COLUMNS_ALL))
     if tuple(header) != ORDER_COLUMNS_ALL:
@@ -337,7 +324,7 @@ def replay_stream(orders: IO[str], trades: IO[str], engine: Engine | None = None
     writer = csv.writer(trades, lineterminator="\n")
     writer.writerow(TRADE_COLUMNS)
     r = Replayer(engine)
-    r.run(_read_rows(reader), lambda: reader.line_num, writer.writerows)
+    r.run(reader, lambda: reader.line_num, writer.writerows)
     return ReplayStats(r.rows, r.trades, r.rejected, time.perf_counter() - t0)
 
 

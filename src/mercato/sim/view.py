@@ -115,8 +115,7 @@ class MarketView:
         ]
         if self.rejects:
             lines.append(
-                "  rejects: "
-                + ", ".join(f"{k} {n:,}" for k, n in sorted(self.rejects.items()))
+                "  rejects: " + ", ".join(f"{k} {n:,}" for k, n in sorted(self.rejects.items()))
             )
         lines.append(
             f"  {'symbol':<8} {'open':>10} {'high':>10} {'low':>10} {'last':>10} "

@@ -1,0 +1,166 @@
+"""The ``mercato`` command: ``replay`` a CSV order stream, or run the ``demo`` market.
+
+Usage is documented in ``docs/cli.md``; ``mercato COMMAND --help`` says the same briefly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mercato import __version__
+from mercato.domain import Instrument
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # bad input data, or the run could not go on
+EXIT_INTERRUPTED = 130
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip() for s in text.split(","))
+    for s in symbols:
+        problem = Instrument(symbol=s).validate()
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{s!r}: {problem}")
+    if len(set(symbols)) != len(symbols):
+        raise argparse.ArgumentTypeError("symbols must be distinct")
+    return symbols
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mercato", description="Mercato, a trading platform: matching engine tools."
+    )
+    parser.add_argument("--version", action="version", version=f"mercato {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    replay = sub.add_parser(
+        "replay",
+        help="feed a CSV order stream through the engine and write every trade",
+        description="Feed ORDERS (CSV: seq,action,order_id,account,symbol,side,type,tif,"
+        "price,qty) through the matching engine and write every trade to TRADES "
+        "(CSV: seq,symbol,taker_order_id,maker_order_id,price,qty). A malformed row stops "
+        "the run with exit status 1 and leaves TRADES untouched. See docs/cli.md.",
+    )
+    replay.add_argument("orders", metavar="ORDERS.csv", help="the order stream to replay")
+    replay.add_argument(
+        "--trades-out", metavar="TRADES.csv", required=True, help="where to write the trades"
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a live simulated market on the engine",
+        description="Run a live market: seeded market makers, noise traders and momentum "
+        "traders trade on the engine. Prints a live view every second and, at the end "
+        "(after --duration, or on Ctrl-C), a summary and the engine's state hash. The same "
+        "seed, symbols and rate give the same commands and the same hash.",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo.add_argument(
+        "--symbols",
+        type=_symbols,
+        default=("AAPL", "MSFT", "GOOG", "AMZN", "NVDA"),
+        metavar="SYM,SYM,...",
+        help="instruments to trade (default AAPL,MSFT,GOOG,AMZN,NVDA)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop after this much market time (default: run until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=_positive_int,
+        default=1000,
+        metavar="CMDS_PER_S",
+        help="commands per second (default 1000)",
+    )
+    demo.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="journal to DIR through the engine node; a later run with the same DIR resumes",
+    )
+    demo.add_argument(
+        "--fast",
+        action="store_true",
+        help="do not pace to the wall clock: simulate --duration as fast as possible",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "demo":
+            return _demo(args)
+    except KeyboardInterrupt:
+        print(f"mercato {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from mercato.sim.replay import ReplayError, replay_file
+
+    try:
+        stats = replay_file(args.orders, args.trades_out)
+    except ReplayError as e:
+        print(f"mercato replay: {args.orders}:{e.line}: {e.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:
+        print(f"mercato replay: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"replayed {stats.rows:,} rows: {stats.trades:,} trades, {stats.rejected:,} rejected, "
+        f"{stats.seconds:.2f} s ({stats.rows_per_s:,.0f} rows/s) -> {args.trades_out}"
+    )
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mercato.sim.runner import DemoConfig, DemoError, run_demo
+
+    cfg = DemoConfig(
+        symbols=args.symbols,
+        seed=args.seed,
+        rate=args.rate,
+        duration=args.duration,
+        data_dir=args.data_dir,
+        fast=args.fast,
+    )
+    try:
+        run_demo(cfg, sys.stdout)
+    except (DemoError, OSError) as e:
+        print(f"mercato demo: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
