@@ -30,7 +30,10 @@ test-pure: $(STAMP)
 test-compiled: compile
 	MERCATO_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(PY) -m pytest -q -p no:cacheprovider tests/unit/engine tests/property
 
+# The compiled tree is a full copy of the package: every make compile refreshes the plain
+# modules; the mypyc build of the hot ones is redone only when they change.
 compile: $(COMPILED)/.built
+	$(PY) scripts/sync_tree.py src/mercato $(COMPILED)/mercato
 
 $(COMPILED)/.built: $(STAMP) $(addprefix src/,$(HOT))
 	rm -rf $(COMPILED) && mkdir -p $(COMPILED) && cp -r src/mercato $(COMPILED)/

@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("orders", metavar="ORDERS.csv", help="the order stream to replay")
     replay.add_argument(
-        "--trades-out", metavar="TRADES.csv", required=True, help="where to write the trades"
+        "-o",
+        "--trades-out",
+        metavar="TRADES.csv",
+        required=True,
+        help="where to write the trades",
     )
 
     demo = sub.add_parser(

@@ -11,8 +11,6 @@ blob; ``MERCATO_HYPOTHESIS_PROFILE=long`` runs many more examples.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -43,25 +41,24 @@ from mercato.engine import Engine, encode, restore, state_hash
 from .reference import (
     BUY,
     CLOSED,
-    DAY,
-    FOK,
-    GTC,
     HALTED,
-    IOC,
-    LIMIT,
     MARKET,
     OPEN,
     SELL,
     STOP,
-    STOP_LIMIT,
     Outcome,
     Reference,
 )
+from .strategies import BASE, SPEC, START, ReplaceArgs, order_batches, replace_args
 
-# symbol -> (tick size, lot size). "ZZZ" is unknown until a step adds it.
-SPEC = {"AAA": (1, 1), "BBB": (5, 10), "ZZZ": (1, 1)}
-START = ("AAA", "BBB")
-BASE = 100  # prices are BASE +- a few ticks, so orders cross often
+Levels = dict[tuple[int, int], int]  # (side, price) -> total
+
+
+def label(o: Outcome) -> str:
+    """What kind of outcome this is, with the reason for cancels and rejections."""
+    if o[0] == "cancelled":
+        return f"cancelled {o[3]}"
+    return f"rejected {o[-1]}" if o[0] == "rejected" else str(o[0])
 
 
 def outcome(e: Event) -> Outcome | None:
@@ -100,81 +97,6 @@ def outcome(e: Event) -> Outcome | None:
     raise AssertionError(f"unexpected event {e!r}")
 
 
-# -- command strategies ---------------------------------------------------------------------
-
-symbols = st.sampled_from(["AAA"] * 4 + ["BBB"] * 3 + ["ZZZ"])
-ticks = st.integers(min_value=-4, max_value=4)
-lots = st.integers(min_value=1, max_value=6)
-# most commands are well formed; a few carry one flaw
-NEW_FLAWS = ["tick", "lot", "zero_qty", "price_on_market", "stop_on_limit", "post_only_ioc"]
-NEW_FLAWS += ["bad_side", "bad_type", "bad_tif", "no_stop", "negative_price"]
-
-
-@st.composite
-def new_orders(draw: st.DrawFn) -> NewOrder:
-    """A new order (order id 0: the state machine picks the id)."""
-    sym = draw(symbols)
-    tick, lot = SPEC[sym]
-    kind = draw(st.sampled_from([LIMIT] * 6 + [MARKET, STOP, STOP_LIMIT]))
-    tif = draw(st.sampled_from([GTC] * 4 + [DAY] * 2 + [IOC, FOK]))
-    price = BASE + draw(ticks) * tick if kind in (LIMIT, STOP_LIMIT) else 0
-    stop = BASE + draw(ticks) * tick if kind in (STOP, STOP_LIMIT) else 0
-    post_only = kind == LIMIT and tif in (GTC, DAY) and draw(st.integers(0, 4)) == 0
-    fields: dict[str, Any] = dict(
-        order_id=0,
-        account=draw(st.integers(min_value=1, max_value=4)),
-        symbol=sym,
-        side=draw(st.sampled_from([BUY, SELL])),
-        type=kind,
-        qty=draw(lots) * lot,
-        tif=tif,
-        price=price,
-        stop_price=stop,
-        post_only=post_only,
-    )
-    flaw = draw(st.sampled_from([None] * 60 + NEW_FLAWS))
-    if flaw == "tick":
-        fields["price" if kind in (LIMIT, STOP_LIMIT) else "stop_price"] += 1 if tick > 1 else 0
-    elif flaw == "lot":
-        fields["qty"] += 1 if lot > 1 else 0
-    elif flaw == "zero_qty":
-        fields["qty"] = 0
-    elif flaw == "price_on_market":
-        fields["type"], fields["price"], fields["stop_price"] = MARKET, BASE, 0
-    elif flaw == "stop_on_limit":
-        fields["type"], fields["price"], fields["stop_price"] = LIMIT, BASE, BASE
-    elif flaw == "post_only_ioc":
-        fields["type"], fields["price"], fields["stop_price"] = LIMIT, BASE, 0
-        fields["tif"], fields["post_only"] = IOC, True
-    elif flaw == "bad_side":
-        fields["side"] = 0
-    elif flaw == "bad_type":
-        fields["type"] = 5
-    elif flaw == "bad_tif":
-        fields["tif"] = 7
-    elif flaw == "no_stop":
-        fields["type"], fields["stop_price"] = STOP, 0
-    elif flaw == "negative_price":
-        fields["type"], fields["price"], fields["stop_price"] = LIMIT, -tick, 0
-    return NewOrder(**fields)
-
-
-order_batches = st.lists(
-    st.tuples(new_orders(), st.integers(min_value=0, max_value=14), st.integers(0, 999)),
-    min_size=1,
-    max_size=4,
-)  # (order, reuse an old id when 0, which one)
-Levels = dict[tuple[int, int], int]  # (side, price) -> total
-ReplaceArgs = tuple[int, bool, int, "int | None", "str | None"]
-replace_args = st.tuples(
-    ticks,  # new price, in ticks from BASE...
-    st.booleans(),  # ...or the same price
-    lots,  # new quantity in lots
-    st.one_of(st.none(), ticks),  # new stop price (waiting stops only)
-    st.sampled_from([None] * 12 + ["tick", "lot", "zero_qty", "price", "neg_stop"]),
-)
-
-
 # -- the state machine ------------------------------------------------------------------------
 
 
@@ -204,7 +126,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
             got, expected = sorted(got), sorted(expected)
         assert got == expected, f"\ncommand  {cmd}\nengine   {got}\nexpected {expected}"
         for o in got:  # coverage, shown by --hypothesis-show-statistics
-            event(f"{o[0]} {o[3]}" if o[0] == "cancelled" else " ".join(map(str, o[:: len(o) - 1])))
+            event(label(o))
         for e in events:
             assert e.seq == self.seq + 1, f"seq {e.seq} after {self.seq}: {e}"
             assert e.ts == self.ts
@@ -283,7 +205,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
             else:
                 oid = len(self.ids) + 1
                 self.ids.append(oid)
-            self.symbol_of.setdefault(oid, cmd.symbol)
+            self.symbol_of[oid] = cmd.symbol
             self.step(with_fields(cmd, order_id=oid))
 
     @rule(orders=order_batches)
@@ -294,8 +216,12 @@ class EngineMatchesReference(RuleBasedStateMachine):
     def more_new_orders(self, orders: list[tuple[NewOrder, int, int]]) -> None:
         self.send_orders(orders)
 
+    def symbol_for(self, oid: int) -> str:
+        o = self.ref.live.get(oid)
+        return o.symbol if o is not None else self.symbol_of.get(oid, "AAA")
+
     def send_cancel(self, oid: int, wrong_symbol: bool) -> None:
-        sym = self.symbol_of.get(oid, "AAA")
+        sym = self.symbol_for(oid)
         if wrong_symbol:
             sym = "BBB" if sym == "AAA" else "AAA"
         self.step(CancelOrder(order_id=oid, symbol=sym))
@@ -307,7 +233,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
 
     def send_replace(self, oid: int, r: ReplaceArgs) -> None:
         price_ticks, same_price, qty_lots, stop_ticks, flaw = r
-        sym = self.symbol_of.get(oid, "AAA")
+        sym = self.symbol_for(oid)
         tick, lot = SPEC[sym]
         o = self.ref.live.get(oid)
         if o is not None and o.type in (MARKET, STOP):

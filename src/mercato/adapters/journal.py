@@ -1,9 +1,10 @@
 """The file journal: segment files of CRC-checked records, written by group commit.
 
-A record is ``u32 LE payload length | u32 LE crc32(payload) | payload``, the payload being
-the MessagePack of a ``JournalEntry``. Segments are named by the seq of their first record
-and rolled at ``segment_bytes``. The format, the torn-tail rule and recovery are described
-in ``docs/journal.md``.
+A segment starts with a header, ``b"MRCJ" | u16 LE format version | u32 LE crc32`` of the
+first six bytes, followed by records: ``u32 LE payload length | u32 LE crc32(payload) |
+payload``, the payload being the MessagePack of a ``JournalEntry``. Segments are named by
+the seq of their first record and rolled at ``segment_bytes``. The format, the torn-tail
+rule and recovery are described in ``docs/journal.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from mercato.domain.commands import AnyCommand, Command
 from mercato.ports import JournalEntry
 
 HEADER: Final = struct.Struct("<II")  # payload length, crc32 of the payload
+SEGMENT_HEADER: Final = struct.Struct("<4sHI")  # magic, format version, crc32 of the two
+SEGMENT_MAGIC: Final = b"MRCJ"
+FORMAT_VERSION: Final = 1  # of the segment layout and of the entry encoding together
 MAX_RECORD_BYTES: Final = 16 << 20  # a longer length field is corruption, not a record
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
 SEGMENT_SUFFIX: Final = ".seg"
@@ -34,6 +38,16 @@ _SEGMENT_NAME = re.compile(r"(\d{20})\.seg")
 _PAYLOAD_START: Final = b"\x94"  # MessagePack fixarray(4): the first byte of every payload
 _COMMAND_TYPES: Final = get_args(AnyCommand)
 _DECODER = msgspec.msgpack.Decoder(JournalEntry)
+_HEADER_BODY: Final = SEGMENT_HEADER.size - 4  # the bytes the header's crc covers
+
+
+def segment_header(version: int = FORMAT_VERSION) -> bytes:
+    """The header that starts every segment of journal format ``version``."""
+    body = SEGMENT_MAGIC + struct.pack("<H", version)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+_SEGMENT_HEADER_BYTES: Final = segment_header()
 
 
 class JournalError(RuntimeError):
@@ -47,6 +61,18 @@ class JournalCorrupt(JournalError):
         super().__init__(f"{path} at offset {offset}: {why}")
         self.path = path
         self.offset = offset
+
+
+class JournalVersionError(JournalError):
+    """A segment is of a journal format version this build does not read."""
+
+    def __init__(self, path: Path, found: int, supported: int = FORMAT_VERSION) -> None:
+        super().__init__(
+            f"{path}: journal format version {found}, this build reads version {supported} only"
+        )
+        self.path = path
+        self.found = found
+        self.supported = supported
 
 
 class JournalFailed(JournalError):
@@ -68,11 +94,38 @@ class _Scan(NamedTuple):
     bad: int | None  # offset of the first record that failed, None when clean to the end
 
 
+def _check_header(path: Path, data: bytes) -> None:
+    """Check the segment header at the start of ``data``, the contents of ``path``."""
+    if len(data) < SEGMENT_HEADER.size:
+        why = f"truncated segment header ({len(data)} of {SEGMENT_HEADER.size} bytes)"
+        raise JournalCorrupt(path, 0, why)
+    magic, version, crc = SEGMENT_HEADER.unpack_from(data)
+    if magic != SEGMENT_MAGIC:
+        raise JournalCorrupt(path, 0, f"not a journal segment (magic {magic!r})")
+    if zlib.crc32(data[:_HEADER_BODY]) != crc:
+        raise JournalCorrupt(path, 0, "segment header CRC mismatch")
+    if version != FORMAT_VERSION:
+        raise JournalVersionError(path, version)
+
+
+def _torn_header(data: bytes) -> bool:
+    """Whether ``data`` is a segment whose header write was cut short, and nothing more.
+
+    The header bytes must be a prefix of the ones this build writes, or zeros (a crash can
+    extend a file without persisting its contents), and no intact record may follow.
+    """
+    head = data[: SEGMENT_HEADER.size]
+    if head != _SEGMENT_HEADER_BYTES[: len(head)] and any(head):
+        return False
+    return _valid_record_after(data, -1) is None
+
+
 def _scan(data: bytes) -> _Scan:
     """Walk the records of one segment, stopping at the first one that fails a check."""
     mv = memoryview(data)
     size = len(data)
-    off = last = count = 0
+    off = last = SEGMENT_HEADER.size
+    count = 0
     while off < size:
         if off + HEADER.size > size:
             return _Scan(count, last, off, off)
@@ -100,6 +153,8 @@ def _decode(path: Path, off: int, payload: memoryview, expected: int) -> Journal
 
 def _valid_record_after(data: bytes, bad: int) -> int | None:
     """The offset of an intact, decodable record starting after ``bad``, if there is one.
+
+    ``bad = -1`` searches the whole of ``data``.
 
     This separates a torn tail (nothing valid follows) from corruption in the middle
     (valid data follows), even when the bad record's own length field is garbage.
@@ -176,7 +231,7 @@ class FileJournal:
         self._last_seq = 0  # last seq appended
         self._committed = 0  # last seq written (and fsynced)
         self._seg_first = 1  # first seq of the segment that appends go to
-        self._seg_size = 0  # its size, including what is still buffered
+        self._seg_size = SEGMENT_HEADER.size  # its size, with its header and the buffer
         try:
             self._recover()
         except BaseException:
@@ -203,8 +258,9 @@ class FileJournal:
         if len(payload) > MAX_RECORD_BYTES:
             raise ValueError(f"journal record of {len(payload)} bytes is too large")
         size = HEADER.size + len(payload)
-        if self._seg_size and self._seg_size + size > self._segment_bytes:
-            self._seg_first, self._seg_size = seq, 0  # roll: this record starts a segment
+        if self._seg_size > SEGMENT_HEADER.size and self._seg_size + size > self._segment_bytes:
+            self._seg_first = seq  # roll: this record starts a segment
+            self._seg_size = SEGMENT_HEADER.size
         pending = self._pending
         if not pending or pending[-1][0] != self._seg_first:
             pending.append((self._seg_first, bytearray()))
@@ -240,8 +296,10 @@ class FileJournal:
     def read_from(self, seq: int) -> Iterator[JournalEntry]:
         """Yield the entries with ``seq >= seq`` committed when iteration starts.
 
-        Every record read is checked (CRC, seq continuity within and across segments);
-        a failure raises ``JournalCorrupt``. ``read_from(1)`` is a full verification.
+        Every segment header and record read is checked (magic, format version, CRCs, seq
+        continuity within and across segments); a failure raises ``JournalCorrupt``, or
+        ``JournalVersionError`` for another format version. ``read_from(1)`` is a full
+        verification.
         """
         limit = self._committed
         firsts = list(self._segments)
@@ -256,8 +314,9 @@ class FileJournal:
             if first != expected:
                 raise JournalCorrupt(path, 0, f"segment should start at seq {expected}")
             data = path.read_bytes()
+            _check_header(path, data)
             mv = memoryview(data)
-            off = 0
+            off = SEGMENT_HEADER.size
             while expected <= limit and off < len(data):
                 if off + HEADER.size > len(data):
                     raise JournalCorrupt(path, off, "truncated record header")
@@ -300,18 +359,31 @@ class FileJournal:
     # -- recovery ------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Find the end of the journal, truncating a torn or corrupt tail record."""
+        """Find the end of the journal, truncating a torn or corrupt tail record.
+
+        A last segment whose header is torn and that holds no record (a crash just after
+        creating it) gets its header rewritten; any other bad header raises.
+        """
         self._segments = sorted(
             int(m.group(1))
             for p in self.directory.iterdir()
             if (m := _SEGMENT_NAME.fullmatch(p.name))
         )
         if not self._segments:
-            self._seg_first, self._seg_size, next_seq = 1, 0, 1
+            self._seg_first, self._seg_size, next_seq = 1, SEGMENT_HEADER.size, 1
         else:
             first = self._segments[-1]
             path = self._path(first)
             data = path.read_bytes()
+            try:
+                _check_header(path, data)
+            except JournalCorrupt:
+                if not _torn_header(data):
+                    raise
+                self._rewrite_header(path, first)
+                self._seg_first, self._seg_size = first, SEGMENT_HEADER.size
+                self._last_seq = self._committed = first - 1
+                return
             scan = _scan(data)
             if scan.bad is not None:
                 later = _valid_record_after(data, scan.bad)
@@ -321,8 +393,9 @@ class FileJournal:
                 os.truncate(path, scan.end)  # the torn tail: never acknowledged
             if scan.records:
                 mv = memoryview(data)  # check the first and last seq against the name
-                first_length = HEADER.unpack_from(data)[0]
-                _decode(path, 0, mv[HEADER.size : HEADER.size + first_length], first)
+                at = SEGMENT_HEADER.size
+                first_length = HEADER.unpack_from(data, at)[0]
+                _decode(path, at, mv[at + HEADER.size : at + HEADER.size + first_length], first)
                 last_payload = mv[scan.last + HEADER.size : scan.end]
                 _decode(path, scan.last, last_payload, first + scan.records - 1)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -332,6 +405,16 @@ class FileJournal:
             self._seg_first, self._seg_size = first, scan.end
             next_seq = first + scan.records
         self._last_seq = self._committed = next_seq - 1
+
+    def _rewrite_header(self, path: Path, first: int) -> None:
+        """Replace the torn contents of the last segment by a fresh header, durably."""
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._fd_first = first
+        os.ftruncate(self._fd, 0)
+        _write_all(self._fd, _SEGMENT_HEADER_BYTES)
+        if self._fsync:
+            os.fsync(self._fd)
+            _fsync_dir(self.directory)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -372,8 +455,9 @@ class FileJournal:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
         self._fd = os.open(self._path(first), flags, 0o644)
         self._fd_first = first
-        self._dirty = False
-        self._segments.append(first)
+        _write_all(self._fd, _SEGMENT_HEADER_BYTES)  # fsynced with the commit's records
+        self._dirty = True
+        self._segments.append(first)  # after the header: read_from may now open the file
 
     # -- housekeeping --------------------------------------------------------------------
 

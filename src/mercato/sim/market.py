@@ -24,8 +24,8 @@ from mercato.domain import (
     OrderExpired,
     OrderReplaced,
     OrderTriggered,
-    Rejected,
     Reject,
+    Rejected,
     Trade,
 )
 from mercato.sim.agents import BUY, SELL, Agent, make_agents
@@ -180,11 +180,12 @@ class Simulator:
                 agent = owners.get(ev.order_id)
                 if agent is not None:
                     agent.triggered(ev.order_id)
-            elif isinstance(ev, Rejected):
+            elif isinstance(ev, Rejected) and (
+                ev.command in ("n", "c") or ev.reason == _UNKNOWN_ORDER
+            ):
                 # A refused new order never lived; a cancel or replace of an unknown order
                 # means it is already over. Any other refused replace leaves the order live.
-                if ev.command in ("n", "c") or ev.reason == _UNKNOWN_ORDER:
-                    self._done(ev.order_id)
+                self._done(ev.order_id)
 
     def _done(self, order_id: int) -> None:
         agent = self.owners.pop(order_id, None)

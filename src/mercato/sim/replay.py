@@ -8,6 +8,7 @@ the output, renamed over it only when the whole input has been replayed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -142,8 +143,7 @@ class Replayer:
                 cmd = command(row)
                 seq = row[0]
                 for ev in process(cmd):
-                    t = type(ev)
-                    if t is Trade:
+                    if type(ev) is Trade:
                         maker = ev.maker_order_id
                         out.append(
                             (
@@ -157,11 +157,11 @@ class Replayer:
                         )
                         if ev.maker_remaining == 0:
                             del order_ids[order_tokens.pop(maker)]
-                    elif t is OrderCancelled:
+                    elif type(ev) is OrderCancelled:
                         token = order_tokens.pop(ev.order_id, None)
                         if token is not None:
                             del order_ids[token]
-                    elif t is Rejected:
+                    elif type(ev) is Rejected:
                         rejected += 1
                 oid = cmd.order_id
                 if oid not in live:
@@ -345,10 +345,8 @@ def replay_file(orders_path: str, trades_path: str) -> ReplayStats:
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, trades_path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return stats
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import struct
 import threading
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -14,11 +15,15 @@ import pytest
 from mercato.adapters import journal as journal_module
 from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES as SEG
 from mercato.adapters.journal import (
+    FORMAT_VERSION,
     HEADER,
+    SEGMENT_HEADER,
     FileJournal,
     JournalCorrupt,
     JournalFailed,
     JournalLocked,
+    JournalVersionError,
+    segment_header,
     segment_name,
 )
 from mercato.domain.commands import (
@@ -85,7 +90,7 @@ def expected(cmds: list[Command]) -> list[tuple[int, str, int, bytes]]:
 
 
 def record_offsets(data: bytes) -> list[int]:
-    offsets, off = [], 0
+    offsets, off = [], SEGMENT_HEADER.size
     while off < len(data):
         offsets.append(off)
         off += HEADER.size + struct.unpack_from("<I", data, off)[0]
@@ -234,7 +239,7 @@ def test_torn_tail_in_last_segment_of_many(tmp_path: Path) -> None:
     fill(tmp_path, cmds, segment_bytes=800)
     last = max(tmp_path.glob("*.seg"))
     first_seq = int(last.name.split(".")[0])
-    last.write_bytes(last.read_bytes()[:5])  # only a piece of its first record header
+    last.write_bytes(last.read_bytes()[: SEGMENT_HEADER.size + 5])  # a piece of a record header
     with FileJournal(tmp_path, segment_bytes=800) as j:
         assert j.last_seq == first_seq - 1
         j.append("client", first_seq, cmds[first_seq - 1])
@@ -245,13 +250,13 @@ def test_corruption_in_an_older_segment_raises_when_read(tmp_path: Path) -> None
     fill(tmp_path, commands(100), segment_bytes=800)
     second = sorted(tmp_path.glob("*.seg"))[1]
     data = bytearray(second.read_bytes())
-    data[HEADER.size + 2] ^= 0x10
+    data[SEGMENT_HEADER.size + HEADER.size + 2] ^= 0x10
     second.write_bytes(bytes(data))
     with FileJournal(tmp_path, segment_bytes=800) as j:
         assert j.last_seq == 100  # only the last segment is scanned when opening
         with pytest.raises(JournalCorrupt) as info:
             list(j.read_from(1))
-        assert info.value.path == second and info.value.offset == 0
+        assert info.value.path == second and info.value.offset == SEGMENT_HEADER.size
 
 
 def test_missing_segment_raises_when_read(tmp_path: Path) -> None:
@@ -259,6 +264,157 @@ def test_missing_segment_raises_when_read(tmp_path: Path) -> None:
     sorted(tmp_path.glob("*.seg"))[2].unlink()
     with FileJournal(tmp_path) as j, pytest.raises(JournalCorrupt, match="should start"):
         list(j.read_from(1))
+
+
+def test_segment_header_is_written(tmp_path: Path, fsyncs: list[int]) -> None:
+    with FileJournal(tmp_path, segment_bytes=800) as j:
+        j.append("client", 1, EndOfDay())
+        j.commit()  # the header goes out with the first records: still one fsync + the dir
+        assert len(fsyncs) == 2
+        for i, cmd in enumerate(commands(99), 2):
+            j.append("client", i, cmd)
+    segments = sorted(tmp_path.glob("*.seg"))
+    assert len(segments) > 3
+    header = b"MRCJ" + struct.pack("<H", FORMAT_VERSION)
+    header += struct.pack("<I", zlib.crc32(header))
+    for seg in segments:
+        data = seg.read_bytes()
+        assert data[: SEGMENT_HEADER.size] == header == segment_header()
+        assert record_offsets(data)[0] == SEGMENT_HEADER.size
+    assert [e[0] for e in entries(tmp_path, segment_bytes=800)] == list(range(1, 101))
+
+
+def test_empty_journal_has_no_segment(tmp_path: Path) -> None:
+    FileJournal(tmp_path).close()
+    assert list(tmp_path.glob("*.seg")) == []
+    fill(tmp_path, commands(3))
+    assert (tmp_path / segment_name(1)).read_bytes()[: SEGMENT_HEADER.size] == segment_header()
+
+
+def damage_header(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "magic":  # another file format, with a consistent header of its own
+        body = b"MRCX" + struct.pack("<H", FORMAT_VERSION)
+        data[: SEGMENT_HEADER.size] = body + struct.pack("<I", zlib.crc32(body))
+    elif how == "version bit":  # corrupt: the CRC no longer matches
+        data[4] ^= 0x02
+    elif how == "crc":
+        data[SEGMENT_HEADER.size - 1] ^= 0x80
+    else:
+        assert how == "zeros"
+        data[: SEGMENT_HEADER.size] = bytes(SEGMENT_HEADER.size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["magic", "version bit", "crc", "zeros"])
+def test_bad_header_of_last_segment_raises_on_open(tmp_path: Path, how: str) -> None:
+    fill(tmp_path, commands(100), segment_bytes=800)
+    last = max(tmp_path.glob("*.seg"))
+    damage_header(last, how)
+    before = last.read_bytes()
+    with pytest.raises(JournalCorrupt) as info:
+        FileJournal(tmp_path, segment_bytes=800)
+    assert info.value.path == last and info.value.offset == 0
+    if how == "magic":
+        assert "not a journal segment" in str(info.value)
+    elif how != "zeros":
+        assert "header CRC" in str(info.value)
+    assert last.read_bytes() == before  # nothing truncated or rewritten
+    with pytest.raises(JournalCorrupt):
+        FileJournal(tmp_path, segment_bytes=800)  # and the failed open released its lock
+
+
+@pytest.mark.parametrize("how", ["magic", "version bit", "crc", "zeros", "torn"])
+def test_bad_header_of_older_segment_raises_when_read(tmp_path: Path, how: str) -> None:
+    fill(tmp_path, commands(100), segment_bytes=800)
+    second = sorted(tmp_path.glob("*.seg"))[1]
+    if how == "torn":  # only a torn header is forgiven, and only in the last segment
+        second.write_bytes(second.read_bytes()[:3])
+    else:
+        damage_header(second, how)
+    seen: list[int] = []
+    with FileJournal(tmp_path, segment_bytes=800) as j:
+        assert j.last_seq == 100  # only the last segment is checked when opening
+        with pytest.raises(JournalCorrupt) as info:
+            seen.extend(e.seq for e in j.read_from(1))
+        assert info.value.path == second and info.value.offset == 0
+    assert seen == list(range(1, int(second.name.split(".")[0])))  # the first segment
+
+
+@pytest.mark.parametrize("which", ["last", "older"])
+def test_unknown_format_version_raises(tmp_path: Path, which: str) -> None:
+    fill(tmp_path, commands(100), segment_bytes=800)
+    segments = sorted(tmp_path.glob("*.seg"))
+    path = segments[-1] if which == "last" else segments[1]
+    data = path.read_bytes()
+    path.write_bytes(segment_header(FORMAT_VERSION + 1) + data[SEGMENT_HEADER.size :])
+    if which == "last":
+        with pytest.raises(JournalVersionError) as info:
+            FileJournal(tmp_path, segment_bytes=800)
+        assert path.read_bytes()[SEGMENT_HEADER.size :] == data[SEGMENT_HEADER.size :]
+        with pytest.raises(JournalVersionError):
+            FileJournal(tmp_path, segment_bytes=800)  # not JournalLocked: the lock was released
+    else:
+        with FileJournal(tmp_path, segment_bytes=800) as j:
+            assert j.last_seq == 100  # only the last segment is checked when opening
+            with pytest.raises(JournalVersionError) as info:
+                list(j.read_from(1))
+    err = info.value
+    assert (err.path, err.found, err.supported) == (path, FORMAT_VERSION + 1, FORMAT_VERSION)
+    assert not isinstance(err, JournalCorrupt)
+    message = str(err)
+    assert str(path) in message
+    assert f"version {FORMAT_VERSION + 1}" in message and f"version {FORMAT_VERSION}" in message
+
+
+@pytest.mark.parametrize("cut", [*range(SEGMENT_HEADER.size), "zeros"])
+def test_torn_header_in_empty_last_segment_is_rewritten(
+    tmp_path: Path, fsyncs: list[int], cut: int | str
+) -> None:
+    """A crash right after creating a segment leaves no header, or part of one."""
+    cmds = commands(100)
+    fill(tmp_path, cmds, segment_bytes=800)
+    last = max(tmp_path.glob("*.seg"))
+    first_seq = int(last.name.split(".")[0])
+    torn = bytes(SEGMENT_HEADER.size) if cut == "zeros" else segment_header()[: int(cut)]
+    last.write_bytes(torn)
+    fsyncs.clear()
+    with FileJournal(tmp_path, segment_bytes=800) as j:
+        assert j.last_seq == j.committed_seq == first_seq - 1
+        assert last.read_bytes() == segment_header()
+        assert len(fsyncs) == 2  # the rewritten header and the directory, before any append
+        assert [e.seq for e in j.read_from(first_seq - 3)] == list(range(first_seq - 3, first_seq))
+        for i in range(first_seq, 101):
+            assert j.append("client", i, cmds[i - 1]) == i
+    assert entries(tmp_path, segment_bytes=800) == expected(cmds)
+
+
+def test_torn_header_of_the_only_segment_is_rewritten(tmp_path: Path) -> None:
+    (tmp_path / segment_name(1)).write_bytes(b"")
+    with FileJournal(tmp_path) as j:
+        assert j.last_seq == 0
+        j.append("client", 1, EndOfDay())
+    assert (tmp_path / segment_name(1)).read_bytes()[: SEGMENT_HEADER.size] == segment_header()
+    assert [e[0] for e in entries(tmp_path)] == [1]
+
+
+def test_torn_header_followed_by_a_record_raises(tmp_path: Path) -> None:
+    """Records behind a bad header were acknowledged: that is corruption, not a torn file."""
+    fill(tmp_path, commands(100), segment_bytes=800)
+    last = max(tmp_path.glob("*.seg"))
+    data = last.read_bytes()
+    last.write_bytes(bytes(SEGMENT_HEADER.size) + data[SEGMENT_HEADER.size :])
+    with pytest.raises(JournalCorrupt) as info:
+        FileJournal(tmp_path, segment_bytes=800)
+    assert info.value.path == last and info.value.offset == 0
+    assert last.read_bytes()[SEGMENT_HEADER.size :] == data[SEGMENT_HEADER.size :]
+
+
+def test_short_foreign_last_segment_is_not_taken_for_a_torn_header(tmp_path: Path) -> None:
+    (tmp_path / segment_name(1)).write_bytes(b"PK\x03")
+    with pytest.raises(JournalCorrupt, match="truncated segment header"):
+        FileJournal(tmp_path)
+    assert (tmp_path / segment_name(1)).read_bytes() == b"PK\x03"
 
 
 def test_second_writer_is_locked_out(tmp_path: Path) -> None:
@@ -340,6 +496,7 @@ def test_commit_async_failure_fails_later_commits(
         j.close()
 
     asyncio.run(run())
+    monkeypatch.undo()  # space again: the header-less segment left behind is rewritten
     with FileJournal(tmp_path) as j:
         assert j.last_seq == 0
 
@@ -349,8 +506,11 @@ def test_entry_encoding_is_pinned() -> None:
 
     A changed command (a field added, moved or renamed; ``ts`` comes last because the base
     class is kw_only) would make old journals decode into different commands, silently.
-    If this test fails, the journal format changed: version it, do not just update these.
+    If this test fails, the journal format changed: bump ``FORMAT_VERSION`` (old journals
+    then need an upgrade path, see docs/journal.md), do not just update these.
     """
+    assert FORMAT_VERSION == 1  # the bytes below are those of format version 1
+    assert segment_header().hex() == "4d52434a01003eea60ad"  # b"MRCJ", u16 1, crc32
     cmds: list[Command] = [
         AddInstrument(symbol="AB", tick_size=5, lot_size=10, price_scale=2, qty_scale=1, ts=7),
         NewOrder(

@@ -450,8 +450,15 @@ def test_id_mappings_follow_the_live_orders() -> None:
 def test_python_dash_m_mercato_replay(tmp_path: Path) -> None:
     out = tmp_path / "trades.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "mercato", "replay", str(DATA / "sample_orders.csv")]
-        + ["--trades-out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "mercato",
+            "replay",
+            str(DATA / "sample_orders.csv"),
+            "-o",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

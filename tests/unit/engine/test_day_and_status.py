@@ -87,7 +87,11 @@ def test_a_halted_instrument_accepts_cancels() -> None:
 def test_resuming_allows_orders_again() -> None:
     m = Market()
     m(buy(1, 5, 100), halt(), resume())
-    assert m(sell(2, 5, 100)) == [("accepted", 2), ("trade", 100, 5, 2, 1), ("delta", "bid", 100, 0)]
+    assert m(sell(2, 5, 100)) == [
+        ("accepted", 2),
+        ("trade", 100, 5, 2, 1),
+        ("delta", "bid", 100, 0),
+    ]
     m(buy(3, 5, 99))
     assert m(replace(3, 98, 5))[0] == ("replaced", 3, 98, 5, "lost")
 

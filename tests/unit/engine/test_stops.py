@@ -220,7 +220,8 @@ def test_replace_of_a_waiting_stop_keeps_its_place_among_the_stops() -> None:
     assert m.stops() == [1, 2]
     m(sell(4, 1, 105, acct=3))
     events = m(buy(5, 1, acct=5))
-    assert [e for e in events if e[0] == "triggered"] == [("triggered", 1, 105), ("triggered", 2, 105)]
+    triggered = [e for e in events if e[0] == "triggered"]
+    assert triggered == [("triggered", 1, 105), ("triggered", 2, 105)]
 
 
 def test_replace_of_a_waiting_stop_limit_changes_its_limit() -> None:

@@ -153,7 +153,7 @@ def test_resume_with_other_parameters_is_refused(
     with pytest.raises(DemoError, match="--seed 1 --symbols AAPL,MSFT --rate 1000"):
         demo(DemoConfig(symbols=SYMBOLS, seed=2, duration=0.2, fast=True, data_dir=d))
     rc = main(
-        ["demo", "--seed", "2", "--symbols", "AAPL,MSFT", "--duration", "0.2"] + ["--data-dir", d]
+        ["demo", "--seed", "2", "--symbols", "AAPL,MSFT", "--duration", "0.2", "--data-dir", d]
     )
     assert rc == 1 and "pass the same to resume it" in capsys.readouterr().err
 

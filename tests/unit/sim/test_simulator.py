@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 from collections import Counter
 
 import msgspec
@@ -68,7 +69,7 @@ def test_time_is_virtual_and_steady() -> None:
     orders = commands[len(SYMBOLS) :]
     assert len(orders) == 200  # 50 slices of 10 ms at 400/s
     assert [c.ts - sim.start_ns for c in orders[:3]] == [0, 2_500_000, 5_000_000]
-    assert all(a.ts < b.ts for a, b in zip(orders, orders[1:], strict=False))
+    assert all(a.ts < b.ts for a, b in itertools.pairwise(orders))
     assert sim.elapsed_ns == 500_000_000
 
 
@@ -159,9 +160,12 @@ def test_decision_logic_reads_no_clock_and_no_global_randomness(module) -> None:
             imported.add(node.module.split(".")[0])
             if node.module == "random":
                 assert [a.name for a in node.names] == ["Random"]
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.value.id == "random":
-                assert node.attr == "Random", f"random.{node.attr}"
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "random"
+        ):
+            assert node.attr == "Random", f"random.{node.attr}"
     assert not imported & {"time", "datetime", "os", "secrets", "uuid"}
 
 
