@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("orders", metavar="ORDERS.csv", help="the order stream to replay")
     replay.add_argument(
-        "-o",
         "--trades-out",
+        "-o",
         metavar="TRADES.csv",
         required=True,
         help="where to write the trades",
