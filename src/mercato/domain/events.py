@@ -34,6 +34,7 @@ class Rejected(Event, tag="rj"):
     symbol: str
     reason: str
     detail: str = ""
+    account: int = 0  # the order's account when known (0: unknown order)
 
 
 class OrderAccepted(Event, tag="ac"):

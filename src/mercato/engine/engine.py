@@ -136,19 +136,17 @@ class Engine:
         return self.seq
 
     def _reject(
-        self, command: str, order_id: int, symbol: str, reason: str, detail: str = ""
+        self,
+        command: str,
+        order_id: int,
+        symbol: str,
+        reason: str,
+        detail: str = "",
+        account: int = 0,
     ) -> None:
         self.seq += 1
         self._out.append(
-            Rejected(
-                seq=self.seq,
-                ts=self._ts,
-                command=command,
-                order_id=order_id,
-                symbol=symbol,
-                reason=reason,
-                detail=detail,
-            )
+            Rejected(self.seq, self._ts, command, order_id, symbol, reason, detail, account)
         )
 
     def _delta(self, symbol: str, side: int, price: int, qty: int) -> None:
@@ -253,7 +251,7 @@ class Engine:
         book = self.books.get(c.symbol)
         reason, detail = self._check_new(c, book)
         if reason:
-            self._reject("n", c.order_id, c.symbol, reason, detail)
+            self._reject("n", c.order_id, c.symbol, reason, detail, c.account)
             return
         assert book is not None
         o = Order(
@@ -272,18 +270,18 @@ class Engine:
         self.seq += 1
         self._out.append(
             OrderAccepted(
-                seq=self.seq,
-                ts=self._ts,
-                order_id=o.order_id,
-                account=o.account,
-                symbol=o.symbol,
-                side=o.side,
-                type=o.type,
-                tif=o.tif,
-                price=o.price,
-                stop_price=o.stop_price,
-                qty=o.qty,
-                post_only=o.post_only,
+                self.seq,
+                self._ts,
+                o.order_id,
+                o.account,
+                o.symbol,
+                o.side,
+                o.type,
+                o.tif,
+                o.price,
+                o.stop_price,
+                o.qty,
+                o.post_only,
             )
         )
         if o.type == STOP or o.type == STOP_LIMIT:
@@ -472,7 +470,7 @@ class Engine:
         book = self.books[symbol]
         reason = self._check_replace(o, book, price, qty, stop_price)
         if reason:
-            self._reject("r", oid, symbol, reason, _DETAILS.get(reason, ""))
+            self._reject("r", oid, symbol, reason, _DETAILS.get(reason, ""), o.account)
             return
         if oid in book.stops:  # a waiting stop keeps its place among the stops
             if stop_price:
