@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from typing import Final
 
 from mercato.domain.orders import Order
@@ -11,6 +11,25 @@ from mercato.domain.types import Side, TradingStatus
 BUY: Final = 1
 SELL: Final = 2
 OPEN: Final = 1
+# True when this module runs as mypyc-compiled code: then a written-out binary search over
+# unboxed ints beats calling ``bisect`` (which compares boxed ints); in plain Python the C
+# ``bisect`` wins.
+COMPILED: Final = not __file__.endswith(".py")
+
+
+def _bisect(keys: list[int], key: int) -> int:
+    """The index of the first element >= ``key`` in the ascending ``keys`` (bisect_left)."""
+    if not COMPILED:
+        return bisect_left(keys, key)
+    lo = 0
+    hi = len(keys)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 class Level:
@@ -54,7 +73,9 @@ class BookSide:
         if level is None:
             level = Level(price)
             self.levels[price] = level
-            insort(self.keys, price if self.is_bid else -price)
+            key = price if self.is_bid else -price
+            keys = self.keys
+            keys.insert(_bisect(keys, key), key)
         level.orders[order.order_id] = order
         level.total += order.remaining
         return level
@@ -75,7 +96,7 @@ class BookSide:
         if keys[-1] == key:
             keys.pop()
         else:
-            del keys[bisect_left(keys, key)]
+            del keys[_bisect(keys, key)]
 
     def depth(self, n: int) -> list[tuple[int, int]]:
         """The best ``n`` levels as (price, total quantity), best first."""

@@ -10,7 +10,7 @@ Matching rules (also the contract of ``mercato replay``) are written down in
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from mercato.domain.commands import (
     AddInstrument,
@@ -96,7 +96,9 @@ class Engine:
         self.books: dict[str, Book] = {}
         self.orders: dict[int, Order] = {}  # live orders: resting or waiting for their stop
         self._out: list[Event] = []
-        self._ts = 0
+        # the command's timestamp, kept as a Python int (Any): compiled, every event of the
+        # command then shares one int object instead of boxing a new one each time
+        self._ts: Any = 0
 
     # -- entry point ---------------------------------------------------------------------
 
