@@ -8,6 +8,7 @@ whether it blocks, what it retries, and what is durable when. Adapters live in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Protocol
 
 import msgspec
@@ -37,6 +38,9 @@ class Journal(Protocol):
     - ``commit`` makes everything appended before it durable (written and, unless the
       adapter was opened without fsync, fsynced) in one group; when it returns, a crash
       can no longer lose those entries. It blocks for the duration of the write.
+    - ``commit_begin`` starts the same commit and returns a future at once: the caller may
+      overlap other work (applying the batch) with the fsync, and must acknowledge nothing
+      before the future completes.
     - ``commit_async`` is the same, run off the event loop; everything appended before
       the call is durable when it returns. Calls complete in the order they were made.
     - A failed commit is final: the journal refuses further appends and commits (the
@@ -59,6 +63,8 @@ class Journal(Protocol):
     def append(self, source: str, source_seq: int, cmd: Command) -> int: ...
 
     def commit(self) -> None: ...
+
+    def commit_begin(self) -> Future[None]: ...
 
     async def commit_async(self) -> None: ...
 

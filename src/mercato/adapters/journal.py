@@ -17,10 +17,10 @@ import struct
 import zlib
 from bisect import bisect_right
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Final, NamedTuple, cast, get_args
+from typing import Final, NamedTuple, get_args
 
 import msgspec
 
@@ -37,6 +37,7 @@ SEGMENT_SUFFIX: Final = ".seg"
 _SEGMENT_NAME = re.compile(r"(\d{20})\.seg")
 _PAYLOAD_START: Final = b"\x94"  # MessagePack fixarray(4): the first byte of every payload
 _COMMAND_TYPES: Final = get_args(AnyCommand)
+_COMMAND_TYPE_SET: Final = frozenset(_COMMAND_TYPES)  # exact types: each has its own tag
 _DECODER = msgspec.msgpack.Decoder(JournalEntry)
 _HEADER_BODY: Final = SEGMENT_HEADER.size - 4  # the bytes the header's crc covers
 
@@ -250,11 +251,12 @@ class FileJournal:
 
     def append(self, source: str, source_seq: int, cmd: Command) -> int:
         """Buffer ``cmd`` as the next entry and return its seq (no system call)."""
-        self._check_usable()
-        if not isinstance(cmd, _COMMAND_TYPES):
+        if self._closed or self._failed is not None:
+            self._check_usable()
+        if type(cmd) not in _COMMAND_TYPE_SET:
             raise TypeError(f"not a journalable command: {cmd!r}")
         seq = self._last_seq + 1
-        payload = self._encoder.encode(JournalEntry(seq, source, source_seq, cast(AnyCommand, cmd)))
+        payload = self._encoder.encode(JournalEntry(seq, source, source_seq, cmd))  # type: ignore[arg-type]
         if len(payload) > MAX_RECORD_BYTES:
             raise ValueError(f"journal record of {len(payload)} bytes is too large")
         size = HEADER.size + len(payload)
@@ -279,6 +281,19 @@ class FileJournal:
             self._writer.submit(self._write, batch, self._last_seq).result()
         else:
             self._write(batch, self._last_seq)
+
+    def commit_begin(self) -> Future[None]:
+        """Start a commit on the writer thread and return at once.
+
+        Everything appended before the call is durable when the returned future completes.
+        This lets a caller overlap the write and fsync with other work, e.g. the engine
+        applying the same batch, as long as it acknowledges nothing before the future is done.
+        """
+        self._check_usable()
+        batch, upto = self._take(), self._last_seq
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal-writer")
+        return self._writer.submit(self._write, batch, upto)
 
     async def commit_async(self) -> None:
         """``commit`` with the write and fsync on the writer thread, off the event loop.

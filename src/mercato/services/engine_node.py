@@ -161,16 +161,29 @@ class EngineNode:
     # -- commands ------------------------------------------------------------------------
 
     def submit(self, batch: Sequence[Submission]) -> list[Result]:
-        """Journal ``batch`` with one commit, then apply it; answers in batch order."""
+        """Journal ``batch`` with one commit and apply it; answers in batch order.
+
+        The engine applies the batch while the journal's writer thread writes and fsyncs it
+        (the fsync releases the GIL), and nothing is answered before the commit is durable:
+        a crash in between loses only state that no one was told about, and recovery
+        rebuilds exactly what was journaled.
+        """
         self._enter()
         try:
             try:
                 results, todo = self._sequence(batch)
-                self.journal.commit()
+                durable = self.journal.commit_begin()
             except BaseException as e:
                 self._fail(e)
                 raise
-            self._apply(batch, results, todo)
+            try:
+                self._apply(batch, results, todo)
+            finally:
+                try:
+                    durable.result()
+                except BaseException as e:
+                    self._fail(e)
+                    raise
             if self._snapshot_due():
                 seq, data = self._snapshot_data()
                 self._save_snapshot(seq, data)
