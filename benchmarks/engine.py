@@ -25,10 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workload import Workload, generate  # noqa: E402
-
-import mercato.engine.engine as engine_module  # noqa: E402
-from mercato.engine import Engine  # noqa: E402
+import mercato.engine.engine as engine_module
+from mercato.engine import Engine
+from workload import Workload, generate
 
 
 def fresh_engine(w: Workload) -> Engine:

@@ -102,7 +102,7 @@ def generate(n: int, books: int = 1, seed: int = 1, target_orders: int = 1000) -
         cmd: Command
         if r < 0.82:
             oid = _pick(rng, book)
-            side, px, qty = book[oid]
+            _, px, qty = book[oid]
             step = rng.randint(-8, 8)
             new_px = max(1, px + step)
             new_qty = qty if rng.random() < 0.7 else rng.randint(1, 100)

@@ -30,6 +30,8 @@ from mercato.domain.reasons import CancelReason, Reject
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 
 __all__ = [
+    "FINAL",
+    "TRANSITIONS",
     "AddInstrument",
     "AnyCommand",
     "AnyEvent",
@@ -40,7 +42,6 @@ __all__ = [
     "DecimalError",
     "EndOfDay",
     "Event",
-    "FINAL",
     "IllegalTransition",
     "Instrument",
     "InstrumentAdded",
@@ -53,8 +54,8 @@ __all__ = [
     "OrderStatus",
     "OrderTriggered",
     "OrderType",
-    "Rejected",
     "Reject",
+    "Rejected",
     "ReplaceOrder",
     "SetTradingStatus",
     "Side",
@@ -62,7 +63,6 @@ __all__ = [
     "Trade",
     "TradingStatus",
     "TradingStatusChanged",
-    "TRANSITIONS",
     "format_decimal",
     "parse_decimal",
 ]

@@ -32,7 +32,7 @@ def parse_decimal(text: str, scale: int) -> int:
         if frac[scale:].strip("0"):
             raise DecimalError(f"{text!r} has more than {scale} decimal places")
         frac = frac[:scale]
-    value = int(whole) * 10**scale + (int(frac.ljust(scale, "0")) if scale else 0)
+    value = int(whole + frac.ljust(scale, "0"))  # the digits of whole and fraction, exactly
     return -value if sign == "-" else value
 
 

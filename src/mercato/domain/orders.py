@@ -62,20 +62,20 @@ class Order:
     """A live order as the engine holds it (mutable; never shared outside the engine)."""
 
     __slots__ = (
-        "order_id",
         "account",
-        "symbol",
-        "side",
-        "type",
-        "tif",
-        "price",
-        "stop_price",
-        "qty",
         "filled",
-        "remaining",
-        "status",
-        "post_only",
         "is_buy",
+        "order_id",
+        "post_only",
+        "price",
+        "qty",
+        "remaining",
+        "side",
+        "status",
+        "stop_price",
+        "symbol",
+        "tif",
+        "type",
     )
 
     def __init__(
@@ -119,7 +119,7 @@ class Order:
         """Record an execution of ``qty`` and move to PARTIALLY_FILLED or FILLED."""
         self.filled += qty
         self.remaining -= qty
-        assert 0 <= self.remaining and self.filled <= self.qty, "overfill"
+        assert self.remaining >= 0 and self.filled <= self.qty, "overfill"
         self.transition(OrderStatus.FILLED if self.remaining == 0 else OrderStatus.PARTIALLY_FILLED)
 
     @property

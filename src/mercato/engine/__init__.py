@@ -1,7 +1,8 @@
 """The deterministic core: books, matching, stops, snapshots and the state hash."""
 
+from mercato.domain.errors import UnknownCommand
 from mercato.engine.book import Book, BookSide, Level
-from mercato.engine.engine import Engine, UnknownCommand
+from mercato.engine.engine import Engine
 from mercato.engine.snapshot import capture, encode, restore, state_hash
 
 __all__ = [

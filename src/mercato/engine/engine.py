@@ -21,6 +21,7 @@ from mercato.domain.commands import (
     ReplaceOrder,
     SetTradingStatus,
 )
+from mercato.domain.errors import UnknownCommand
 from mercato.domain.events import (
     BookDelta,
     Event,
@@ -34,7 +35,6 @@ from mercato.domain.events import (
     Trade,
     TradingStatusChanged,
 )
-from mercato.domain.errors import UnknownCommand
 from mercato.domain.instrument import Instrument
 from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject
