@@ -189,7 +189,7 @@ class Reference:
             return "instrument_halted"
         if book.status == CLOSED:
             return "instrument_closed"
-        if c.order_id in self.live:
+        if c.order_id in self.live:  # like the engine: only a live id is a duplicate
             return "duplicate_order_id"
         if c.side not in (BUY, SELL):
             return "invalid_side"

@@ -30,7 +30,6 @@ START = ("AAA", "BBB")
 BASE = 100  # prices are BASE +- a few ticks, so orders cross often
 
 
-
 # -- command strategies ---------------------------------------------------------------------
 
 symbols = st.sampled_from(["AAA"] * 4 + ["BBB"] * 3 + ["ZZZ"])
@@ -95,10 +94,10 @@ order_batches = st.lists(
     min_size=1,
     max_size=4,
 )  # (order, reuse an old id when 0, which one)
-ReplaceArgs = tuple[int, bool, int, "int | None", "str | None"]
+ReplaceArgs = tuple[int, str, int, "int | None", "str | None"]
 replace_args = st.tuples(
-    ticks,  # new price, in ticks from BASE...
-    st.booleans(),  # ...or the same price
+    ticks,  # new price, in ticks from BASE ("new")...
+    st.sampled_from(["new", "new", "same", "cross"]),  # ...same price, or the best opposite
     lots,  # new quantity in lots
     st.one_of(st.none(), ticks),  # new stop price (waiting stops only)
     st.sampled_from([None] * 12 + ["tick", "lot", "zero_qty", "price", "neg_stop"]),

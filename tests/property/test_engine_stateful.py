@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from msgspec.structs import replace as with_fields
 
 from mercato.domain import (
@@ -58,6 +58,8 @@ def label(o: Outcome) -> str:
     """What kind of outcome this is, with the reason for cancels and rejections."""
     if o[0] == "cancelled":
         return f"cancelled {o[3]}"
+    if o[0] == "replaced":
+        return "replaced, kept priority" if o[-1] else "replaced, re-queued"
     return f"rejected {o[-1]}" if o[0] == "rejected" else str(o[0])
 
 
@@ -191,6 +193,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
     # commands (status, end of day, instruments) share one.
 
     def pick_id(self, source: str, pick: int) -> int:
+        """A live id ("live"), any id sent so far ("any"), or one never sent; falls back."""
         live = sorted(self.ref.live)
         if source == "live" and live:
             return live[pick % len(live)]
@@ -226,20 +229,23 @@ class EngineMatchesReference(RuleBasedStateMachine):
             sym = "BBB" if sym == "AAA" else "AAA"
         self.step(CancelOrder(order_id=oid, symbol=sym))
 
-    @precondition(lambda self: self.ref.live)
     @rule(pick=st.integers(0, 999), wrong_symbol=st.integers(0, 19))
     def cancel_live(self, pick: int, wrong_symbol: int) -> None:
         self.send_cancel(self.pick_id("live", pick), wrong_symbol == 0)
 
     def send_replace(self, oid: int, r: ReplaceArgs) -> None:
-        price_ticks, same_price, qty_lots, stop_ticks, flaw = r
+        price_ticks, how, qty_lots, stop_ticks, flaw = r
         sym = self.symbol_for(oid)
         tick, lot = SPEC[sym]
         o = self.ref.live.get(oid)
+        same_price = how == "same" and o is not None
+        opposite = self.ref.books[sym].side(SELL if o.is_buy else BUY) if o is not None else []
         if o is not None and o.type in (MARKET, STOP):
             price = 0
         elif same_price and o is not None:
             price = o.price
+        elif how == "cross" and opposite:  # takes liquidity (or is refused, if post-only)
+            price = opposite[0][0]
         else:
             price = BASE + price_ticks * tick
         waiting = o is not None and o in self.ref.books[sym].stops
@@ -259,7 +265,6 @@ class EngineMatchesReference(RuleBasedStateMachine):
             stop = -tick
         self.step(ReplaceOrder(order_id=oid, symbol=sym, price=price, qty=qty, stop_price=stop))
 
-    @precondition(lambda self: self.ref.live)
     @rule(pick=st.integers(0, 999), r=replace_args)
     def replace_live(self, pick: int, r: ReplaceArgs) -> None:
         self.send_replace(self.pick_id("live", pick), r)

@@ -134,9 +134,7 @@ def view(e: Event) -> tuple[Any, ...]:
 def trades(events: list[Event]) -> list[tuple[int, int, int, int]]:
     """(price, qty, taker, maker) of every trade, in order."""
     return [
-        (e.price, e.qty, e.taker_order_id, e.maker_order_id)
-        for e in events
-        if isinstance(e, Trade)
+        (e.price, e.qty, e.taker_order_id, e.maker_order_id) for e in events if isinstance(e, Trade)
     ]
 
 

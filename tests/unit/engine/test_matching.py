@@ -362,4 +362,3 @@ def test_the_engine_reads_no_clock_ts_comes_from_the_command() -> None:
     m(sell(1, 5, 100, ts=10))
     events = m.raw(buy(2, 10, 100, ts=7))  # time may even go backwards: not the engine's job
     assert {e.ts for e in events} == {7}
-
