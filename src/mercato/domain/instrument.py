@@ -9,6 +9,7 @@ import msgspec
 from mercato.domain.types import TradingStatus
 
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")  # ASCII digits only
+_SYMBOL = re.compile(r"[A-Za-z0-9_\-/:]{1,32}")
 _MAX_DIGITS = 4000  # below int()'s string-conversion limit, which raises a bare ValueError
 
 
@@ -22,6 +23,8 @@ def parse_decimal(text: str, scale: int) -> int:
     Exact: more decimal places than ``scale`` are accepted only when they are zeros;
     exponents, ``nan`` and ``inf`` are refused.
     """
+    if scale < 0:
+        raise ValueError(f"scale must not be negative: {scale}")
     m = _DECIMAL.fullmatch(text.strip())
     if m is None or not (m.group(2) or m.group(3)):
         raise DecimalError(f"not a decimal number: {text!r}")
@@ -39,9 +42,10 @@ def parse_decimal(text: str, scale: int) -> int:
 def format_decimal(value: int, scale: int, places: int | None = None) -> str:
     """Format a scaled integer as a decimal string with ``places`` decimals (default: scale)."""
     places = scale if places is None else places
+    if scale < 0 or places < 0:
+        raise ValueError("scale and places must not be negative")
     sign = "-" if value < 0 else ""
-    value = abs(value)
-    whole, frac = divmod(value, 10**scale)
+    whole, frac = divmod(abs(value), 10**scale)
     digits = str(frac).rjust(scale, "0") if scale else ""
     if places < scale:
         if digits[places:].strip("0"):
@@ -68,8 +72,9 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     def validate(self) -> str | None:
         """Return why this instrument is malformed, or None."""
-        if not self.symbol or len(self.symbol) > 32 or not self.symbol.isprintable():
-            return "symbol must be 1-32 printable characters"
+        if not _SYMBOL.fullmatch(self.symbol):
+            # no dots or spaces: symbols become tokens of bus subjects (md.trades.<symbol>)
+            return "symbol must be 1-32 characters of A-Z a-z 0-9 _ - / :"
         if self.tick_size <= 0 or self.lot_size <= 0:
             return "tick and lot size must be positive"
         if not (0 <= self.price_scale <= 18 and 0 <= self.qty_scale <= 18):

@@ -106,7 +106,10 @@ class Engine:
         """Apply one command; return the events it caused, in order."""
         out: list[Event] = []
         self._out = out
-        self._ts = cmd.ts
+        try:
+            self._ts = cmd.ts
+        except (AttributeError, TypeError):
+            raise UnknownCommand(f"not a command: {cmd!r}") from None
         if isinstance(cmd, ReplaceOrder):
             self._replace(cmd)
         elif isinstance(cmd, NewOrder):
