@@ -21,11 +21,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mercato.engine.engine as engine_module
+from mercato.domain import Command
 from mercato.engine import Engine
 from workload import Workload, generate
 
@@ -47,9 +49,11 @@ def throughput_off(w: Workload) -> float:
     return len(cmds) / ((time.perf_counter_ns() - t0) / 1e9)
 
 
-def latency_off(w: Workload, rate: int) -> list[int]:
+def latency_off(w: Workload, rate: int, baseline: bool = False) -> list[int]:
+    """Open-loop latencies; ``baseline`` runs the same schedule with no work at all, which
+    measures the floor this machine imposes (timer reads and time the VM steals)."""
     e = fresh_engine(w)
-    process = e.process
+    process: Callable[[Command], object] = _nothing if baseline else e.process
     clock = time.perf_counter_ns
     interval = 1_000_000_000 // rate
     lat = [0] * len(w.commands)
@@ -61,6 +65,23 @@ def latency_off(w: Workload, rate: int) -> list[int]:
         process(c)
         lat[i] = clock() - due
     return lat
+
+
+def _nothing(cmd: Command) -> None:
+    return None
+
+
+def service_times(w: Workload) -> list[int]:
+    """Closed loop, one command at a time: how long each command itself takes."""
+    e = fresh_engine(w)
+    process = e.process
+    clock = time.perf_counter_ns
+    out = [0] * len(w.commands)
+    for i, c in enumerate(w.commands):
+        t = clock()
+        process(c)
+        out[i] = clock() - t
+    return out
 
 
 def _node(directory: str):  # type: ignore[no-untyped-def]
@@ -156,6 +177,19 @@ def main(argv: list[str] | None = None) -> None:
             rate = throughput_on(w, args.batch) if journal else throughput_off(w)
             rates.append(rate)
             print(f"#   journal={journal} run {r + 1}: {rate:,.0f} commands/s", file=sys.stderr)
+        if not journal:
+            st = service_times(wl)
+            floor = latency_off(wl, args.rate, baseline=True)
+            print(
+                f"#   service time per command (closed loop): p50 {pct(st, 0.5)} us, "
+                f"p99 {pct(st, 0.99)} us, p99.9 {pct(st, 0.999)} us",
+                file=sys.stderr,
+            )
+            print(
+                f"#   machine floor (same open-loop schedule, no work): p50 {pct(floor, 0.5)} us, "
+                f"p99 {pct(floor, 0.99)} us, p99.9 {pct(floor, 0.999)} us",
+                file=sys.stderr,
+            )
         lat = latency_on(wl, args.rate, args.batch) if journal else latency_off(wl, args.rate)
         results.append(
             {
