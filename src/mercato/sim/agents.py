@@ -8,6 +8,7 @@ reads a clock or a global random source, so a seed replays the same command stre
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -62,7 +63,7 @@ class OwnOrder:
         return self.type == LIMIT and self.tif == GTC
 
 
-class Agent:
+class Agent(ABC):
     """One trader with one account. Subclasses implement ``act``."""
 
     kind = "agent"
@@ -73,9 +74,9 @@ class Agent:
         self.orders: dict[int, OwnOrder] = {}  # live as far as this agent knows
         self.position: dict[str, int] = dict.fromkeys(sim.symbols, 0)
 
+    @abstractmethod
     def act(self, now: int) -> Command | None:
         """The agent's next command at virtual time ``now``, or None when it has none."""
-        raise NotImplementedError
 
     # -- building commands ---------------------------------------------------------------
 
