@@ -477,7 +477,8 @@ class Engine:
         if reason:
             self._reject("r", oid, symbol, reason, _DETAILS.get(reason, ""), o.account)
             return
-        if oid in book.stops:  # a waiting stop keeps its place among the stops
+        is_stop = o.type == STOP or o.type == STOP_LIMIT
+        if is_stop and oid in book.stops:  # a waiting stop keeps its place among the stops
             if stop_price:
                 o.stop_price = stop_price
             o.price = price
