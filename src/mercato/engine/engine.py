@@ -134,6 +134,12 @@ class Engine:
     def order(self, order_id: int) -> Order | None:
         return self.orders.get(order_id)
 
+    def state_hash(self) -> str:
+        """A digest of the whole state: equal states, equal hashes (see ``snapshot.py``)."""
+        from mercato.engine.snapshot import state_hash  # snapshot.py imports this module
+
+        return state_hash(self)
+
     # -- emission helpers ----------------------------------------------------------------
 
     def _next(self) -> int:

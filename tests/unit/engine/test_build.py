@@ -20,3 +20,12 @@ def test_hot_modules_are_the_expected_build() -> None:
         assert all(compiled), [m.__file__ for m in HOT]
     else:
         assert not any(compiled), [m.__file__ for m in HOT]
+
+
+def test_engine_state_hash_method_matches_the_function() -> None:
+    from mercato.domain import AddInstrument
+    from mercato.engine import Engine, state_hash
+
+    e = Engine()
+    e.process(AddInstrument(symbol="X"))
+    assert e.state_hash() == state_hash(e) and len(e.state_hash()) == 64
