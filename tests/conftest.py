@@ -25,7 +25,7 @@ def _require_service(message: str) -> None:
     """
     if os.environ.get("MERCATO_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} (MERCATO_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
+    pytest.skip(message)  # MERCATO_REQUIRE_SERVICES is not set: a developer machine
 
 
 @pytest.fixture
