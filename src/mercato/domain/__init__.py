@@ -10,6 +10,7 @@ from mercato.domain.commands import (
     ReplaceOrder,
     SetTradingStatus,
 )
+from mercato.domain.errors import InsufficientFunds
 from mercato.domain.events import (
     AnyEvent,
     BookDelta,
@@ -25,11 +26,15 @@ from mercato.domain.events import (
     TradingStatusChanged,
 )
 from mercato.domain.instrument import DecimalError, Instrument, format_decimal, parse_decimal
+from mercato.domain.ledger import EXTERNAL, FEES, Entry, Posting, UnbalancedPosting
 from mercato.domain.orders import FINAL, TRANSITIONS, IllegalTransition, Order, OrderStatus
-from mercato.domain.reasons import CancelReason, Reject
+from mercato.domain.reasons import CancelReason, Reject, RiskReject
+from mercato.domain.risk import RiskLimits
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 
 __all__ = [
+    "EXTERNAL",
+    "FEES",
     "FINAL",
     "TRANSITIONS",
     "AddInstrument",
@@ -41,10 +46,12 @@ __all__ = [
     "Command",
     "DecimalError",
     "EndOfDay",
+    "Entry",
     "Event",
     "IllegalTransition",
     "Instrument",
     "InstrumentAdded",
+    "InsufficientFunds",
     "NewOrder",
     "Order",
     "OrderAccepted",
@@ -54,15 +61,19 @@ __all__ = [
     "OrderStatus",
     "OrderTriggered",
     "OrderType",
+    "Posting",
     "Reject",
     "Rejected",
     "ReplaceOrder",
+    "RiskLimits",
+    "RiskReject",
     "SetTradingStatus",
     "Side",
     "TimeInForce",
     "Trade",
     "TradingStatus",
     "TradingStatusChanged",
+    "UnbalancedPosting",
     "format_decimal",
     "parse_decimal",
 ]

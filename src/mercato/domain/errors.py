@@ -10,3 +10,7 @@ class IllegalTransition(RuntimeError):
 
 class UnknownCommand(TypeError):
     """The engine was given something that is not a command it knows."""
+
+
+class InsufficientFunds(ValueError):
+    """A withdrawal or transfer larger than the account's balance of that asset."""

@@ -37,3 +37,20 @@ class CancelReason(StrEnum):
     MARKET = "market"  # market orders never rest
     FOK = "fok"  # fill-or-kill could not fill completely: nothing traded
     SELF_TRADE = "self_trade"  # resting order cancelled by self-trade prevention
+
+
+class RiskReject(StrEnum):
+    """Why pre-trade risk refused a new order (machine-readable, stable values)."""
+
+    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
+    SHORT_SALE_NOT_ALLOWED = "short_sale_not_allowed"
+    MAX_ORDER_QTY = "max_order_qty"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    MAX_POSITION = "max_position"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    PRICE_COLLAR = "price_collar"
+    THROTTLED = "throttled"
+    ACCOUNT_KILLED = "account_killed"
+    PLATFORM_KILLED = "platform_killed"

@@ -12,11 +12,10 @@ Risk (issue 3) decides whether a movement is allowed; the ledger only records it
 
 from __future__ import annotations
 
+from mercato.domain.errors import InsufficientFunds
 from mercato.domain.ledger import EXTERNAL, FEES, Entry, Posting, UnbalancedPosting, imbalance
 
-
-class InsufficientFunds(ValueError):
-    """A withdrawal or transfer larger than the account's balance of that asset."""
+__all__ = ["InsufficientFunds", "Ledger"]
 
 
 class Ledger:

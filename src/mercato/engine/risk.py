@@ -29,32 +29,25 @@ whose limits were lowered) can still get back under it. Kill switches exempt not
 from __future__ import annotations
 
 from collections import deque
-from enum import StrEnum
 from typing import Final
 
-import msgspec
-
+from mercato.domain.reasons import RiskReject
+from mercato.domain.risk import RiskLimits
 from mercato.domain.types import AccountId, Side
+
+__all__ = [
+    "CHECK_ORDER",
+    "KillSwitches",
+    "LimitsBook",
+    "RiskLimits",
+    "RiskReject",
+    "Throttle",
+    "check_new_order",
+    "collar_ok",
+]
 
 BPS: Final = 10_000  # basis points in one
 WINDOW_NS: Final = 1_000_000_000  # the throttle's window: one second in nanoseconds
-
-
-class RiskReject(StrEnum):
-    """Why pre-trade risk refused a new order (machine-readable, stable values)."""
-
-    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
-    SHORT_SALE_NOT_ALLOWED = "short_sale_not_allowed"
-    MAX_ORDER_QTY = "max_order_qty"
-    MAX_ORDER_NOTIONAL = "max_order_notional"
-    MAX_OPEN_ORDERS = "max_open_orders"
-    MAX_POSITION = "max_position"
-    MAX_GROSS_EXPOSURE = "max_gross_exposure"
-    DAILY_LOSS_LIMIT = "daily_loss_limit"
-    PRICE_COLLAR = "price_collar"
-    THROTTLED = "throttled"
-    ACCOUNT_KILLED = "account_killed"
-    PLATFORM_KILLED = "platform_killed"
 
 
 CHECK_ORDER: Final = (
@@ -72,24 +65,6 @@ CHECK_ORDER: Final = (
     RiskReject.INSUFFICIENT_BUYING_POWER,
 )
 """The order in which ``check_new_order`` runs its checks (and so which reject wins)."""
-
-
-class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
-    """One account's limits; 0 means "no limit" for each. Cash amounts in cash units."""
-
-    max_order_qty: int = 0
-    max_order_notional: int = 0
-    max_open_orders: int = 0
-    max_position: int = 0  # per instrument, absolute quantity
-    max_gross_exposure: int = 0
-    daily_loss_limit: int = 0  # a positive amount: the largest loss allowed today
-    collar_bps: int = 0  # price band around the reference price, in basis points
-    max_commands_per_s: int = 0
-
-    def __post_init__(self) -> None:
-        for name in self.__struct_fields__:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative (0 means no limit)")
 
 
 class LimitsBook:
