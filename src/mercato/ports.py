@@ -53,12 +53,10 @@ class Journal(Protocol):
     @property
     def last_seq(self) -> int:
         """The seq of the last entry appended (0 when empty), committed or not."""
-        ...
 
     @property
     def committed_seq(self) -> int:
         """The seq of the last entry known to be durable."""
-        ...
 
     def append(self, source: str, source_seq: int, cmd: Command) -> int: ...
 
