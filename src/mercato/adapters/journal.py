@@ -30,7 +30,7 @@ from mercato.ports import JournalEntry
 HEADER: Final = struct.Struct("<II")  # payload length, crc32 of the payload
 SEGMENT_HEADER: Final = struct.Struct("<4sHI")  # magic, format version, crc32 of the two
 SEGMENT_MAGIC: Final = b"MRCJ"
-FORMAT_VERSION: Final = 1  # of the segment layout and of the entry encoding together
+FORMAT_VERSION: Final = 2  # of the segment layout and of the entry encoding together
 MAX_RECORD_BYTES: Final = 16 << 20  # a longer length field is corruption, not a record
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
 SEGMENT_SUFFIX: Final = ".seg"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from mercato.domain.ledger import Entry
+from mercato.domain.risk import RiskLimits
+
 
 class Event(msgspec.Struct, tag_field="k", array_like=True, gc=False):
     """Positional construction is allowed (the engine uses it on the hot path): seq, ts, then
@@ -48,6 +51,8 @@ class OrderAccepted(Event, tag="ac"):
     stop_price: int
     qty: int
     post_only: bool
+    client_order_id: str = ""
+    protect_price: int = 0  # market and stop orders: the worst price they may trade at
 
 
 class Trade(Event, tag="tr"):
@@ -107,6 +112,127 @@ class BookDelta(Event, tag="bd"):
     qty: int
 
 
+# -- accounts, money and risk (``mercato.engine.core``) ------------------------------------
+
+
+class CurrencyAdded(Event, tag="cur"):
+    code: str
+    scale: int
+
+
+class AccountCreated(Event, tag="acct"):
+    account: int
+    kind: int
+    currency: str
+    venue: int
+
+
+class LedgerPosted(Event, tag="lp"):
+    """One balanced ledger posting (deposit, withdrawal, trade, ...).
+
+    ``posting`` is the ledger's own sequence number; ``ref`` what caused it: the seq of the
+    ``Trade`` event for a trade, the caller's reference for a deposit or a withdrawal.
+    """
+
+    posting: int
+    kind: str
+    ref: int
+    entries: tuple[Entry, ...]
+
+
+class PositionChanged(Event, tag="pos"):
+    """An account's position in a symbol after a fill or a deposit (cost: signed cash)."""
+
+    account: int
+    symbol: str
+    qty: int
+    cost: int
+    realized: int
+
+
+class RiskLimitsSet(Event, tag="lim"):
+    account: int  # 0: the platform defaults
+    limits: RiskLimits | None  # None: the account follows the defaults again
+
+
+class InstrumentRiskSet(Event, tag="irisk"):
+    symbol: str
+    maker_fee_bps: int
+    taker_fee_bps: int
+    initial_margin_bps: int
+    maintenance_margin_bps: int
+    liquidation_margin_bps: int
+    reference_price: int
+
+
+class KillSwitchSet(Event, tag="kill"):
+    account: int  # 0: the whole platform
+    on: bool
+
+
+class MarketPriceSet(Event, tag="mp"):
+    symbol: str
+    price: int
+
+
+class MarginCall(Event, tag="mc"):
+    """A margin account's equity fell below its maintenance requirement (cash units)."""
+
+    account: int
+    equity: int
+    maintenance: int
+
+
+class MarginRestored(Event, tag="mok"):
+    """A margin account under a call is back at or above its maintenance requirement."""
+
+    account: int
+    equity: int
+    maintenance: int
+
+
+class Liquidation(Event, tag="liq"):
+    """The core sends ``order_id`` (a market order) to close a position of ``account``,
+    whose equity is below its liquidation requirement. The order follows, as usual."""
+
+    account: int
+    order_id: int
+    symbol: str
+    side: int
+    qty: int
+    equity: int
+    requirement: int
+
+
+class DuplicateClientOrder(Event, tag="dup"):
+    """A new order repeated a ``client_order_id``: nothing was created. ``order_id`` is
+    the original order's id, ``rejected_id`` the id the repeat asked for."""
+
+    account: int
+    client_order_id: str
+    order_id: int
+    rejected_id: int
+
+
+class OrdersLinked(Event, tag="link"):
+    """Orders the core manages together: ``kind`` "bracket" (entry, take-profit,
+    stop-loss) or "oco" (limit, stop). Exit legs of a bracket go in when the entry fills."""
+
+    kind: str
+    account: int
+    symbol: str
+    order_ids: tuple[int, ...]
+
+
+class StopMoved(Event, tag="trail"):
+    """A trailing stop's stop price followed the market."""
+
+    order_id: int
+    account: int
+    symbol: str
+    stop_price: int
+
+
 AnyEvent = (
     InstrumentAdded
     | TradingStatusChanged
@@ -118,4 +244,18 @@ AnyEvent = (
     | OrderExpired
     | OrderTriggered
     | BookDelta
+    | CurrencyAdded
+    | AccountCreated
+    | LedgerPosted
+    | PositionChanged
+    | RiskLimitsSet
+    | InstrumentRiskSet
+    | KillSwitchSet
+    | MarketPriceSet
+    | MarginCall
+    | MarginRestored
+    | Liquidation
+    | DuplicateClientOrder
+    | OrdersLinked
+    | StopMoved
 )

@@ -15,6 +15,7 @@ import msgspec
 # System accounts have negative ids, so they never collide with a customer's account.
 EXTERNAL: Final = -1  # the world outside: deposits come from it, withdrawals go to it
 FEES: Final = -2  # where trading fees are collected
+PAPER: Final = -3  # the paper venue's house: the other side of every paper fill
 
 
 class Entry(msgspec.Struct, array_like=True, gc=False, frozen=True):

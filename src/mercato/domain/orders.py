@@ -63,11 +63,13 @@ class Order:
 
     __slots__ = (
         "account",
+        "client_order_id",
         "filled",
         "is_buy",
         "order_id",
         "post_only",
         "price",
+        "protect",
         "qty",
         "remaining",
         "side",
@@ -105,6 +107,9 @@ class Order:
         self.status = int(OrderStatus.NEW)
         self.post_only = post_only
         self.is_buy = side == Side.BUY
+        self.client_order_id = ""
+        # market and stop orders: the worst price they may trade at (0: any price)
+        self.protect = 0
 
     def transition(self, new: int) -> None:
         """Move to ``new`` or raise ``IllegalTransition``."""

@@ -27,6 +27,22 @@ class Reject(StrEnum):
     STOP_PRICE_NOT_TICK_MULTIPLE = "stop_price_not_tick_multiple"
     POST_ONLY_NOT_ALLOWED = "post_only_not_allowed"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
+    INVALID_PROTECT_PRICE = "invalid_protect_price"
+    INVALID_TRAIL = "invalid_trail"
+    INVALID_ORDER_ID = "invalid_order_id"
+    # accounts and money
+    UNKNOWN_ACCOUNT = "unknown_account"
+    DUPLICATE_ACCOUNT = "duplicate_account"
+    INVALID_ACCOUNT = "invalid_account"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    DUPLICATE_CURRENCY = "duplicate_currency"
+    INVALID_CURRENCY = "invalid_currency"
+    UNKNOWN_ASSET = "unknown_asset"
+    INVALID_AMOUNT = "invalid_amount"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INVALID_RISK = "invalid_risk"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    ACCOUNT_LIQUIDATING = "account_liquidating"
 
 
 class CancelReason(StrEnum):
@@ -37,6 +53,10 @@ class CancelReason(StrEnum):
     MARKET = "market"  # market orders never rest
     FOK = "fok"  # fill-or-kill could not fill completely: nothing traded
     SELF_TRADE = "self_trade"  # resting order cancelled by self-trade prevention
+    KILL_SWITCH = "kill_switch"  # a kill switch was turned on
+    LIQUIDATION = "liquidation"  # the account is being liquidated
+    OCO = "oco"  # the other order of a one-cancels-other pair (or bracket exit) filled
+    BRACKET = "bracket"  # the bracket's entry ended, so its exits are not needed
 
 
 class RiskReject(StrEnum):

@@ -41,6 +41,16 @@ class TradingStatus(IntEnum):
     CLOSED = 3
 
 
+class AccountKind(IntEnum):
+    CASH = 1  # buys with its cash, sells only what it holds
+    MARGIN = 2  # borrows against its equity; may sell short
+
+
+class Venue(IntEnum):
+    INTERNAL = 1  # our own matching engine
+    PAPER = 2  # simulated fills against the market price
+
+
 SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
 ORDER_TYPE_NAMES = {
     OrderType.MARKET: "market",

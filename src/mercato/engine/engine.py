@@ -72,6 +72,7 @@ R_PRICE_NOT_ALLOWED: Final = str(Reject.PRICE_NOT_ALLOWED)
 R_INVALID_STOP_PRICE: Final = str(Reject.INVALID_STOP_PRICE)
 R_STOP_PRICE_NOT_TICK_MULTIPLE: Final = str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE)
 R_POST_ONLY_WOULD_TAKE: Final = str(Reject.POST_ONLY_WOULD_TAKE)
+R_INVALID_PROTECT_PRICE: Final = str(Reject.INVALID_PROTECT_PRICE)
 _DETAILS: Final = {
     R_INVALID_QTY: "quantity must be positive",
     R_QTY_NOT_LOT_MULTIPLE: "quantity is not a multiple of the lot size",
@@ -80,6 +81,8 @@ _DETAILS: Final = {
     R_PRICE_NOT_ALLOWED: "market and stop orders take no limit price",
     R_INVALID_STOP_PRICE: "only a waiting stop order takes a positive stop price",
     R_STOP_PRICE_NOT_TICK_MULTIPLE: "stop price is not a multiple of the tick size",
+    R_INVALID_PROTECT_PRICE: "only market and stop orders take a protection price: "
+    "0 or a positive multiple of the tick size",
 }
 C_USER: Final = str(CancelReason.USER)
 C_IOC: Final = str(CancelReason.IOC)
@@ -251,6 +254,10 @@ class Engine:
                 return str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE), f"tick size is {book.tick_size}"
         elif c.stop_price != 0:
             return str(Reject.INVALID_STOP_PRICE), "only stop orders take a stop price"
+        if c.protect_price and not _protect_ok(t, c.protect_price, book.tick_size):
+            return R_INVALID_PROTECT_PRICE, _DETAILS[R_INVALID_PROTECT_PRICE]
+        if c.trail_amount or c.trail_bps:
+            return str(Reject.INVALID_TRAIL), "trailing stops are managed by the risk core"
         if c.post_only:
             if t != LIMIT or c.tif == IOC or c.tif == FOK:
                 return str(Reject.POST_ONLY_NOT_ALLOWED), "post-only needs a GTC or DAY limit"
@@ -277,6 +284,8 @@ class Engine:
             c.qty,
             c.post_only,
         )
+        o.client_order_id = c.client_order_id
+        o.protect = c.protect_price
         o.transition(ACCEPTED)
         self.seq += 1
         self._out.append(
@@ -293,6 +302,8 @@ class Engine:
                 o.stop_price,
                 o.qty,
                 o.post_only,
+                o.client_order_id,
+                o.protect,
             )
         )
         if o.type == STOP or o.type == STOP_LIMIT:
@@ -309,13 +320,14 @@ class Engine:
     def _execute(self, book: Book, o: Order) -> None:
         """Match ``o`` as the taker, then rest or cancel what is left, by its type and TIF."""
         market = o.type == MARKET or o.type == STOP
+        limit = o.protect if market else o.price  # 0: a market order without protection
         opp = book.asks if o.is_buy else book.bids
-        if o.tif == FOK and not self._fok_fillable(opp, o, market):
+        if o.tif == FOK and not self._fok_fillable(opp, o, limit):
             self._cancelled(o, C_FOK)
             return
         best = opp.best_price()
-        if best and (market or (best <= o.price if o.is_buy else best >= o.price)):
-            self._match(book, o, opp, market)
+        if best and (limit == 0 or (best <= limit if o.is_buy else best >= limit)):
+            self._match(book, o, opp, limit)
         if o.remaining == 0:
             return
         if market:
@@ -329,15 +341,15 @@ class Engine:
             self._delta(book.symbol, o.side, level.price, level.total)
             book.assert_uncrossed()
 
-    def _fok_fillable(self, opp: BookSide, o: Order, market: bool) -> bool:
-        """Whether ``o`` could fill completely now, not counting its own account's orders."""
+    def _fok_fillable(self, opp: BookSide, o: Order, limit: int) -> bool:
+        """Whether ``o`` could fill completely now at ``limit`` or better (0: at any price),
+        not counting its own account's orders."""
         need = o.remaining
-        limit = o.price
         is_bid = opp.is_bid
         levels = opp.levels
         for k in reversed(opp.keys):
             price = k if is_bid else -k
-            if not market and (price > limit if o.is_buy else price < limit):
+            if limit and (price > limit if o.is_buy else price < limit):
                 return False
             for m in levels[price].orders.values():
                 if m.account != o.account:
@@ -346,13 +358,13 @@ class Engine:
                         return True
         return False
 
-    def _match(self, book: Book, o: Order, opp: BookSide, market: bool) -> None:
-        """Trade ``o`` against the opposite side in price-time priority."""
+    def _match(self, book: Book, o: Order, opp: BookSide, limit: int) -> None:
+        """Trade ``o`` against the opposite side in price-time priority, at ``limit`` or
+        better (0: at any price)."""
         keys = opp.keys
         levels = opp.levels
         is_bid = opp.is_bid
         is_buy = o.is_buy
-        limit = o.price
         account = o.account
         symbol = book.symbol
         ts = self._ts
@@ -361,7 +373,7 @@ class Engine:
         while keys:
             k = keys[-1]
             price = k if is_bid else -k
-            if not market and (price > limit if is_buy else price < limit):
+            if limit and (price > limit if is_buy else price < limit):
                 break
             level = levels[price]
             done: list[int] = []
@@ -479,7 +491,7 @@ class Engine:
             self._reject("r", oid, symbol, R_UNKNOWN_ORDER)
             return
         book = self.books[symbol]
-        reason = self._check_replace(o, book, price, qty, stop_price)
+        reason = self._check_replace(o, book, price, qty, stop_price, c.protect_price)
         if reason:
             self._reject("r", oid, symbol, reason, _DETAILS.get(reason, ""), o.account)
             return
@@ -488,6 +500,7 @@ class Engine:
             if stop_price:
                 o.stop_price = stop_price
             o.price = price
+            o.protect = c.protect_price
             o.qty = o.filled + qty
             o.remaining = qty
             self._replaced(o, True)
@@ -514,7 +527,9 @@ class Engine:
         if book.stops_dirty:
             self._run_stops(book)
 
-    def _check_replace(self, o: Order, book: Book, price: int, qty: int, stop_price: int) -> str:
+    def _check_replace(
+        self, o: Order, book: Book, price: int, qty: int, stop_price: int, protect: int
+    ) -> str:
         """Why this replace must be rejected (details in ``_DETAILS``), or ""."""
         if book.status != OPEN:
             return R_HALTED if book.status == HALTED else R_CLOSED
@@ -534,6 +549,8 @@ class Engine:
                 return R_INVALID_STOP_PRICE
             if stop_price % book.tick_size:
                 return R_STOP_PRICE_NOT_TICK_MULTIPLE
+        if protect and not _protect_ok(o.type, protect, book.tick_size):
+            return R_INVALID_PROTECT_PRICE
         if o.post_only and price != o.price and book.would_take(o.is_buy, price):
             return R_POST_ONLY_WOULD_TAKE
         return ""
@@ -579,3 +596,8 @@ class Engine:
             else:
                 level = (book.bids if o.is_buy else book.asks).remove(o)
                 self._delta(book.symbol, o.side, level.price, level.total)
+
+
+def _protect_ok(order_type: int, protect: int, tick_size: int) -> bool:
+    """Whether a non-zero protection price is allowed: market and stop orders only."""
+    return (order_type == MARKET or order_type == STOP) and protect > 0 and protect % tick_size == 0

@@ -16,7 +16,7 @@ from mercato.domain.orders import Order
 from mercato.engine.book import Book, BookSide
 from mercato.engine.engine import Engine
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 class OrderState(msgspec.Struct, array_like=True, gc=False):
@@ -33,6 +33,8 @@ class OrderState(msgspec.Struct, array_like=True, gc=False):
     remaining: int
     status: int
     post_only: bool
+    client_order_id: str
+    protect: int
 
 
 class BookState(msgspec.Struct, array_like=True):
@@ -97,6 +99,8 @@ def capture(engine: Engine) -> EngineState:
             o.remaining,
             o.status,
             o.post_only,
+            o.client_order_id,
+            o.protect,
         )
         for o in engine.orders.values()
     ]
@@ -133,6 +137,7 @@ def restore(data: bytes) -> Engine:
             s.post_only,
         )
         o.filled, o.remaining, o.status = s.filled, s.remaining, s.status
+        o.client_order_id, o.protect = s.client_order_id, s.protect
         engine.orders[o.order_id] = o
     for bs in state.books:
         book = Book(bs.symbol, bs.tick_size, bs.lot_size, bs.price_scale, bs.qty_scale)

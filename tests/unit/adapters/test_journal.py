@@ -30,12 +30,14 @@ from mercato.domain.commands import (
     AddInstrument,
     CancelOrder,
     Command,
+    CreateAccount,
+    Deposit,
     EndOfDay,
     NewOrder,
     ReplaceOrder,
     SetTradingStatus,
 )
-from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
+from mercato.domain.types import AccountKind, OrderType, Side, TimeInForce, TradingStatus
 from mercato.ports import JournalEntry
 
 
@@ -509,8 +511,8 @@ def test_entry_encoding_is_pinned() -> None:
     If this test fails, the journal format changed: bump ``FORMAT_VERSION`` (old journals
     then need an upgrade path, see docs/journal.md), do not just update these.
     """
-    assert FORMAT_VERSION == 1  # the bytes below are those of format version 1
-    assert segment_header().hex() == "4d52434a01003eea60ad"  # b"MRCJ", u16 1, crc32
+    assert FORMAT_VERSION == 2  # the bytes below are those of format version 2
+    assert segment_header().hex() == "4d52434a0200fdb94d86"  # b"MRCJ", u16 2, crc32
     cmds: list[Command] = [
         AddInstrument(symbol="AB", tick_size=5, lot_size=10, price_scale=2, qty_scale=1, ts=7),
         NewOrder(
@@ -529,14 +531,18 @@ def test_entry_encoding_is_pinned() -> None:
         ReplaceOrder(order_id=3, symbol="AB", price=110, qty=10, stop_price=105, ts=10),
         SetTradingStatus(symbol="AB", status=TradingStatus.HALTED, ts=11),
         EndOfDay(ts=12),
+        CreateAccount(account=4, kind=AccountKind.MARGIN, currency="USD", ts=13),
+        Deposit(account=4, asset="USD", amount=500, ref=1, ts=14),
     ]
     pinned = [
-        "9401a1730197a26169a24142050a020107",
-        "9402a173029ca16e0304a24142010414026964c208",
+        "9401a1730198a26169a24142050a0201a355534407",
+        "9402a17302dc0010a16e0304a24142010414026964c2a000000008",
         "9403a1730394a16303a2414209",
-        "9404a1730497a17203a241426e0a690a",
+        "9404a1730498a17203a241426e0a69000a",
         "9405a1730594a27374a24142020b",
         "9406a1730692a3656f640c",
+        "9407a1730796a4616363740402a3555344010d",
+        "9408a1730897a364657004a3555344cd01f401000e",
     ]
     entries = [JournalEntry(i, "s", i, c) for i, c in enumerate(cmds, 1)]  # type: ignore[arg-type]
     assert [msgspec.msgpack.encode(e).hex() for e in entries] == pinned
