@@ -50,7 +50,15 @@ from mercato.domain.events import (
     TradingStatusChanged,
 )
 from mercato.domain.instrument import DecimalError, Instrument, format_decimal, parse_decimal
-from mercato.domain.ledger import EXTERNAL, FEES, Entry, Posting, UnbalancedPosting
+from mercato.domain.ledger import (
+    EXTERNAL,
+    FEES,
+    PAPER,
+    Entry,
+    Posting,
+    UnbalancedPosting,
+    fees_of,
+)
 from mercato.domain.orders import FINAL, TRANSITIONS, IllegalTransition, Order, OrderStatus
 from mercato.domain.reasons import CancelReason, Reject, RiskReject
 from mercato.domain.risk import RiskLimits
@@ -59,6 +67,7 @@ from mercato.domain.types import AccountKind, OrderType, Side, TimeInForce, Trad
 __all__ = [
     "EXTERNAL",
     "FEES",
+    "PAPER",
     "FINAL",
     "TRANSITIONS",
     "AccountCreated",
@@ -124,6 +133,7 @@ __all__ = [
     "UnbalancedPosting",
     "Venue",
     "Withdraw",
+    "fees_of",
     "format_decimal",
     "parse_decimal",
 ]

@@ -46,3 +46,18 @@ def imbalance(entries: tuple[Entry, ...]) -> dict[str, int]:
     for e in entries:
         sums[e.asset] = sums.get(e.asset, 0) + e.amount
     return {asset: total for asset, total in sums.items() if total}
+
+
+def fees_of(entries: tuple[Entry, ...]) -> dict[int, int]:
+    """The fee each account paid in a trade posting: {payer: amount}.
+
+    A trade posting lays out its entries as: buyer +qty, seller -qty (the instrument),
+    buyer -cash, seller +cash (the currency), then for each fee that is not zero the pair
+    (payer -fee, ``FEES`` +fee): a ``FEES`` entry's payer is the entry just before it.
+    """
+    fees: dict[int, int] = {}
+    for i, e in enumerate(entries):
+        if e.account == FEES and i > 0:
+            payer = entries[i - 1].account
+            fees[payer] = fees.get(payer, 0) + e.amount
+    return fees

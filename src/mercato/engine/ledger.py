@@ -86,16 +86,22 @@ class Ledger:
     ) -> Posting:
         """One execution: the buyer pays ``cash`` and gets ``qty``; both pay their fee.
 
+        The entries' layout is fixed (``mercato.domain.ledger.fees_of`` reads it): the
+        instrument moves, the cash moves, then one (payer, ``FEES``) pair per non-zero fee.
+
         ``cash`` and the fees are in the currency's own units; turning price x quantity
         into them (and the fee schedule) is the caller's business.
         """
         if qty <= 0 or cash < 0 or buyer_fee < 0 or seller_fee < 0:
             raise ValueError("quantity must be positive; cash and fees not negative")
-        entries = (
+        entries = [
             Entry(buyer, symbol, qty),
             Entry(seller, symbol, -qty),
-            Entry(buyer, currency, -cash - buyer_fee),
-            Entry(seller, currency, cash - seller_fee),
-            Entry(FEES, currency, buyer_fee + seller_fee),
-        )
-        return self.post(ts, "trade", ref, entries)
+            Entry(buyer, currency, -cash),
+            Entry(seller, currency, cash),
+        ]
+        if buyer_fee:
+            entries += (Entry(buyer, currency, -buyer_fee), Entry(FEES, currency, buyer_fee))
+        if seller_fee:
+            entries += (Entry(seller, currency, -seller_fee), Entry(FEES, currency, seller_fee))
+        return self.post(ts, "trade", ref, tuple(entries))
