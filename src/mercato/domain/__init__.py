@@ -67,8 +67,8 @@ from mercato.domain.types import AccountKind, OrderType, Side, TimeInForce, Trad
 __all__ = [
     "EXTERNAL",
     "FEES",
-    "PAPER",
     "FINAL",
+    "PAPER",
     "TRANSITIONS",
     "AccountCreated",
     "AccountKind",
