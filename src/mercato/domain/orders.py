@@ -66,6 +66,7 @@ class Order:
         "client_order_id",
         "filled",
         "is_buy",
+        "link",
         "order_id",
         "post_only",
         "price",
@@ -110,6 +111,7 @@ class Order:
         self.client_order_id = ""
         # market and stop orders: the worst price they may trade at (0: any price)
         self.protect = 0
+        self.link = 0  # the other order of a one-cancels-other pair (0: none)
 
     def transition(self, new: int) -> None:
         """Move to ``new`` or raise ``IllegalTransition``."""

@@ -32,6 +32,7 @@ from mercato.domain.events import (
     OrderReplaced,
     OrderTriggered,
     Rejected,
+    StopMoved,
     Trade,
     TradingStatusChanged,
 )
@@ -89,6 +90,7 @@ C_IOC: Final = str(CancelReason.IOC)
 C_MARKET: Final = str(CancelReason.MARKET)
 C_FOK: Final = str(CancelReason.FOK)
 C_SELF_TRADE: Final = str(CancelReason.SELF_TRADE)
+C_OCO: Final = str(CancelReason.OCO)
 
 
 class Engine:
@@ -143,6 +145,43 @@ class Engine:
 
         return state_hash(self)
 
+    # -- what the risk core asks of the engine (each returns the events it caused) ---------
+
+    def cancel(self, order_id: int, reason: str, ts: int) -> list[Event]:
+        """Cancel a live order for ``reason`` (kill switch, liquidation, ...); [] if not live."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = ts
+        o = self.orders.get(order_id)
+        if o is not None:
+            self._take_out(o, reason)
+        return out
+
+    def link(self, a: int, b: int) -> None:
+        """Make two live orders one-cancels-other: the first to trigger, trade, end or be
+        cancelled cancels the other (reason ``oco``)."""
+        oa, ob = self.orders[a], self.orders[b]
+        assert not oa.link and not ob.link, "an order belongs to one pair at most"
+        stops = self.books[oa.symbol].stops
+        assert (a in stops) != (b in stops), "a pair is one resting order and one waiting stop"
+        oa.link, ob.link = b, a
+
+    def move_stop(self, order_id: int, stop_price: int, ts: int) -> list[Event]:
+        """Move a waiting stop's stop price (a trailing stop following the market), then
+        trigger whatever the last price now reaches."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = ts
+        o = self.orders[order_id]
+        book = self.books[o.symbol]
+        assert order_id in book.stops and stop_price > 0, "only a waiting stop moves"
+        o.stop_price = stop_price
+        self.seq += 1
+        out.append(StopMoved(self.seq, ts, order_id, o.account, o.symbol, stop_price))
+        book.stops_dirty = True
+        self._run_stops(book)
+        return out
+
     # -- emission helpers ----------------------------------------------------------------
 
     def _next(self) -> int:
@@ -173,6 +212,33 @@ class Engine:
         self._out.append(
             OrderCancelled(self.seq, self._ts, o.order_id, o.account, o.symbol, o.remaining, reason)
         )
+        if o.link:
+            self._unlink(o)
+
+    def _unlink(self, o: Order) -> None:
+        """``o`` of a one-cancels-other pair triggered, traded or ended: cancel the other.
+
+        The other is a waiting stop, or rests on ``o``'s own side of the book (never on the
+        side being matched against, so no level is changed under the match loop), or is a
+        stop triggered in the same round (``_run_stops`` then skips it).
+        """
+        other = self.orders.get(o.link)
+        o.link = 0
+        if other is not None:
+            other.link = 0
+            self._take_out(other, C_OCO)
+
+    def _take_out(self, o: Order, reason: str) -> None:
+        """Remove a live order from the engine and cancel it."""
+        book = self.books[o.symbol]
+        del self.orders[o.order_id]
+        if o.order_id in book.stops:
+            del book.stops[o.order_id]
+            self._cancelled(o, reason)
+            return
+        level = (book.bids if o.is_buy else book.asks).remove(o)
+        self._cancelled(o, reason)
+        self._delta(book.symbol, o.side, level.price, level.total)
 
     # -- instruments ---------------------------------------------------------------------
 
@@ -389,6 +455,10 @@ class Engine:
                 m.fill(q)
                 level.total -= q
                 traded = True
+                if o.link:
+                    self._unlink(o)
+                if m.link:
+                    self._unlink(m)
                 self.seq += 1
                 out.append(
                     Trade(
@@ -449,6 +519,8 @@ class Engine:
                 if (last >= o.stop_price if o.is_buy else last <= o.stop_price)
             ]
             for o in fired:
+                if o.status == CANCELLED:  # the other order of a pair fired before it
+                    continue
                 del book.stops[o.order_id]
                 del self.orders[o.order_id]
                 self.seq += 1
@@ -463,8 +535,11 @@ class Engine:
                         last_price=last,
                     )
                 )
+                if o.link:
+                    self._unlink(o)
             for o in fired:
-                self._execute(book, o)
+                if o.status != CANCELLED:
+                    self._execute(book, o)
 
     # -- cancel and replace --------------------------------------------------------------
 
@@ -473,16 +548,7 @@ class Engine:
         if o is None or o.symbol != c.symbol:
             self._reject("c", c.order_id, c.symbol, R_UNKNOWN_ORDER)
             return
-        book = self.books[o.symbol]
-        del self.orders[o.order_id]
-        if o.order_id in book.stops:
-            del book.stops[o.order_id]
-            self._cancelled(o, C_USER)
-            return
-        side = book.bids if o.is_buy else book.asks
-        level = side.remove(o)
-        self._cancelled(o, C_USER)
-        self._delta(book.symbol, o.side, level.price, level.total)
+        self._take_out(o, C_USER)
 
     def _replace(self, c: ReplaceOrder) -> None:
         oid, symbol, price, qty, stop_price = c.order_id, c.symbol, c.price, c.qty, c.stop_price
@@ -577,6 +643,8 @@ class Engine:
     def _end_of_day(self) -> None:
         """Expire every DAY order, in the order the engine holds them."""
         for o in [o for o in self.orders.values() if o.tif == DAY]:
+            if o.order_id not in self.orders:  # the other order of a pair that just expired
+                continue
             book = self.books[o.symbol]
             del self.orders[o.order_id]
             o.transition(EXPIRED)
@@ -596,6 +664,8 @@ class Engine:
             else:
                 level = (book.bids if o.is_buy else book.asks).remove(o)
                 self._delta(book.symbol, o.side, level.price, level.total)
+            if o.link:
+                self._unlink(o)
 
 
 def _protect_ok(order_type: int, protect: int, tick_size: int) -> bool:

@@ -92,6 +92,21 @@ class Position:
         self._open(_sign(delta) * (qty - held), flow - closing_flow)
         return realized
 
+    def transfer_out(self, qty: int) -> int:
+        """Take ``qty`` out of a long (a withdrawal of the instrument): its cost goes with it,
+        pro rata and rounded toward zero like a sale, and nothing is realized. Returns that
+        cost."""
+        if qty <= 0 or qty > self.qty:
+            raise ValueError("only a long's held quantity can be transferred out")
+        released = self.cost * qty // self.qty
+        self.qty -= qty
+        self.cost -= released
+        if self.qty == 0:  # the last of it takes what rounding left behind
+            released += self.cost
+            self.cost = 0
+        self._check()
+        return released
+
     def unrealized(self, mark_cash_value: int) -> int:
         """PnL against ``mark_cash_value``, the cash value of ``|qty|`` at the mark."""
         if mark_cash_value < 0:
@@ -142,6 +157,14 @@ class Positions:
             self._positions[key] = pos
             return realized
         return pos.apply_fill(side, qty, cash)
+
+    def ensure(self, account: AccountId, symbol: Symbol) -> Position:
+        """The stored position, created flat if the account never held the symbol."""
+        key = (account, symbol)
+        pos = self._positions.get(key)
+        if pos is None:
+            pos = self._positions[key] = Position()
+        return pos
 
     def get(self, account: AccountId, symbol: Symbol) -> Position:
         """The position (flat and not stored if the account never traded the symbol)."""

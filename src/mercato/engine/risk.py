@@ -190,6 +190,7 @@ def check_new_order(
     cash_account: bool,
     available_to_sell: int,
     buying_power: int,
+    required: int | None = None,
     limits: LimitsBook,
     throttle: Throttle,
     kills: KillSwitches,
@@ -202,7 +203,9 @@ def check_new_order(
     in the symbol; ``gross_exposure`` the marked value of all its positions; ``day_pnl``
     today's realized + unrealized PnL; ``reference_price`` 0 means none is known, and then
     the collar does not apply. ``available_to_sell`` (cash accounts) is the quantity held
-    net of open sell orders; ``buying_power`` the cash the account may commit.
+    net of open sell orders; ``buying_power`` the cash the account may commit, and
+    ``required`` what the order needs of it when that is not ``notional + fees`` (a margin
+    account's initial margin plus fees).
 
     Buying power is checked for buys, and in a margin account for sells that do not reduce
     a long (they open or add to a short). The only state changed is the throttle's window,
@@ -241,6 +244,6 @@ def check_new_order(
         if lim.daily_loss_limit and -day_pnl > lim.daily_loss_limit:
             return RiskReject.DAILY_LOSS_LIMIT
     needs_cash = side == Side.BUY or not (cash_account or reduces)
-    if needs_cash and buying_power < notional + fees:
+    if needs_cash and buying_power < (notional + fees if required is None else required):
         return RiskReject.INSUFFICIENT_BUYING_POWER
     return None

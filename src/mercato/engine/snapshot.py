@@ -35,6 +35,7 @@ class OrderState(msgspec.Struct, array_like=True, gc=False):
     post_only: bool
     client_order_id: str
     protect: int
+    link: int
 
 
 class BookState(msgspec.Struct, array_like=True):
@@ -101,6 +102,7 @@ def capture(engine: Engine) -> EngineState:
             o.post_only,
             o.client_order_id,
             o.protect,
+            o.link,
         )
         for o in engine.orders.values()
     ]
@@ -137,7 +139,7 @@ def restore(data: bytes) -> Engine:
             s.post_only,
         )
         o.filled, o.remaining, o.status = s.filled, s.remaining, s.status
-        o.client_order_id, o.protect = s.client_order_id, s.protect
+        o.client_order_id, o.protect, o.link = s.client_order_id, s.protect, s.link
         engine.orders[o.order_id] = o
     for bs in state.books:
         book = Book(bs.symbol, bs.tick_size, bs.lot_size, bs.price_scale, bs.qty_scale)

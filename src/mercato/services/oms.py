@@ -1,0 +1,561 @@
+"""The OMS order history: every order's transitions and fills, mirrored from the core's events.
+
+``OrderHistory`` is a projection: fed the event stream in seq order with ``apply``, it keeps
+one ``OrderView`` per order and answers the order-management queries (open orders, by id, by
+client order id, orders and fills with filters). It makes no decision of its own: status,
+quantities and reasons are exactly what the core said.
+
+Memory is bounded: live orders are always kept; finished orders (filled, cancelled, expired,
+rejected) are kept up to ``max_closed`` and evicted oldest-finished first; the recent-fills
+list holds the last ``max_fills`` fills. The SQL store (``mercato.adapters.sql``) keeps
+everything; this is the fast, recent view.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any, Final
+
+import msgspec
+
+from mercato.domain.events import (
+    DuplicateClientOrder,
+    Event,
+    LedgerPosted,
+    Liquidation,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderReplaced,
+    OrdersLinked,
+    OrderTriggered,
+    Rejected,
+    StopMoved,
+    Trade,
+)
+from mercato.domain.ledger import PAPER, fees_of
+from mercato.domain.orders import FINAL, OrderStatus
+
+Details = dict[str, int | str | bool]
+
+# what happened, as recorded in ``Transition.event``
+ACCEPTED: Final = "accepted"
+PARTIALLY_FILLED: Final = "partially_filled"
+FILLED: Final = "filled"
+REPLACED: Final = "replaced"
+CANCELLED: Final = "cancelled"
+EXPIRED: Final = "expired"
+TRIGGERED: Final = "triggered"
+STOP_MOVED: Final = "stop_moved"
+REJECTED: Final = "rejected"
+
+MAKER: Final = "maker"
+TAKER: Final = "taker"
+DUPLICATE_CLIENT_ORDER: Final = "duplicate_client_order"
+# the tags of the commands that create orders (a rejection of one is a rejected order)
+_NEW_COMMANDS: Final = frozenset(("n", "brk", "oco"))
+# trades waiting for their ledger posting, links and liquidations waiting for their orders:
+# each follows closely, so a small cap only guards against a stream that never sends it
+_MAX_PENDING: Final = 65_536
+
+
+class Transition(msgspec.Struct, frozen=True, gc=False):
+    """One step of an order's life: the status after it, what happened, and its details."""
+
+    seq: int
+    ts: int
+    status: OrderStatus
+    event: str
+    details: Details = {}
+
+
+class FillView(msgspec.Struct, gc=False):
+    """One execution of one order (the counterparty is not shown, only the liquidity).
+
+    ``fee`` is filled in when the trade's ledger posting arrives (0 until then, or free).
+    """
+
+    seq: int  # the Trade event's seq
+    ts: int
+    order_id: int
+    account: int
+    symbol: str
+    side: int
+    price: int
+    qty: int
+    liquidity: str  # "maker" or "taker"
+    fee: int = 0
+
+
+class Group(msgspec.Struct, frozen=True, gc=False):
+    """Orders the core manages together: ``kind`` "bracket" or "oco", and their ids."""
+
+    kind: str
+    order_ids: tuple[int, ...]
+
+
+class OrderView(msgspec.Struct, gc=False):
+    """What the OMS knows about one order. Owned by the projection: read, never mutate.
+
+    ``qty`` is always ``filled + remaining`` (a replace sets a new remaining quantity). The
+    average fill price is ``notional / filled`` (exact integers: price units x qty units).
+    ``reason`` says why it ended without filling: a cancel reason, "expired", or a reject
+    reason (``detail`` then tells more). A rejected new order knows only what the rejection
+    carried (id, account, symbol): its side, type and quantities are 0.
+    """
+
+    order_id: int
+    account: int
+    symbol: str
+    status: OrderStatus
+    created_seq: int
+    created_ts: int
+    updated_seq: int
+    updated_ts: int
+    client_order_id: str = ""
+    side: int = 0
+    type: int = 0
+    tif: int = 0
+    price: int = 0
+    stop_price: int = 0
+    protect_price: int = 0
+    post_only: bool = False
+    qty: int = 0
+    filled: int = 0
+    remaining: int = 0
+    notional: int = 0
+    fees: int = 0
+    reason: str = ""
+    detail: str = ""
+    liquidation: bool = False
+    group: Group | None = None
+    history: list[Transition] = []
+    fills: list[FillView] = []
+
+    @property
+    def avg_price(self) -> tuple[int, int]:
+        """The average fill price as an exact fraction (notional, filled); (0, 0) unfilled."""
+        return self.notional, self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in FINAL
+
+
+class OrderHistory:
+    """The order-history projection. ``apply`` it every event, in seq order.
+
+    Re-applying events at or below ``seq`` (the last one applied) does nothing, so a
+    subscriber may replay from any earlier point after a reconnect.
+    """
+
+    def __init__(self, max_closed: int = 100_000, max_fills: int = 100_000) -> None:
+        assert max_closed >= 0 and max_fills >= 0
+        self.seq = 0  # the last event applied
+        self.max_closed = max_closed
+        self._orders: dict[int, OrderView] = {}
+        # every kept order, and each account's, oldest update first (a change moves it last)
+        self._recent: dict[int, OrderView] = {}
+        self._by_account: dict[int, dict[int, OrderView]] = {}
+        self._open: dict[int, dict[int, OrderView]] = {}  # account -> live orders, by arrival
+        self._closed: dict[int, None] = {}  # finished order ids, oldest finished first
+        self._by_client: dict[tuple[int, str], int] = {}
+        self._fills: deque[FillView] = deque(maxlen=max_fills)
+        self._unposted: dict[int, list[tuple[OrderView, FillView]]] = {}  # trade seq -> fills
+        self._liquidations: dict[int, None] = {}  # order ids announced by a Liquidation
+        self._links: dict[int, Group] = {}  # linked order ids not seen yet
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            OrderAccepted: self._accepted,
+            Trade: self._trade,
+            OrderCancelled: self._cancelled,
+            OrderReplaced: self._replaced,
+            OrderExpired: self._expired,
+            OrderTriggered: self._triggered,
+            StopMoved: self._stop_moved,
+            Rejected: self._rejected,
+            LedgerPosted: self._posted,
+            Liquidation: self._liquidation,
+            OrdersLinked: self._linked,
+            DuplicateClientOrder: self._duplicate,
+        }
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> None:
+        """Mirror ``events`` (in seq order); those at or below ``self.seq`` are skipped."""
+        handlers = self._handlers
+        for e in events:
+            if e.seq <= self.seq:
+                continue
+            self.seq = e.seq
+            handler = handlers.get(type(e))
+            if handler is not None:
+                handler(e)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def order(self, order_id: int) -> OrderView | None:
+        return self._orders.get(order_id)
+
+    def by_client_id(self, account: int, client_order_id: str) -> OrderView | None:
+        """The order ``account`` sent with ``client_order_id`` (the latest, if reused)."""
+        oid = self._by_client.get((account, client_order_id))
+        return None if oid is None else self._orders.get(oid)
+
+    def open_orders(self, account: int | None = None, symbol: str | None = None) -> list[OrderView]:
+        """Live orders (resting or waiting for their stop), oldest first."""
+        if account is None:
+            views: Iterable[OrderView] = (v for d in self._open.values() for v in d.values())
+        else:
+            views = self._open.get(account, {}).values()
+        return [v for v in views if symbol is None or v.symbol == symbol]
+
+    def orders(
+        self,
+        account: int | None = None,
+        symbol: str | None = None,
+        status: OrderStatus | Collection[OrderStatus] | None = None,
+        since_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> list[OrderView]:
+        """Kept orders, most recently changed first; ``since_seq``: changed after that seq."""
+        statuses = _statuses(status)
+        source = self._recent if account is None else self._by_account.get(account, {})
+        out: list[OrderView] = []
+        for v in reversed(source.values()):
+            if since_seq is not None and v.updated_seq <= since_seq:
+                break  # everything further back changed earlier still
+            if (symbol is None or v.symbol == symbol) and (
+                statuses is None or v.status in statuses
+            ):
+                out.append(v)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def fills(
+        self,
+        account: int | None = None,
+        symbol: str | None = None,
+        order_id: int | None = None,
+        since_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> list[FillView]:
+        """Fills, newest first: an order's own (all of them, while it is kept), or the
+        last ``max_fills`` of everyone's."""
+        kept = self._orders.get(order_id) if order_id is not None else None
+        source: Iterator[FillView] = reversed(kept.fills if kept is not None else self._fills)
+        out: list[FillView] = []
+        for f in source:
+            if since_seq is not None and f.seq <= since_seq:
+                break
+            if (
+                (account is None or f.account == account)
+                and (symbol is None or f.symbol == symbol)
+                and (order_id is None or f.order_id == order_id)
+            ):
+                out.append(f)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def __len__(self) -> int:
+        """How many orders are kept (live and finished)."""
+        return len(self._orders)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def _touch(self, v: OrderView, e: Event, status: OrderStatus, what: str, d: Details) -> None:
+        """Record one transition of ``v`` and move it to the front of the recent lists."""
+        v.status = status
+        v.updated_seq = e.seq
+        v.updated_ts = e.ts
+        v.history.append(Transition(e.seq, e.ts, status, what, d))
+        oid = v.order_id
+        del self._recent[oid]
+        self._recent[oid] = v
+        mine = self._by_account[v.account]
+        del mine[oid]
+        mine[oid] = v
+        assert v.filled + v.remaining == v.qty, f"order {oid}: filled + remaining != qty"
+
+    def _add(self, v: OrderView) -> None:
+        """Keep a new order; a finished order with the same id (an id reused) goes."""
+        old = self._orders.get(v.order_id)
+        if old is not None:
+            self._forget(old)
+        oid = v.order_id
+        self._orders[oid] = v
+        self._recent[oid] = v
+        self._by_account.setdefault(v.account, {})[oid] = v
+        if v.status in FINAL:
+            self._closed[oid] = None
+            self._evict()
+        else:
+            self._open.setdefault(v.account, {})[oid] = v
+        if v.client_order_id and v.status is not OrderStatus.REJECTED:
+            self._by_client[(v.account, v.client_order_id)] = oid
+        group = self._links.pop(oid, None)
+        if group is not None:
+            v.group = group
+        if oid in self._liquidations:
+            del self._liquidations[oid]
+            v.liquidation = True
+
+    def _finished(self, v: OrderView) -> None:
+        """``v`` has just ended: out of the open orders, into the closed ones."""
+        assert sum(f.qty for f in v.fills) == v.filled, f"order {v.order_id}: fills != filled"
+        mine = self._open.get(v.account)
+        if mine is not None:
+            mine.pop(v.order_id, None)
+            if not mine:
+                del self._open[v.account]
+        self._closed[v.order_id] = None
+        self._evict()
+
+    def _evict(self) -> None:
+        closed = self._closed
+        while len(closed) > self.max_closed:
+            oid = next(iter(closed))
+            self._forget(self._orders[oid])
+
+    def _forget(self, v: OrderView) -> None:
+        oid = v.order_id
+        del self._orders[oid]
+        del self._recent[oid]
+        mine = self._by_account[v.account]
+        del mine[oid]
+        if not mine:
+            del self._by_account[v.account]
+        self._closed.pop(oid, None)
+        live = self._open.get(v.account)
+        if live is not None and live.pop(oid, None) is not None and not live:
+            del self._open[v.account]
+        key = (v.account, v.client_order_id)
+        if v.client_order_id and self._by_client.get(key) == oid:
+            del self._by_client[key]
+
+    def _live(self, order_id: int) -> OrderView | None:
+        v = self._orders.get(order_id)
+        return v if v is not None and v.status not in FINAL else None
+
+    # -- event handlers ------------------------------------------------------------------
+
+    def _accepted(self, e: OrderAccepted) -> None:
+        v = OrderView(
+            order_id=e.order_id,
+            account=e.account,
+            symbol=e.symbol,
+            status=OrderStatus.ACCEPTED,
+            created_seq=e.seq,
+            created_ts=e.ts,
+            updated_seq=e.seq,
+            updated_ts=e.ts,
+            client_order_id=e.client_order_id,
+            side=e.side,
+            type=e.type,
+            tif=e.tif,
+            price=e.price,
+            stop_price=e.stop_price,
+            protect_price=e.protect_price,
+            post_only=e.post_only,
+            qty=e.qty,
+            remaining=e.qty,
+            history=[Transition(e.seq, e.ts, OrderStatus.ACCEPTED, ACCEPTED)],
+            fills=[],
+        )
+        self._add(v)
+
+    def _trade(self, e: Trade) -> None:
+        posted: list[tuple[OrderView, FillView]] = []
+        taker = self._live(e.taker_order_id)
+        if taker is not None:
+            posted.append(self._fill(taker, e, TAKER, e.taker_remaining))
+        if e.maker_account != PAPER:
+            maker = self._live(e.maker_order_id)
+            if maker is not None:
+                posted.append(self._fill(maker, e, MAKER, e.maker_remaining))
+        if posted:
+            unposted = self._unposted
+            unposted[e.seq] = posted
+            if len(unposted) > _MAX_PENDING:
+                del unposted[next(iter(unposted))]
+
+    def _fill(
+        self, v: OrderView, e: Trade, liquidity: str, remaining: int
+    ) -> tuple[OrderView, FillView]:
+        f = FillView(
+            e.seq, e.ts, v.order_id, v.account, v.symbol, v.side, e.price, e.qty, liquidity
+        )
+        v.fills.append(f)
+        self._fills.append(f)
+        v.filled += e.qty
+        v.remaining -= e.qty
+        v.notional += e.price * e.qty
+        assert v.remaining == remaining, f"order {v.order_id}: remaining differs from the core's"
+        done = remaining == 0
+        details: Details = {"price": e.price, "qty": e.qty, "liquidity": liquidity}
+        if done:
+            self._touch(v, e, OrderStatus.FILLED, FILLED, details)
+            self._finished(v)
+        else:
+            self._touch(v, e, OrderStatus.PARTIALLY_FILLED, PARTIALLY_FILLED, details)
+        return v, f
+
+    def _posted(self, e: LedgerPosted) -> None:
+        if e.kind != "trade":
+            return
+        fills = self._unposted.pop(e.ref, None)
+        if fills is None:
+            return
+        fees = fees_of(e.entries)
+        for v, f in fills:
+            fee = fees.get(f.account, 0)
+            f.fee += fee
+            v.fees += fee
+
+    def _cancelled(self, e: OrderCancelled) -> None:
+        v = self._live(e.order_id)
+        if v is None:
+            return
+        assert v.remaining == e.remaining, f"order {v.order_id}: remaining differs at cancel"
+        v.reason = e.reason
+        d: Details = {"reason": e.reason, "remaining": e.remaining}
+        self._touch(v, e, OrderStatus.CANCELLED, CANCELLED, d)
+        self._finished(v)
+
+    def _expired(self, e: OrderExpired) -> None:
+        v = self._live(e.order_id)
+        if v is None:
+            return
+        assert v.remaining == e.remaining, f"order {v.order_id}: remaining differs at expiry"
+        v.reason = EXPIRED
+        self._touch(v, e, OrderStatus.EXPIRED, EXPIRED, {"remaining": e.remaining})
+        self._finished(v)
+
+    def _replaced(self, e: OrderReplaced) -> None:
+        v = self._live(e.order_id)
+        if v is None:
+            return
+        v.price = e.price
+        v.stop_price = e.stop_price
+        v.remaining = e.qty
+        v.qty = v.filled + e.qty
+        d: Details = {
+            "price": e.price,
+            "qty": e.qty,
+            "stop_price": e.stop_price,
+            "kept_priority": e.kept_priority,
+        }
+        self._touch(v, e, OrderStatus.REPLACED, REPLACED, d)
+
+    def _triggered(self, e: OrderTriggered) -> None:
+        v = self._live(e.order_id)
+        if v is not None:
+            d: Details = {"stop_price": e.stop_price, "last_price": e.last_price}
+            self._touch(v, e, v.status, TRIGGERED, d)
+
+    def _stop_moved(self, e: StopMoved) -> None:
+        v = self._live(e.order_id)
+        if v is not None:
+            v.stop_price = e.stop_price
+            self._touch(v, e, v.status, STOP_MOVED, {"stop_price": e.stop_price})
+
+    def _rejected(self, e: Rejected) -> None:
+        """A rejected new order is kept as a REJECTED order; a rejected command that names
+        an order we keep (a replace, a cancel too late, a duplicate id) is noted on it."""
+        if e.order_id == 0:
+            return
+        v = self._orders.get(e.order_id)
+        new = e.command in _NEW_COMMANDS
+        if v is not None and (not new or v.status not in FINAL):
+            if e.account == 0 or e.account == v.account:
+                d: Details = {"command": e.command, "reason": e.reason, "detail": e.detail}
+                self._touch(v, e, v.status, REJECTED, d)
+            return
+        if new:
+            self._add_rejected(e, e.order_id, e.account, e.symbol, e.reason, e.detail)
+
+    def _add_rejected(
+        self,
+        e: Event,
+        order_id: int,
+        account: int,
+        symbol: str,
+        reason: str,
+        detail: str,
+        client_order_id: str = "",
+    ) -> None:
+        d: Details = {"command": "n", "reason": reason, "detail": detail}
+        st = OrderStatus.REJECTED
+        v = OrderView(
+            order_id=order_id,
+            account=account,
+            symbol=symbol,
+            status=st,
+            created_seq=e.seq,
+            created_ts=e.ts,
+            updated_seq=e.seq,
+            updated_ts=e.ts,
+            client_order_id=client_order_id,
+            reason=reason,
+            detail=detail,
+            history=[Transition(e.seq, e.ts, st, REJECTED, d)],
+            fills=[],
+        )
+        self._add(v)
+
+    def _duplicate(self, e: DuplicateClientOrder) -> None:
+        """The repeat is kept as a rejected order (unless it reused the original's id or a
+        live one's) and noted on the original."""
+        original = self._orders.get(e.order_id)
+        detail = f"client order id {e.client_order_id!r} is order {e.order_id}"
+        if original is not None and original.account == e.account:
+            d: Details = {
+                "command": "n",
+                "reason": DUPLICATE_CLIENT_ORDER,
+                "order_id": e.rejected_id,
+            }
+            self._touch(original, e, original.status, REJECTED, d)
+        if e.rejected_id != e.order_id and e.rejected_id != 0 and not self._live(e.rejected_id):
+            symbol = original.symbol if original is not None else ""
+            self._add_rejected(
+                e,
+                e.rejected_id,
+                e.account,
+                symbol,
+                DUPLICATE_CLIENT_ORDER,
+                detail,
+                e.client_order_id,
+            )
+
+    def _liquidation(self, e: Liquidation) -> None:
+        v = self._live(e.order_id)
+        if v is not None:  # the order usually follows its Liquidation; here it came first
+            v.liquidation = True
+            return
+        pending = self._liquidations
+        pending[e.order_id] = None
+        if len(pending) > _MAX_PENDING:
+            del pending[next(iter(pending))]
+
+    def _linked(self, e: OrdersLinked) -> None:
+        group = Group(e.kind, tuple(e.order_ids))
+        links = self._links
+        for oid in e.order_ids:
+            v = self._orders.get(oid)
+            if v is not None and v.account == e.account:
+                v.group = group
+            else:
+                links[oid] = group
+        while len(links) > _MAX_PENDING:
+            del links[next(iter(links))]
+
+
+def _statuses(status: OrderStatus | Collection[OrderStatus] | None) -> frozenset[int] | None:
+    if status is None:
+        return None
+    if isinstance(status, OrderStatus):
+        return frozenset((status,))
+    return frozenset(status)
