@@ -14,6 +14,7 @@ from typing import Protocol
 import msgspec
 
 from mercato.domain.commands import AnyCommand, Command
+from mercato.domain.events import Event
 
 
 class JournalEntry(msgspec.Struct, array_like=True, gc=False):
@@ -86,3 +87,20 @@ class SnapshotStore(Protocol):
     def save(self, seq: int, data: bytes) -> None: ...
 
     def latest(self) -> tuple[int, bytes] | None: ...
+
+
+class StateMachine(Protocol):
+    """A deterministic core the engine node runs: the matching ``Engine`` or the risk
+    ``Core``. Same commands, same events and the same hash; no I/O, no clock."""
+
+    def process(self, cmd: Command) -> list[Event]:
+        """Apply one command; return the events it caused, in sequence order."""
+        ...
+
+    def encode(self) -> bytes:
+        """A canonical snapshot: equal states, equal bytes."""
+        ...
+
+    def state_hash(self) -> str:
+        """A digest of the whole state."""
+        ...

@@ -783,6 +783,10 @@ class Core:
                 new.cash = notional + fees
         elif h.cash:  # a margin order that did not reduce a position when accepted
             new.cash = fee_ceil(notional, inst.im) + fees
+        sibling = self.holds.get(h.sibling) if h.sibling else None
+        if sibling is not None:  # a pair holds once: this leg only what the other does not
+            new.cash = max(new.cash - sibling.cash, 0)
+            new.qty = max(new.qty - sibling.qty, 0)
         return new
 
     # -- applying venue events -----------------------------------------------------------

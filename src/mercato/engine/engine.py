@@ -145,6 +145,12 @@ class Engine:
 
         return state_hash(self)
 
+    def encode(self) -> bytes:
+        """The engine's canonical snapshot (see ``snapshot.py``)."""
+        from mercato.engine.snapshot import encode
+
+        return encode(self)
+
     # -- what the risk core asks of the engine (each returns the events it caused) ---------
 
     def cancel(self, order_id: int, reason: str, ts: int) -> list[Event]:

@@ -23,10 +23,17 @@ from mercato.adapters.snapshots import FileSnapshotStore
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
 from mercato.engine import snapshot as engine_snapshot
+from mercato.engine.core import Core
 from mercato.engine.engine import Engine
-from mercato.ports import Journal, JournalEntry, SnapshotStore
+from mercato.ports import Journal, JournalEntry, SnapshotStore, StateMachine
 
-NODE_SNAPSHOT_VERSION: Final = 1
+NODE_SNAPSHOT_VERSION: Final = 2
+
+MACHINES: Final[dict[str, tuple[Callable[[], StateMachine], Callable[[bytes], StateMachine]]]] = {
+    "engine": (Engine, engine_snapshot.restore),  # matching alone (``mercato replay``, tests)
+    "core": (Core, Core.restore),  # the platform: risk, accounts and settlement around it
+}
+"""The state machines a node can run, by name: (make an empty one, restore a snapshot)."""
 
 Submission = tuple[str, int, Command]  # (source, source_seq, command)
 ReplayHook = Callable[[JournalEntry, list[Event]], None]
@@ -51,10 +58,11 @@ class Result(msgspec.Struct, kw_only=True, gc=False):
 
 
 class NodeSnapshot(msgspec.Struct, array_like=True):
-    """What the node saves: the engine's snapshot and the duplicate table, as of ``seq``."""
+    """What the node saves: the machine's snapshot and the duplicate table, as of ``seq``."""
 
     version: int
     seq: int
+    machine: str
     engine: bytes
     sources: dict[str, int]
 
@@ -81,15 +89,17 @@ class EngineNode:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: StateMachine,
         journal: Journal,
         snapshots: SnapshotStore,
         *,
         sources: dict[str, int] | None = None,
         applied_seq: int = 0,
         snapshot_every: int = 100_000,
+        machine: str = "engine",
     ) -> None:
         self.engine = engine
+        self.machine = machine
         self.journal = journal
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
@@ -109,8 +119,12 @@ class EngineNode:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         keep_snapshots: int = 3,
         on_replay: ReplayHook | None = None,
+        machine: str = "engine",
     ) -> EngineNode:
         """Recover the node in ``data_dir``: the newest snapshot, then the journal's tail.
+
+        ``machine`` names what the node runs (``MACHINES``): "core" for the platform,
+        "engine" for matching alone. A data directory belongs to one machine for good.
 
         ``on_replay(entry, events)`` sees each replayed command and the events it caused
         again (the events the node emitted before the crash, bit for bit).
@@ -119,7 +133,7 @@ class EngineNode:
         store = FileSnapshotStore(root / "snapshots", keep=keep_snapshots)
         journal = FileJournal(root / "journal", fsync=fsync, segment_bytes=segment_bytes)
         try:
-            engine, sources, snap_seq = _load_snapshot(store)
+            engine, sources, snap_seq = _load_snapshot(store, machine)
             if snap_seq > journal.committed_seq:
                 raise RecoveryError(
                     f"snapshot at seq {snap_seq} is ahead of the journal, "
@@ -136,6 +150,7 @@ class EngineNode:
             sources=sources,
             applied_seq=applied,
             snapshot_every=snapshot_every,
+            machine=machine,
         )
         node._snapshot_seq = snap_seq
         return node
@@ -156,7 +171,7 @@ class EngineNode:
         return dict(self._sources)
 
     def state_hash(self) -> str:
-        return engine_snapshot.state_hash(self.engine)
+        return self.engine.state_hash()
 
     # -- commands ------------------------------------------------------------------------
 
@@ -294,7 +309,8 @@ class EngineNode:
         state = NodeSnapshot(
             NODE_SNAPSHOT_VERSION,
             self._applied,
-            engine_snapshot.encode(self.engine),
+            self.machine,
+            self.engine.encode(),
             dict(self._sources),
         )
         return self._applied, _snapshot_encoder.encode(state)
@@ -308,11 +324,14 @@ def _done(results: list[Result | None]) -> list[Result]:
     return out
 
 
-def _load_snapshot(store: SnapshotStore) -> tuple[Engine, dict[str, int], int]:
-    """The state of the newest snapshot, or an empty engine at seq 0."""
+def _load_snapshot(store: SnapshotStore, machine: str) -> tuple[StateMachine, dict[str, int], int]:
+    """The state of the newest snapshot, or an empty machine at seq 0."""
+    if machine not in MACHINES:
+        raise ValueError(f"unknown machine {machine!r}: one of {sorted(MACHINES)}")
+    make, restore = MACHINES[machine]
     latest = store.latest()
     if latest is None:
-        return Engine(), {}, 0
+        return make(), {}, 0
     seq, data = latest
     try:
         state = _snapshot_decoder.decode(data)
@@ -320,11 +339,13 @@ def _load_snapshot(store: SnapshotStore) -> tuple[Engine, dict[str, int], int]:
         raise RecoveryError(f"snapshot at seq {seq} cannot be decoded: {e}") from e
     if state.version != NODE_SNAPSHOT_VERSION or state.seq != seq:
         raise RecoveryError(f"snapshot at seq {seq}: version {state.version}, seq {state.seq}")
-    return engine_snapshot.restore(state.engine), dict(state.sources), seq
+    if state.machine != machine:
+        raise RecoveryError(f"snapshot at seq {seq} is of a {state.machine!r}, not {machine!r}")
+    return restore(state.engine), dict(state.sources), seq
 
 
 def _replay(
-    engine: Engine,
+    engine: StateMachine,
     sources: dict[str, int],
     journal: Journal,
     after: int,

@@ -2,6 +2,10 @@
 
 Money and quantities are ``BigInteger`` (the engine's scaled ints, never floats); statuses,
 sides, types and TIFs keep the engine's int values (``OrderStatus``, ``Side``, ...).
+``BigInteger`` holds |x| < 2**63; a larger amount makes the batch fail loudly (both
+drivers refuse it) and roll back instead of being stored inexactly. ``Numeric(38, 0)``
+would be exact on PostgreSQL, but SQLite stores a NUMERIC above 2**63 as a float,
+silently; widening is a later migration if instruments ever need it.
 This is the shape of the newest migration; the migrations themselves do not import it, so
 an old revision never changes when this file does (a test compares the two).
 """
@@ -12,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -50,8 +55,11 @@ orders = Table(
     Column("post_only", Boolean, nullable=False),
     Column("created_seq", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
+    Column("client_order_id", String(64), nullable=False, server_default=""),  # "": none
+    Column("protect_price", BigInteger, nullable=False, server_default="0"),
     Index("ix_orders_account", "account"),
     Index("ix_orders_symbol_status", "symbol", "status"),
+    Index("ix_orders_account_client_order_id", "account", "client_order_id"),
 )
 
 order_events = Table(
@@ -88,4 +96,119 @@ persister_state = Table(
     Column("last_seq", BigInteger, nullable=False),
 )
 
-TABLES = ("instruments", "orders", "order_events", "trades", "persister_state")
+replica_state = Table(
+    "replica_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
+    # the journal seq up to which every command's events are stored (0: unknown), written
+    # with the batch: a replica restarts from a node snapshot at or before it
+    # (``mercato.services.persister``)
+    Column("journal_seq", BigInteger, nullable=False),
+)
+
+# -- accounts, money and risk ---------------------------------------------------------------
+
+currencies = Table(
+    "currencies",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("scale", Integer, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", Integer, nullable=False),  # mercato.domain.types.AccountKind
+    Column("currency", String(16), nullable=False),
+    Column("venue", Integer, nullable=False),  # mercato.domain.types.Venue
+    Column("killed", Boolean, nullable=False),  # the account's own kill switch
+    Column("margin_status", String(8), nullable=False),  # "ok" or "call"
+    Column("created_seq", BigInteger, nullable=False),
+    Column("updated_seq", BigInteger, nullable=False),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("posting", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),  # the LedgerPosted event's seq
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # deposit, withdrawal, trade, ...
+    Column("ref", BigInteger, nullable=False),  # a trade: the Trade event's seq
+    Index("ix_ledger_postings_kind_ref", "kind", "ref"),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column(
+        "posting",
+        BigInteger,
+        ForeignKey("ledger_postings.posting"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("idx", Integer, primary_key=True, autoincrement=False),  # place in the posting
+    Column("account", BigInteger, nullable=False),
+    Column("asset", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # + credit / - debit
+    Index("ix_ledger_entries_account_asset", "account", "asset"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("symbol", String(32), primary_key=True),
+    Column("qty", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=False),  # signed cash
+    Column("realized", BigInteger, nullable=False),
+    Column("updated_seq", BigInteger, nullable=False),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("trade_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("account", BigInteger, nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", Integer, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("liquidity", String(5), nullable=False),  # "maker" or "taker"
+    Column("fee", BigInteger, nullable=False),  # from the trade's ledger posting
+    Index("ix_fills_account_trade_seq", "account", "trade_seq"),
+    Index("ix_fills_order_id", "order_id"),
+)
+
+risk_events = Table(
+    "risk_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # margin_call, liquidation, kill_switch, ...
+    Column("account", BigInteger, nullable=True),  # 0: the platform; NULL: not about one
+    Column("symbol", String(32), nullable=True),
+    Column("payload", Text, nullable=False),  # the event as a JSON object
+    Index("ix_risk_events_account_seq", "account", "seq"),
+    Index("ix_risk_events_kind_seq", "kind", "seq"),
+)
+
+TABLES = (
+    "instruments",
+    "orders",
+    "order_events",
+    "trades",
+    "persister_state",
+    "replica_state",
+    "currencies",
+    "accounts",
+    "ledger_postings",
+    "ledger_entries",
+    "positions",
+    "fills",
+    "risk_events",
+)

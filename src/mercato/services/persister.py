@@ -1,0 +1,219 @@
+"""The persister service: a replica of the core that keeps the SQL store up to date.
+
+It never talks to the engine node and never slows it down: it reads the node's journal
+(``JournalReader``: no lock, stops at the last complete record), runs its own copy of the
+deterministic core on the journaled commands, which regenerates the node's events bit for
+bit, and writes them with ``SqlPersister.write`` in bounded transactions. The store keeps,
+with each batch, the journal seq up to which every command's events are in it
+(``replica_state``); on start the replica restores the newest node snapshot at or before
+that seq (or starts from an empty core) and replays the journal from there. Events the
+store already has are dropped (idempotency by seq), so a restart writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from mercato.adapters.journal import JournalReader
+from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
+from mercato.adapters.sql.persister import SqlPersister
+from mercato.domain.commands import AnyCommand
+from mercato.domain.events import Event
+from mercato.engine import snapshot as engine_snapshot
+from mercato.engine.engine import Engine
+from mercato.services.engine_node import NODE_SNAPSHOT_VERSION, NodeSnapshot
+
+_log = logging.getLogger(__name__)
+_SNAPSHOT_FILE = re.compile(r"(\d{20})\.snap")
+_node_snapshot = msgspec.msgpack.Decoder(NodeSnapshot)
+
+
+class CoreLike(Protocol):
+    """What the replica runs: the node's deterministic core (``Engine`` today, ``Core``)."""
+
+    def process(self, cmd: AnyCommand) -> Sequence[Event]: ...
+
+
+def node_snapshots(directory: Path, upto: int) -> Iterator[tuple[int, bytes]]:
+    """The node's intact snapshot files with seq <= ``upto``, newest first, as (seq, data).
+
+    Read-only: unlike ``FileSnapshotStore`` it removes no temporary file of the node's, and
+    a file the node prunes while we look is skipped.
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    seqs = sorted(int(m.group(1)) for n in names if (m := _SNAPSHOT_FILE.fullmatch(n)))
+    for seq in reversed(seqs):
+        if seq > upto:
+            continue
+        try:
+            raw = (directory / snapshot_name(seq)).read_bytes()
+        except OSError:
+            continue
+        if len(raw) < SNAPSHOT_HEADER.size:
+            continue
+        magic, file_seq, length, crc = SNAPSHOT_HEADER.unpack_from(raw)
+        data = raw[SNAPSHOT_HEADER.size :]
+        intact = magic == SNAPSHOT_MAGIC and file_seq == seq and length == len(data)
+        if intact and zlib.crc32(data) == crc:
+            yield seq, data
+
+
+class PersisterService:
+    """Catches the SQL store up with the journal in ``data_dir`` (``EngineNode.open``'s).
+
+    ``batch_events`` bounds one transaction. ``run_once`` is blocking (call it from a
+    thread or a process of its own); ``run`` polls it from an event loop, off the loop's
+    thread. The replica's CPU is its own: in a one-process deployment it shares the GIL
+    with the node, so the distributed deployment runs it as a separate process.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        store: SqlPersister,
+        *,
+        make_core: Callable[[], CoreLike] = Engine,
+        restore_core: Callable[[bytes], CoreLike] = engine_snapshot.restore,
+        batch_events: int = 5_000,
+    ) -> None:
+        if batch_events < 1:
+            raise ValueError("batch_events must be at least 1")
+        root = Path(data_dir)
+        self.store = store
+        self.batch_events = batch_events
+        self._make_core = make_core
+        self._restore_core = restore_core
+        self._snapshots = root / "snapshots"
+        self._reader = JournalReader(root / "journal")
+        self._core: CoreLike | None = None
+        self._applied = 0  # journal seq of the last command the replica's core applied
+        self._stored = 0  # seq of the last event in the store
+        self._written = 0  # the store's journal seq (every command's events stored up to it)
+        self._journal_end = 0  # the journal's last complete seq, as last seen
+        self.start_seq = 0  # the journal seq the replica started from (a snapshot's, or 0)
+        self._stop = threading.Event()
+        self._wake: asyncio.Event | None = None
+
+    # -- metrics -------------------------------------------------------------------------
+
+    @property
+    def applied_seq(self) -> int:
+        """The journal seq of the last command replayed (and its events written)."""
+        return self._applied
+
+    def lag(self) -> int:
+        """Journal commands not yet in the store, as of the last poll (no I/O)."""
+        return max(self._journal_end - self._applied, 0)
+
+    # -- work ----------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Replay the journal to its current end; return the number of events written.
+
+        On any error the replica's state is dropped (the store is consistent: each batch
+        is one transaction) and the next call starts over from the store's position.
+        """
+        try:
+            return self._catch_up()
+        except BaseException:
+            self._core = None
+            raise
+
+    async def run(self, poll_interval: float = 0.05, retry_delay: float = 1.0) -> None:
+        """Catch up every ``poll_interval`` seconds until ``stop()``. An error is logged
+        and retried after ``retry_delay`` (the store stays consistent; the retry replays
+        from the store's position)."""
+        self._stop.clear()
+        self._wake = asyncio.Event()
+        try:
+            while not self._stop.is_set():
+                delay = poll_interval
+                try:
+                    await asyncio.to_thread(self.run_once)
+                except Exception:
+                    _log.exception("persister: catching up failed; retrying")
+                    delay = max(poll_interval, retry_delay)
+                if self._stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            self._wake = None
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the batch in hand (call it on ``run``'s loop)."""
+        self._stop.set()
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _start(self) -> CoreLike:
+        """The replica's core at the newest snapshot the store covers, or an empty one."""
+        upto = self._written = self.store.journal_seq()
+        self._stored = self.store.last_seq()
+        for seq, data in node_snapshots(self._snapshots, upto):
+            try:
+                state = _node_snapshot.decode(data)
+                if state.version != NODE_SNAPSHOT_VERSION or state.seq != seq:
+                    raise ValueError(f"version {state.version}, seq {state.seq}")
+                core = self._restore_core(state.engine)
+            except (msgspec.DecodeError, ValueError) as e:
+                _log.warning("persister: node snapshot %d unusable (%s); trying older", seq, e)
+                continue
+            self._applied = self.start_seq = seq
+            return core
+        self._applied = self.start_seq = 0
+        return self._make_core()
+
+    def _catch_up(self) -> int:
+        if self._core is None:
+            self._core = self._start()
+        core = self._core
+        self._journal_end = max(self._reader.last_seq(), self._applied)
+        limit = self.batch_events
+        stored = self._stored
+        written = 0
+        buf: list[Event] = []
+        for entry in self._reader.read_from(self._applied + 1):
+            if entry.seq != self._applied + 1:
+                raise RuntimeError(f"journal jumps from seq {self._applied} to {entry.seq}")
+            events = core.process(entry.cmd)
+            self._applied = entry.seq
+            for i, e in enumerate(events):
+                if e.seq <= stored:
+                    continue  # the store has it (a restart from an earlier snapshot)
+                buf.append(e)
+                if len(buf) >= limit:
+                    whole = entry.seq if i == len(events) - 1 else entry.seq - 1
+                    written += self._write(buf, whole)
+                    buf = []
+            if self._stop.is_set():
+                break
+        if buf or self._applied > self._written:
+            written += self._write(buf, self._applied)
+        self._journal_end = max(self._journal_end, self._applied)
+        return written
+
+    def _write(self, events: list[Event], whole: int) -> int:
+        """One transaction: ``events``, and ``whole``: the journal seq up to which every
+        command's events are now stored."""
+        n = self.store.write(events, journal_seq=whole)
+        if events:
+            self._stored = events[-1].seq
+        self._written = max(self._written, whole)
+        return n
