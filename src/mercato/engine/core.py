@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
 from msgspec.structs import replace as struct_replace
 
 from mercato.domain.commands import (
@@ -101,6 +102,28 @@ MAX_ROUNDS: Final = 64  # post-trade rounds per command (each liquidates an acco
 OK: Final = 0
 CALL: Final = 1
 LIQUIDATING: Final = 2
+
+
+class AccountSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of one account's figures (``Core.summary``), for queries and screens."""
+
+    account: int
+    kind: int
+    currency: str
+    cash: int
+    reserved: int
+    buying_power: int
+    equity: int  # cash + longs - shorts, marked
+    initial_margin: int
+    maintenance_margin: int
+    gross_exposure: int
+    net_exposure: int
+    realized: int
+    unrealized: int
+    day_pnl: int
+    open_orders: int
+    margin_status: str  # ok, call, liquidating
+    killed: bool
 
 
 class Account:
@@ -361,6 +384,46 @@ class Core:
     def gross_exposure(self, account: int) -> int:
         acct = self.accounts[account]
         return sum(self._value(s, p) for s, p in acct.positions.items() if p.qty)
+
+    def exposure(self, account: int | None = None, symbol: str | None = None) -> tuple[int, int]:
+        """(gross, net) marked exposure of customer positions: of one account or all, in
+        one instrument or all. Net: longs minus shorts."""
+        gross = net = 0
+        accts = self.accounts.values() if account is None else (self.accounts[account],)
+        for acct in accts:
+            for sym, pos in acct.positions.items():
+                if pos.qty and (symbol is None or sym == symbol):
+                    v = self._value(sym, pos)
+                    gross += v
+                    net += v if pos.qty > 0 else -v
+        return gross, net
+
+    def summary(self, account: int) -> AccountSummary:
+        """One account's money and risk figures, in its currency's units."""
+        acct = self.accounts[account]
+        gross, net = self.exposure(account)
+        unrealized = sum(
+            p.unrealized(self._value(s, p)) for s, p in acct.positions.items() if p.qty
+        )
+        return AccountSummary(
+            account=account,
+            kind=acct.kind,
+            currency=acct.currency,
+            cash=self.ledger.balance(account, acct.currency),
+            reserved=acct.reserved,
+            buying_power=self.buying_power(account),
+            equity=self.equity(account),
+            initial_margin=self.margin_used(account, "im"),
+            maintenance_margin=self.margin_used(account, "mm"),
+            gross_exposure=gross,
+            net_exposure=net,
+            realized=sum(p.realized for p in acct.positions.values()),
+            unrealized=unrealized,
+            day_pnl=self.day_pnl(account),
+            open_orders=acct.open_orders,
+            margin_status=("ok", "call", "liquidating")[acct.margin_status],
+            killed=self.kills.account_killed(account),
+        )
 
     def state_hash(self) -> str:
         from mercato.engine.core_snapshot import state_hash  # it imports this module

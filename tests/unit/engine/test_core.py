@@ -422,3 +422,20 @@ def test_orders_of_unknown_accounts_are_rejected(kind: AccountKind) -> None:
     assert rejected(c.process(order(1, 9, BUY, 1, 9_000))) == ["unknown_account"]
     assert isinstance(c.process(order(2, 1, BUY, 1, 9_000))[0], Rejected)
     assert not any(isinstance(e, OrderTriggered) for e in c.process(EndOfDay()))
+
+
+def test_summary_and_exposure() -> None:
+    c = core_with((1, MARGIN, 1_000_000), (2, MARGIN, 1_000_000))
+    c.process(order(1, 1, BUY, 10, 10_000))
+    c.process(order(2, 2, SELL, 10, 10_000))  # 1 long 10, 2 short 10 at 100.00
+    c.process(order(3, 1, SELL, 1, 10_500))
+    c.process(order(4, 2, BUY, 1, 10_500))  # last 105.00: both now hold 9
+    s1, s2 = c.summary(1), c.summary(2)
+    assert (s1.gross_exposure, s1.net_exposure) == (94_500, 94_500)
+    assert (s2.gross_exposure, s2.net_exposure) == (94_500, -94_500)
+    assert c.exposure() == (189_000, 0) and c.exposure(symbol="Y") == (0, 0)
+    assert s1.realized == 500 and s1.unrealized == 9 * 500
+    assert s2.realized == -500 and s2.unrealized == -9 * 500
+    assert s1.equity == s1.cash + 94_500 and s2.equity == s2.cash - 94_500
+    assert s1.initial_margin == 94_500 and s1.margin_status == "ok"
+    assert s1.day_pnl == s1.realized + s1.unrealized
