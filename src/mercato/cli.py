@@ -74,11 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="run a live simulated market on the engine",
+        help="run a live simulated market on the platform's core",
         description="Run a live market: seeded market makers, noise traders and momentum "
-        "traders trade on the engine. Prints a live view every second and, at the end "
-        "(after --duration, or on Ctrl-C), a summary and the engine's state hash. The same "
-        "seed, symbols and rate give the same commands and the same hash.",
+        "traders, each with a funded cash or margin account, trade through the platform's "
+        "core (pre-trade risk, ledger, positions, margin, liquidation, matching). Prints a "
+        "live view every second and, at the end (after --duration, or on Ctrl-C), a summary "
+        "and the core's state hash. The same seed, symbols and rate give the same commands "
+        "and the same hash.",
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.add_argument(

@@ -821,6 +821,17 @@ class Core:
             and not collar_ok(o.side, basis, ref, lim.collar_bps)
         ):
             return str(RiskReject.PRICE_COLLAR)
+        pos = acct.positions.get(o.symbol)
+        position = pos.qty if pos is not None else 0
+        if not _reduces(o.side, c.qty, position):
+            after = position + c.qty if o.side == BUY else position - c.qty
+            if lim.max_position and abs(after) > lim.max_position:
+                return str(RiskReject.MAX_POSITION)
+            gross = self.gross_exposure(acct.account) if lim.max_gross_exposure else 0
+            if lim.max_gross_exposure and gross + notional > lim.max_gross_exposure:
+                return str(RiskReject.MAX_GROSS_EXPOSURE)
+            if lim.daily_loss_limit and -self.day_pnl(acct.account) > lim.daily_loss_limit:
+                return str(RiskReject.DAILY_LOSS_LIMIT)
         new = self._replace_hold(c, o, h, acct, inst, basis)
         if new.qty > h.qty:
             pos = acct.positions.get(o.symbol)
@@ -844,8 +855,10 @@ class Core:
                 new.qty = max(c.qty, 0)
             else:
                 new.cash = notional + fees
-        elif h.cash:  # a margin order that did not reduce a position when accepted
-            new.cash = fee_ceil(notional, inst.im) + fees
+        else:  # margin: nothing while the order only reduces the position, else margin
+            pos = acct.positions.get(h.symbol)
+            if not _reduces(h.side, max(c.qty, 0), pos.qty if pos is not None else 0):
+                new.cash = fee_ceil(notional, inst.im) + fees
         sibling = self.holds.get(h.sibling) if h.sibling else None
         if sibling is not None:  # a pair holds once: this leg only what the other does not
             new.cash = max(new.cash - sibling.cash, 0)
@@ -907,6 +920,9 @@ class Core:
             if other is not None:
                 other.sibling = 0
         self.trailing.pop(order_id, None)
+        b = self.brackets.get(order_id)
+        if b is not None and not b.pending:
+            del self.brackets[order_id]  # the entry ended with every fill covered
 
     def _pass_hold(self, order_id: int) -> None:
         """``order_id`` was cancelled because the other order of its pair fired: the
@@ -966,10 +982,10 @@ class Core:
             is_taker = account == t.taker_account and side == t.taker_side
             oid = t.taker_order_id if is_taker else t.maker_order_id
             left = t.taker_remaining if is_taker else t.maker_remaining
-            self._consume(oid, acct, t.qty, left, cash + fee if side == BUY else 0)
             if oid in self.brackets:
                 self.brackets[oid].pending += t.qty
                 self._brackets_hit.add(oid)
+            self._consume(oid, acct, t.qty, left, cash + fee if side == BUY else 0)
         if t.maker_account > 0:  # an engine trade moves the mark; a paper fill does not
             self._touched.add(t.symbol)
         if self.trailing:
@@ -1272,7 +1288,7 @@ class Core:
                 if b is not None and b.pending:
                     self._bracket_exits(b)
                 if b is not None and oid not in self.holds and not b.pending:
-                    del self.brackets[oid]
+                    self.brackets.pop(oid, None)  # placing the exits may have ended it
             for account in self._margin_accounts(touched, hit):
                 self._check_margin(self.accounts[account], liquidated)
         raise AssertionError("post-trade processing did not settle")
@@ -1368,3 +1384,10 @@ class Core:
             if pos.qty:
                 total += pos.unrealized(self._value(sym, pos))
         return total
+
+
+def _reduces(side: int, qty: int, position: int) -> bool:
+    """Whether an order of ``qty`` moves ``position`` toward zero without crossing it."""
+    if side == BUY:
+        return position < 0 and qty <= -position
+    return position > 0 and qty <= position

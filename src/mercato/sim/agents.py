@@ -2,17 +2,22 @@
 
 Each agent owns one account and decides one command at a time from what the simulator
 tells it (fair value, the public tape, virtual time, a shared seeded ``random.Random``)
-and from its own orders, which it learns about only through engine events. No agent
-reads a clock or a global random source, so a seed replays the same command stream.
+and from its own orders and positions, which it learns about only through the core's
+events. No agent reads a clock or a global random source, so a seed replays the same
+command stream.
+
+Each kind of trader has an account kind and the money it starts with (``account_kind``,
+``cash``, ``shares``): enough that its ordinary orders pass the core's pre-trade risk, so
+that risk rejects stay rare and mean something (an account run down, a liquidation).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
-from mercato.domain import CancelOrder, Command, NewOrder, ReplaceOrder
+from mercato.domain import AccountKind, CancelOrder, Command, NewOrder, ReplaceOrder
 
 if TYPE_CHECKING:
     from mercato.sim.market import Simulator
@@ -28,10 +33,27 @@ IOC: Final = 3
 FOK: Final = 4
 
 
-class OwnOrder:
-    """What an agent believes about one of its live orders."""
+USD: Final = 100  # cash units (cents) per dollar
 
-    __slots__ = ("order_id", "price", "remaining", "side", "stop_price", "symbol", "tif", "type")
+
+class OwnOrder:
+    """What an agent believes about one of its live orders.
+
+    ``before`` holds (price, remaining, stop) from before a replace that is still unanswered,
+    so that a refused replace puts them back.
+    """
+
+    __slots__ = (
+        "before",
+        "order_id",
+        "price",
+        "remaining",
+        "side",
+        "stop_price",
+        "symbol",
+        "tif",
+        "type",
+    )
 
     def __init__(
         self,
@@ -52,6 +74,7 @@ class OwnOrder:
         self.price = price
         self.stop_price = stop
         self.remaining = qty
+        self.before: tuple[int, int, int] | None = None
 
     @property
     def waiting_stop(self) -> bool:
@@ -67,11 +90,16 @@ class Agent(ABC):
     """One trader with one account. Subclasses implement ``act``."""
 
     kind = "agent"
+    account_kind: ClassVar[AccountKind] = AccountKind.MARGIN
+    cash: ClassVar[int] = 10_000_000 * USD  # deposited before trading starts
+    shares: ClassVar[int] = 0  # of every symbol, deposited at the starting fair value
 
     def __init__(self, sim: Simulator, account: int) -> None:
         self.sim = sim
         self.account = account
         self.orders: dict[int, OwnOrder] = {}  # live as far as this agent knows
+        # what the core says the account holds (``PositionChanged``): fills, deposits and
+        # liquidations alike
         self.position: dict[str, int] = dict.fromkeys(sim.symbols, 0)
 
     @abstractmethod
@@ -111,6 +139,7 @@ class Agent(ABC):
         return CancelOrder(ts=now, order_id=o.order_id, symbol=o.symbol)
 
     def replace(self, now: int, o: OwnOrder, price: int, qty: int, stop: int = 0) -> ReplaceOrder:
+        o.before = (o.price, o.remaining, o.stop_price)
         o.price, o.remaining = price, qty
         if stop:
             o.stop_price = stop
@@ -118,13 +147,15 @@ class Agent(ABC):
             ts=now, order_id=o.order_id, symbol=o.symbol, price=price, qty=qty, stop_price=stop
         )
 
-    # -- what the engine says about this agent's orders ----------------------------------
+    # -- what the core says about this agent's orders ------------------------------------
 
-    def filled(self, order_id: int, symbol: str, side: int, qty: int, remaining: int) -> None:
-        self.position[symbol] += qty if side == BUY else -qty
+    def filled(self, order_id: int, remaining: int) -> None:
+        """A fill of one of this agent's orders (the position follows ``PositionChanged``)."""
         o = self.orders.get(order_id)
         if o is not None:
             o.remaining = remaining
+            if o.before is not None:  # the order as it is until the replace is answered
+                o.before = (o.before[0], remaining, o.before[2])
             if remaining == 0:
                 self.forget(order_id)
 
@@ -132,6 +163,15 @@ class Agent(ABC):
         o = self.orders.get(order_id)
         if o is not None:
             o.price, o.remaining, o.stop_price = price, qty, stop
+            o.before = None
+
+    def replace_refused(self, order_id: int) -> None:
+        """A replace was refused (risk, or a stop that has just triggered): the order lives
+        on as it was."""
+        o = self.orders.get(order_id)
+        if o is not None and o.before is not None:
+            o.price, o.remaining, o.stop_price = o.before
+            o.before = None
 
     def triggered(self, order_id: int) -> None:
         o = self.orders.get(order_id)
@@ -152,6 +192,7 @@ class MarketMaker(Agent):
     """
 
     kind = "maker"
+    cash = 50_000_000 * USD  # quotes everywhere, and carries inventory on margin
 
     def __init__(
         self,
@@ -217,9 +258,16 @@ class MarketMaker(Agent):
 
 
 class NoiseTrader(Agent):
-    """Random market, resting limit, IOC and FOK orders near fair value, and cancels."""
+    """Random market, resting limit, IOC and FOK orders near fair value, and cancels.
+
+    A cash account that starts with ``shares`` of every symbol: it sells only what it holds
+    and is not already offering, and sells instead of buying at twice its starting holding.
+    """
 
     kind = "noise"
+    account_kind = AccountKind.CASH
+    cash = 50_000_000 * USD
+    shares = 20_000
 
     def __init__(self, sim: Simulator, account: int, *, max_resting: int = 6) -> None:
         super().__init__(sim, account)
@@ -230,6 +278,10 @@ class NoiseTrader(Agent):
         rng = sim.rng
         symbol = rng.choice(sim.symbols)
         side = BUY if rng.random() < 0.5 else SELL
+        if side == SELL and self.free_to_sell(symbol) < 300:  # at most what one order sells
+            side = BUY
+        elif side == BUY and self.position[symbol] >= 2 * self.shares:
+            side = SELL
         sign = 1 if side == BUY else -1
         fair = sim.fair_ticks(symbol)
         r = rng.random()
@@ -248,6 +300,13 @@ class NoiseTrader(Agent):
             price = max(1, fair + sign * rng.randint(1, 4))
             return self.new(now, symbol, side, LIMIT, rng.randint(1, 300), tif=FOK, price=price)
         return self.cancel(now, resting[rng.randrange(len(resting))])
+
+    def free_to_sell(self, symbol: str) -> int:
+        """What the account holds of ``symbol`` less what its live sells may still sell."""
+        offered = sum(
+            o.remaining for o in self.orders.values() if o.symbol == symbol and o.side == SELL
+        )
+        return self.position[symbol] - offered
 
 
 class MomentumTrader(Agent):

@@ -1,7 +1,10 @@
 """A seeded market simulator: generated traders around drifting fair values.
 
-The simulator produces commands in batches, one per slice of virtual time, and learns
-what happened to them only from the engine's events for the whole batch. Virtual time
+The simulator produces commands for the platform's core (``mercato.engine.core.Core``):
+first the instruments with their fees and margin rates and the traders' funded accounts,
+then orders in batches, one per slice of virtual time. It learns what happened to them
+only from the core's events for the whole batch (fills, positions, risk rejects, orders
+the core cancelled itself). Virtual time
 advances by exactly ``1/rate`` per command, whatever the wall clock does, and every
 random draw comes from one ``random.Random(seed)``: the same seed, symbols and rate give
 the same command stream, batch for batch, whether the engine runs in-process or behind a
@@ -19,16 +22,20 @@ from typing import Final
 from mercato.domain import (
     AddInstrument,
     Command,
+    CreateAccount,
+    Deposit,
     Event,
     OrderCancelled,
     OrderExpired,
     OrderReplaced,
     OrderTriggered,
+    PositionChanged,
     Reject,
     Rejected,
+    SetInstrumentRisk,
     Trade,
 )
-from mercato.sim.agents import BUY, SELL, Agent, make_agents
+from mercato.sim.agents import Agent, make_agents
 
 NS: Final = 1_000_000_000
 SIM_EPOCH_NS: Final = 1_704_205_800 * NS  # 2024-01-02 14:30:00 UTC, the default start
@@ -37,6 +44,10 @@ _UNKNOWN_ORDER: Final = str(Reject.UNKNOWN_ORDER)
 # How often each kind of trader gets the next command (a maker with nothing to re-quote,
 # or a momentum trader with no view, passes it to a noise trader).
 WEIGHTS: Final = (("maker", 0.55), ("momentum", 0.15), ("noise", 0.30))
+# Every instrument's risk settings: fees, and initial / maintenance / liquidation margin.
+MAKER_FEE_BPS: Final = 1
+TAKER_FEE_BPS: Final = 3
+MARGIN_BPS: Final = (5_000, 3_000, 2_000)
 
 
 class Simulator:
@@ -75,6 +86,7 @@ class Simulator:
         rng = self.rng
         # fair values in ticks of 0.01, between 20.00 and 500.00
         self.fair: dict[str, float] = {s: float(rng.randint(2_000, 50_000)) for s in symbols}
+        self.start_price: dict[str, int] = {s: round(f) for s, f in self.fair.items()}
         self.tape: dict[str, deque[int]] = {s: deque(maxlen=TAPE_LEN) for s in symbols}
         self.next_order_id = first_order_id
         self.owners: dict[int, Agent] = {}
@@ -82,6 +94,7 @@ class Simulator:
             self, first_account, makers, noise, momentum
         )
         self.agents: tuple[Agent, ...] = (*self.makers, *self.noise, *self.momentum)
+        self.by_account: dict[int, Agent] = {a.account: a for a in self.agents}
         self.commands = 0  # commands produced so far
         self.slices = 0
 
@@ -110,10 +123,43 @@ class Simulator:
     # -- producing commands --------------------------------------------------------------
 
     def setup(self) -> list[Command]:
-        """The instruments: tick 0.01, lot 1."""
-        return [
-            AddInstrument(ts=self.start_ns, symbol=s, tick_size=1, lot_size=1) for s in self.symbols
-        ]
+        """The instruments (tick 0.01, lot 1, each with its fees, margin rates and starting
+        fair value as reference price), then every trader's account with its deposits.
+
+        A pure function of the seed and the symbols, like the rest of the stream.
+        """
+        ts = self.start_ns
+        im, mm, liq = MARGIN_BPS
+        out: list[Command] = []
+        for s in self.symbols:
+            out.append(AddInstrument(ts=ts, symbol=s, tick_size=1, lot_size=1))
+            out.append(
+                SetInstrumentRisk(
+                    ts=ts,
+                    symbol=s,
+                    maker_fee_bps=MAKER_FEE_BPS,
+                    taker_fee_bps=TAKER_FEE_BPS,
+                    initial_margin_bps=im,
+                    maintenance_margin_bps=mm,
+                    liquidation_margin_bps=liq,
+                    reference_price=self.start_price[s],
+                )
+            )
+        ref = 0  # the deposits' transfer ids
+        for a in self.agents:
+            out.append(CreateAccount(ts=ts, account=a.account, kind=a.account_kind))
+            ref += 1
+            out.append(Deposit(ts=ts, account=a.account, asset="USD", amount=a.cash, ref=ref))
+            if a.shares:
+                for s in self.symbols:  # cost: at the starting price (cash scale = price scale)
+                    ref += 1
+                    cost = a.shares * self.start_price[s]
+                    out.append(
+                        Deposit(
+                            ts=ts, account=a.account, asset=s, amount=a.shares, ref=ref, cost=cost
+                        )
+                    )
+        return out
 
     def next_batch(self) -> list[Command]:
         """The commands of the next slice of virtual time (possibly none at low rates)."""
@@ -152,24 +198,30 @@ class Simulator:
     # -- learning what happened ----------------------------------------------------------
 
     def on_events(self, events: Iterable[Event]) -> None:
-        """Tell the agents what became of their orders, and record the tape."""
+        """Tell the agents what became of their orders and positions, and record the tape.
+
+        Orders the core cancels on its own (a liquidation, a kill switch) end like any
+        other; a liquidation's own orders belong to no agent, but their fills reach the
+        agent's position through ``PositionChanged``.
+        """
         owners = self.owners
         for ev in events:
             if isinstance(ev, Trade):
                 self.tape[ev.symbol].append(ev.price)
                 taker = owners.get(ev.taker_order_id)
                 if taker is not None:
-                    taker.filled(
-                        ev.taker_order_id, ev.symbol, ev.taker_side, ev.qty, ev.taker_remaining
-                    )
+                    taker.filled(ev.taker_order_id, ev.taker_remaining)
                     if ev.taker_remaining == 0:
                         del owners[ev.taker_order_id]
                 maker = owners.get(ev.maker_order_id)
                 if maker is not None:
-                    side = SELL if ev.taker_side == BUY else BUY
-                    maker.filled(ev.maker_order_id, ev.symbol, side, ev.qty, ev.maker_remaining)
+                    maker.filled(ev.maker_order_id, ev.maker_remaining)
                     if ev.maker_remaining == 0:
                         del owners[ev.maker_order_id]
+            elif isinstance(ev, PositionChanged):
+                agent = self.by_account.get(ev.account)
+                if agent is not None:
+                    agent.position[ev.symbol] = ev.qty
             elif isinstance(ev, OrderCancelled | OrderExpired):
                 self._done(ev.order_id)
             elif isinstance(ev, OrderReplaced):
@@ -180,12 +232,16 @@ class Simulator:
                 agent = owners.get(ev.order_id)
                 if agent is not None:
                     agent.triggered(ev.order_id)
-            elif isinstance(ev, Rejected) and (
-                ev.command in ("n", "c") or ev.reason == _UNKNOWN_ORDER
-            ):
-                # A refused new order never lived; a cancel or replace of an unknown order
-                # means it is already over. Any other refused replace leaves the order live.
-                self._done(ev.order_id)
+            elif isinstance(ev, Rejected):
+                if ev.command in ("n", "c") or ev.reason == _UNKNOWN_ORDER:
+                    # A refused new order (pre-trade risk included) never lived; a cancel
+                    # or replace of an unknown order means it is already over.
+                    self._done(ev.order_id)
+                elif ev.command == "r":
+                    # Any other refused replace leaves the order live as it was.
+                    agent = owners.get(ev.order_id)
+                    if agent is not None:
+                        agent.replace_refused(ev.order_id)
 
     def _done(self, order_id: int) -> None:
         agent = self.owners.pop(order_id, None)

@@ -1,11 +1,14 @@
-"""The live demo: the simulator driving the engine in (paced) real time, with a live view.
+"""The live demo: the simulator driving the platform's core in (paced) real time, with a
+live view.
 
-This is the only part of ``mercato.sim`` that reads the wall clock, and only to pace
-batches and to refresh the view: the command stream depends on the seed, the symbols and
-the rate, never on how fast the machine is. With a data directory the engine runs behind
-an ``EngineNode`` (journal, group commit, snapshots); a restart recovers the node and
-re-simulates the journaled prefix against a scratch engine, checks that it reaches the
-recovered state hash, and carries on exactly where the previous run stopped.
+The commands go to ``mercato.engine.core.Core``: accounts, ledger, positions, pre-trade
+risk, margin and liquidation around the matching engine. This is the only part of
+``mercato.sim`` that reads the wall clock, and only to pace batches and to refresh the
+view: the command stream depends on the seed, the symbols and the rate, never on how fast
+the machine is. With a data directory the core runs behind an ``EngineNode`` (machine
+"core": journal, group commit, snapshots); a restart recovers the node and re-simulates
+the journaled prefix against a scratch core, checks that it reaches the recovered state
+hash, and carries on exactly where the previous run stopped.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mercato.domain import Command, Event
-from mercato.engine import Engine, state_hash
+from mercato.engine.core import Core
 from mercato.sim.market import NS, Simulator
 from mercato.sim.view import MarketView
 
 SOURCE = "sim"  # the journal source of the simulator's commands
 PARAMS_FILE = "demo.json"  # the simulator parameters a data directory was made with
+MACHINE = "core"  # what the engine node runs (``mercato.services.engine_node.MACHINES``)
 
 
 class DemoError(RuntimeError):
@@ -52,7 +56,10 @@ class DemoResult:
     seconds: float  # wall time of this run's loop
     state_hash: str
     interrupted: bool
-    rejects: dict[str, int] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)  # "command:reason" -> count
+    risk_rejects: dict[str, int] = field(default_factory=dict)  # by reason
+    margin_calls: int = 0
+    liquidations: int = 0
 
 
 class Backend(Protocol):
@@ -65,25 +72,26 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class EngineBackend:
-    """The engine in-process, nothing journaled."""
+class CoreBackend:
+    """The core in-process, nothing journaled."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
-        self.engine = engine if engine is not None else Engine()
+    def __init__(self, core: Core | None = None) -> None:
+        self.core = core if core is not None else Core()
 
     def submit(self, commands: Sequence[Command]) -> list[list[Event]]:
-        process = self.engine.process
+        process = self.core.process
         return [process(c) for c in commands]
 
     def state_hash(self) -> str:
-        return state_hash(self.engine)
+        return self.core.state_hash()
 
     def close(self) -> None:
         pass
 
 
 class NodeBackend:
-    """An ``EngineNode``: every batch is one group commit, durable before it is applied."""
+    """An ``EngineNode`` running the core: every batch is one group commit, durable before
+    it is applied."""
 
     def __init__(self, node: Any, source: str = SOURCE) -> None:
         self.node = node
@@ -117,7 +125,7 @@ def _open_node(data_dir: str) -> Any:
     except ImportError as e:  # pragma: no cover - only before the node exists
         raise DemoError(f"--data-dir needs mercato.services.engine_node: {e}") from e
     try:
-        return EngineNode.open(data_dir)
+        return EngineNode.open(data_dir, machine=MACHINE)
     except RecoveryError as e:
         raise DemoError(f"cannot recover {data_dir}: {e}") from e
 
@@ -125,9 +133,14 @@ def _open_node(data_dir: str) -> Any:
 def _check_params(data_dir: str, cfg: DemoConfig, journaled: int) -> None:
     """Refuse to continue a journal made with other simulator parameters."""
     path = Path(data_dir) / PARAMS_FILE
-    mine = {"seed": cfg.seed, "symbols": list(cfg.symbols), "rate": cfg.rate}
+    mine = {"seed": cfg.seed, "symbols": list(cfg.symbols), "rate": cfg.rate, "machine": MACHINE}
     if journaled and path.exists():
         theirs = json.loads(path.read_text())
+        if theirs.get("machine", "engine") != MACHINE:
+            raise DemoError(
+                f"{data_dir} holds a run of an older demo (matching alone, without the "
+                "risk core); use another --data-dir"
+            )
         if theirs != mine:
             raise DemoError(
                 f"{data_dir} holds a run with --seed {theirs['seed']} "
@@ -151,9 +164,9 @@ class Pending:
         self.done = done
 
 
-def catch_up(sim: Simulator, view: MarketView, journaled: int) -> tuple[Engine, Pending | None]:
-    """Re-simulate the first ``journaled`` commands of the stream against a scratch engine."""
-    shadow = Engine()
+def catch_up(sim: Simulator, view: MarketView, journaled: int) -> tuple[Core, Pending | None]:
+    """Re-simulate the first ``journaled`` commands of the stream against a scratch core."""
+    shadow = Core()
     process = shadow.process
     pos = 0
     batch = sim.setup()
@@ -202,18 +215,18 @@ def run_demo(
 ) -> DemoResult:
     """Run the market until ``cfg.duration`` of virtual time has passed or ``stop`` is set.
 
-    Ctrl-C sets ``stop`` (between batches, so the engine never stops half-way through a
+    Ctrl-C sets ``stop`` (between batches, so the core never stops half-way through a
     command), then the summary is printed as after a normal end.
     """
     stop = stop if stop is not None else threading.Event()
     sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate)
-    view = MarketView(cfg.symbols)
+    view = MarketView(cfg.symbols, kinds={a.account: a.kind for a in sim.agents})
     screen = Screen(out)
     backend: Backend
     pending: Pending | None = None
     resumed = 0
     if cfg.data_dir is None:
-        backend = EngineBackend()
+        backend = CoreBackend()
         _feed(backend, sim, view, sim.setup())
     else:
         node = _open_node(cfg.data_dir)
@@ -224,7 +237,7 @@ def run_demo(
             if resumed:
                 screen.print([f"recovered {cfg.data_dir}: re-simulating {resumed:,} commands"])
                 shadow, pending = catch_up(sim, view, resumed)
-                if state_hash(shadow) != backend.state_hash():
+                if shadow.state_hash() != backend.state_hash():
                     raise DemoError(
                         f"{cfg.data_dir}: the journal does not match this simulator "
                         "(its state differs from a re-simulation); use another --data-dir"
@@ -298,6 +311,9 @@ def run_demo(
         state_hash=digest,
         interrupted=interrupted,
         rejects=dict(view.rejects),
+        risk_rejects=dict(view.risk_rejects),
+        margin_calls=view.margin_calls,
+        liquidations=view.liquidations,
     )
 
 

@@ -1,8 +1,10 @@
-"""``mercato demo``: the live loop, its view and summary, journaling, resuming and Ctrl-C."""
+"""``mercato demo``: the live loop on the risk core, its view and summary, journaling,
+resuming and Ctrl-C."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -14,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from mercato.cli import main
-from mercato.engine import Engine
+from mercato.engine.core import Core
 from mercato.services.engine_node import EngineNode
 from mercato.sim import DemoConfig, DemoError, Simulator, run_demo
-from mercato.sim.runner import NodeBackend
+from mercato.sim.runner import MACHINE, NodeBackend
 
 SYMBOLS = ("AAPL", "MSFT")
+SETUP = len(Simulator(SYMBOLS, 0).setup())  # instruments, their risk, funded accounts
 
 
 class FakeClock:
@@ -70,6 +73,23 @@ def test_live_view_once_per_second_then_summary() -> None:
     assert "done after 3.0 s: 1,500 commands this run (500/s)" in out
     assert re.search(r"^  AAPL +\d+\.\d\d +\d+\.\d\d", out, re.M)  # the summary table
     assert out.rstrip().endswith(f"state_hash {result.state_hash}")
+    # the risk core's line and the PnL by kind of trader, live and in the summary
+    risk = re.findall(r"^  risk +rejected \d+ .*margin calls \d+ .*liquidations \d+$", out, re.M)
+    pnl = re.findall(
+        r"^  pnl +maker [-+]?[\d,]+\.\d\d  noise [-+]?[\d,]+\.\d\d  momentum [-+]?[\d,]+\.\d\d"
+        r"  \(after fees of [\d,]+\.\d\d\)$",
+        out,
+        re.M,
+    )
+    assert len(risk) == len(pnl) == len(blocks) + 1
+
+
+def test_a_short_run_trades_on_the_core_with_few_risk_rejects() -> None:
+    result, _ = demo(DemoConfig(symbols=SYMBOLS, seed=3, rate=2000, duration=2.0, fast=True))
+    assert result.trades > 1000
+    assert sum(result.risk_rejects.values()) < 0.05 * result.commands
+    assert result.margin_calls == result.liquidations == 0  # the accounts are well funded
+    assert not [k for k in result.rejects if not k.endswith(("unknown_order", "stop_price"))]
 
 
 def test_same_seed_same_hash_and_different_seed_different_hash() -> None:
@@ -118,8 +138,8 @@ def test_a_second_run_resumes_where_the_first_stopped(tmp_path: Path) -> None:
     once, _ = demo(DemoConfig(symbols=SYMBOLS, seed=6, rate=1000, duration=2.0, fast=True))
     first, _ = demo(DemoConfig(symbols=SYMBOLS, seed=6, duration=1.0, fast=True, data_dir=d))
     second, out = demo(DemoConfig(symbols=SYMBOLS, seed=6, duration=1.0, fast=True, data_dir=d))
-    assert first.resumed_from == 0 and second.resumed_from == len(SYMBOLS) + 1000
-    assert "re-simulating 1,002 commands" in out
+    assert first.resumed_from == 0 and second.resumed_from == SETUP + 1000
+    assert f"re-simulating {SETUP + 1000:,} commands" in out
     assert second.state_hash == once.state_hash  # as if it had never stopped
 
 
@@ -130,18 +150,18 @@ def test_resume_after_a_batch_was_cut_short(tmp_path: Path) -> None:
     demo(DemoConfig(**{**cfg.__dict__, "duration": 0.5}))  # 50 slices of 10 ms
     # the same stream to the end of the next batch, of which only a prefix gets journaled
     sim = Simulator(SYMBOLS, 12, rate=1000)
-    shadow = Engine()
+    shadow = Core()
     for i in range(51):
         batch = sim.next_batch() if i else sim.setup()
         sim.on_events([e for c in batch for e in shadow.process(c)])
     batch = sim.next_batch()
-    node = EngineNode.open(d)
+    node = EngineNode.open(d, machine=MACHINE)
     backend = NodeBackend(node)
     backend.submit(batch[:4])  # 4 of its 10 commands made it to the journal
     node.close()
     resumed, _ = demo(DemoConfig(**{**cfg.__dict__, "duration": 0.5}))
     once, _ = demo(DemoConfig(symbols=SYMBOLS, seed=12, rate=1000, fast=True, duration=1.01))
-    assert resumed.resumed_from == len(SYMBOLS) + 500 + 4
+    assert resumed.resumed_from == SETUP + 500 + 4
     assert resumed.state_hash == once.state_hash
 
 
@@ -156,6 +176,17 @@ def test_resume_with_other_parameters_is_refused(
         ["demo", "--seed", "2", "--symbols", "AAPL,MSFT", "--duration", "0.2", "--data-dir", d]
     )
     assert rc == 1 and "pass the same to resume it" in capsys.readouterr().err
+
+
+def test_a_journal_of_the_matching_only_demo_is_refused(tmp_path: Path) -> None:
+    """Data directories of the older demo (the bare engine) hold another machine's state."""
+    d = tmp_path / "d"
+    node = EngineNode.open(d)  # machine "engine", as the older demo journaled
+    NodeBackend(node).submit(Simulator(SYMBOLS, 1).setup()[:1])
+    node.close()
+    (d / "demo.json").write_text(json.dumps({"seed": 1, "symbols": list(SYMBOLS), "rate": 1000}))
+    with pytest.raises(DemoError, match="older demo"):
+        demo(DemoConfig(symbols=SYMBOLS, seed=1, duration=0.2, fast=True, data_dir=str(d)))
 
 
 @pytest.mark.parametrize(
