@@ -113,6 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
     )
+    persist = sub.add_parser(
+        "persist",
+        help="follow a core's journal into SQL (SQLite or PostgreSQL), as its own process",
+        description="Re-run the risk core from DATA_DIR's journal (written by `mercato demo "
+        "--data-dir` or any core node) and keep the SQL store up to date; with --once, "
+        "catch up and exit.",
+    )
+    persist.add_argument("data_dir", metavar="DATA_DIR", help="the node's data directory")
+    persist.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="sqlite:///FILE or postgresql://... (default: sqlite:///DATA_DIR/store.sqlite)",
+    )
+    persist.add_argument("--once", action="store_true", help="catch up once, then exit")
+    persist.add_argument(
+        "--batch-events",
+        type=_positive_int,
+        default=5_000,
+        metavar="N",
+        help="events per transaction at most (default 5000)",
+    )
     return parser
 
 
@@ -124,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "persist":
+            return _persist(args)
     except KeyboardInterrupt:
         print(f"mercato {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -170,3 +194,39 @@ def _demo(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _persist(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from mercato.adapters.sql import SqlPersister
+    from mercato.engine.core import Core
+    from mercato.services.persister import PersisterService
+
+    if not (Path(args.data_dir) / "journal").is_dir():
+        print(f"mercato persist: {args.data_dir} has no journal", file=sys.stderr)
+        return EXIT_FAILED
+    url = args.db or f"sqlite:///{Path(args.data_dir) / 'store.sqlite'}"
+    try:
+        store = SqlPersister(url)
+    except Exception as e:  # a bad URL or an unreachable server: say so, do not trace
+        print(f"mercato persist: cannot open {url}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    service = PersisterService(
+        args.data_dir,
+        store,
+        make_core=Core,
+        restore_core=Core.restore,
+        batch_events=args.batch_events,
+    )
+    try:
+        if args.once:
+            n = service.run_once()
+            print(f"wrote {n:,} events; the store is at journal seq {service.applied_seq:,}")
+            return EXIT_OK
+        print(f"following {args.data_dir} into {url} (Ctrl-C stops)")
+        asyncio.run(service.run())
+    finally:
+        store.close()
+    return EXIT_OK
