@@ -16,6 +16,7 @@ The rules (reservations, margin, liquidation, brackets, trailing stops) are writ
 
 from __future__ import annotations
 
+import heapq
 from typing import Final
 
 import msgspec
@@ -269,6 +270,10 @@ class Core:
         self.prices: dict[str, int] = {}  # outside market prices (``MarketPrice``)
         self.trailing: dict[int, Trailing] = {}
         self.holders: dict[str, set[int]] = {}  # symbol -> margin accounts with a position
+        # margin bands: per symbol, heaps of (-low, account, version) and (high, account,
+        # version); an account is checked again only when a mark leaves its band
+        self._bands: dict[str, tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]] = {}
+        self._band_version: dict[int, int] = {}
         self.brackets: dict[int, Bracket] = {}  # by entry order id
         self.next_id = INTERNAL_IDS
         self._out: list[Event] = []
@@ -501,6 +506,7 @@ class Core:
         inst.im, inst.mm, inst.liq = margins
         inst.reference = c.reference_price
         self._emit(InstrumentRiskSet, c.symbol, *rates, *margins, c.reference_price)
+        self._accounts_hit.update(self.holders.get(c.symbol, ()))  # new rates: check them
 
     def _set_limits(self, c: SetRiskLimits) -> None:
         if c.account == 0:
@@ -573,6 +579,7 @@ class Core:
             self._reject("dep", 0, c.asset, str(Reject.INVALID_AMOUNT), "cost >= 0", c.account)
             return
         self._posted(self.ledger.deposit(self._ts, c.ref, c.account, c.asset, c.amount))
+        self._accounts_hit.add(acct.account)
         if c.asset != acct.currency:
             pos = self._position(acct, c.asset)
             pos.apply_fill(BUY, c.amount, c.cost)  # type: ignore[arg-type]
@@ -596,6 +603,7 @@ class Core:
             self._reject("wd", 0, c.asset, str(Reject.INSUFFICIENT_FUNDS), detail, c.account)
             return
         self._posted(self.ledger.withdraw(self._ts, c.ref, c.account, c.asset, c.amount))
+        self._accounts_hit.add(acct.account)
         if c.asset != acct.currency:
             pos = acct.positions[c.asset]
             pos.transfer_out(c.amount)
@@ -1313,12 +1321,67 @@ class Core:
         self._run(self.engine.move_stop(order_id, stop, self._ts))
 
     def _margin_accounts(self, touched: list[str], hit: set[int]) -> list[int]:
+        """The margin accounts to check: those that traded or moved money, and those
+        holding a touched symbol whose mark left the account's band for it."""
         found = {a for a in hit if self.accounts[a].kind == MARGIN}
+        versions = self._band_version
         for sym in touched:
-            found.update(self.holders.get(sym, ()))
+            heaps = self._bands.get(sym)
+            if heaps is None:
+                continue
+            price = self.mark(sym)
+            lows, highs = heaps
+            while lows and -lows[0][0] > price:
+                _, account, version = heapq.heappop(lows)
+                if versions.get(account) == version:
+                    found.add(account)
+            while highs and highs[0][0] < price:
+                _, account, version = heapq.heappop(highs)
+                if versions.get(account) == version:
+                    found.add(account)
         return sorted(found)
 
+    def _set_bands(self, acct: Account) -> None:
+        """Give each of the account's positions a price band inside which no margin
+        threshold can be crossed, so that it needs no check while marks stay inside.
+
+        The slack is the distance from equity to the nearest threshold (maintenance or
+        liquidation), shared equally among the positions. A move of ``dp`` in one symbol
+        changes equity by at most ``|qty| * dp`` of cash and each requirement by at most
+        as much again (rates are at most 100%), plus three units of rounding; the band's
+        half-width in price units keeps the sum of those below the share of the slack.
+        An account under liquidation, or with no slack, gets an empty band: any move
+        checks it.
+        """
+        account = acct.account
+        version = self._band_version.get(account, 0) + 1
+        self._band_version[account] = version
+        held = [(sym, pos) for sym, pos in acct.positions.items() if pos.qty]
+        if not held:
+            return
+        equity = self.equity(account)
+        slack = min(
+            abs(equity - self.margin_used(account, "mm")),
+            abs(equity - self.margin_used(account, "liq")),
+        )
+        share = slack // len(held) - 4 if acct.margin_status != LIQUIDATING else 0
+        for sym, pos in held:
+            price = self.mark(sym)
+            if not price:
+                continue  # unmarked: valued at cost, no price moves it
+            inst = self.instruments[sym]
+            width = share * inst.div // (2 * abs(pos.qty) * inst.mul) if share > 0 else 0
+            heaps = self._bands.get(sym)
+            if heaps is None:
+                heaps = self._bands[sym] = ([], [])
+            heapq.heappush(heaps[0], (-(price - width), account, version))
+            heapq.heappush(heaps[1], (price + width, account, version))
+
     def _check_margin(self, acct: Account, liquidated: set[int]) -> None:
+        self._margin_status(acct, liquidated)
+        self._set_bands(acct)
+
+    def _margin_status(self, acct: Account, liquidated: set[int]) -> None:
         account = acct.account
         equity = self.equity(account)
         maintenance = self.margin_used(account, "mm")

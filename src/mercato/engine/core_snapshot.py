@@ -245,4 +245,7 @@ def restore(data: bytes) -> Core:
     core.kills.platform = s.platform_killed
     for acct_id in s.killed:
         core.kills.set_account(acct_id, True)
+    for acct in sorted(core.accounts.values(), key=lambda a: a.account):
+        if acct.kind == 2:
+            core._set_bands(acct)  # derived: bands only ever widen the checks made
     return core
