@@ -238,15 +238,25 @@ class Bracket:
         "used_ids",
     )
 
-    def __init__(self, c: NewBracket) -> None:
-        self.entry_id = c.entry_id
-        self.account = c.account
-        self.symbol = c.symbol
-        self.side = c.side
-        self.tp_id = c.take_profit_id
-        self.sl_id = c.stop_loss_id
-        self.tp_price = c.take_profit_price
-        self.sl_price = c.stop_loss_price
+    def __init__(
+        self,
+        entry_id: int,
+        account: int,
+        symbol: str,
+        side: int,
+        tp_id: int,
+        sl_id: int,
+        tp_price: int,
+        sl_price: int,
+    ) -> None:
+        self.entry_id = entry_id
+        self.account = account
+        self.symbol = symbol
+        self.side = side
+        self.tp_id = tp_id
+        self.sl_id = sl_id
+        self.tp_price = tp_price
+        self.sl_price = sl_price
         self.pending = 0
         self.used_ids = False  # the first exit pair takes the ids the client chose
 
@@ -1170,7 +1180,16 @@ class Core:
             detail = "brackets run on the matching engine only"
             self._reject("brk", c.entry_id, c.symbol, str(Reject.INVALID_TYPE), detail, c.account)
             return
-        self.brackets[c.entry_id] = Bracket(c)
+        self.brackets[c.entry_id] = Bracket(
+            c.entry_id,
+            c.account,
+            c.symbol,
+            c.side,
+            c.take_profit_id,
+            c.stop_loss_id,
+            c.take_profit_price,
+            c.stop_loss_price,
+        )
         entry = NewOrder(
             ts=c.ts,
             order_id=c.entry_id,

@@ -231,9 +231,9 @@ def restore(data: bytes) -> Core:
         tr.best = t.best
         core.trailing[t.order_id] = tr
     for b in s.brackets:
-        br = Bracket.__new__(Bracket)
-        br.entry_id, br.account, br.symbol, br.side = b.entry_id, b.account, b.symbol, b.side
-        br.tp_id, br.sl_id, br.tp_price, br.sl_price = b.tp_id, b.sl_id, b.tp_price, b.sl_price
+        br = Bracket(
+            b.entry_id, b.account, b.symbol, b.side, b.tp_id, b.sl_id, b.tp_price, b.sl_price
+        )
         br.pending, br.used_ids = b.pending, b.used_ids
         core.brackets[b.entry_id] = br
     core.next_id = s.next_id
