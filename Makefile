@@ -6,10 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine compile clean
+.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core compile clean
 # The hot modules, compiled by mypyc from the same .py source into build/mypyc
 # (plain Python is the fallback; the engine tests run against both).
-HOT := mercato/domain/orders.py mercato/engine/book.py mercato/engine/engine.py
+# Not yet: risk.py (tests/unit/engine/test_risk.py reads its source through __file__),
+# paper.py (mypyc erases the element types of its msgspec state structs' list fields).
+HOT := mercato/domain/orders.py mercato/engine/book.py mercato/engine/engine.py \
+	mercato/engine/money.py mercato/engine/ledger.py mercato/engine/positions.py \
+	mercato/engine/core.py
 COMPILED := build/mypyc
 
 $(STAMP): pyproject.toml
@@ -50,7 +54,11 @@ typecheck: $(STAMP)
 bench-engine: compile
 	PYTHONPATH=$(COMPILED) $(PY) benchmarks/engine.py
 
-bench: bench-engine
+# The risk core (risk + settlement) against matching alone, same commands, same process.
+bench-core: compile
+	PYTHONPATH=$(COMPILED) $(PY) benchmarks/core.py
+
+bench: bench-engine bench-core
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -44,6 +44,7 @@ from mercato.domain.commands import (
 from mercato.domain.errors import UnknownCommand
 from mercato.domain.events import (
     AccountCreated,
+    BookDelta,
     CurrencyAdded,
     DuplicateClientOrder,
     Event,
@@ -811,54 +812,52 @@ class Core:
             stop = c.stop_price or o.stop_price
             c = struct_replace(c, protect_price=band_price(stop, band, h.side == BUY, inst.tick))
         basis = c.price if o.type == LIMIT or o.type == STOP_LIMIT else c.protect_price
+        new: Hold | None = None
         if o.type == MARKET or basis <= 0 or c.qty <= 0:
             pass  # the venue rejects what is malformed
         elif not reason:
-            reason = self._check_replace(c, o, h, acct, inst, basis)
+            reason, new = self._check_replace(c, o, h, acct, inst, basis)
         if reason:
             self._reject("r", c.order_id, c.symbol, reason, "", acct.account)
             return
-        self._pending = self._replace_hold(c, o, h, acct, inst, basis)
+        self._pending = new if new is not None else self._replace_hold(c, o, h, acct, inst, basis)
         self._run(self.engine.process(c) if h.venue == INTERNAL else self._paper(c))
         self._pending = None
 
     def _check_replace(
         self, c: ReplaceOrder, o: Order, h: Hold, acct: Account, inst: InstrumentRisk, basis: int
-    ) -> str:
+    ) -> tuple[str, Hold | None]:
+        """Why the replace is refused ("" if not), and the order's hold after it."""
         lim = self.limits.for_account(acct.account)
         notional = cash_ceil(basis, c.qty, inst.mul, inst.div)
         if lim.max_order_qty and c.qty + o.filled > lim.max_order_qty:
-            return str(RiskReject.MAX_ORDER_QTY)
+            return str(RiskReject.MAX_ORDER_QTY), None
         if lim.max_order_notional and notional > lim.max_order_notional:
-            return str(RiskReject.MAX_ORDER_NOTIONAL)
-        ref = self.mark(o.symbol)
-        if (
-            o.type == LIMIT
-            and lim.collar_bps
-            and ref
-            and not collar_ok(o.side, basis, ref, lim.collar_bps)
-        ):
-            return str(RiskReject.PRICE_COLLAR)
+            return str(RiskReject.MAX_ORDER_NOTIONAL), None
+        if o.type == LIMIT and lim.collar_bps:
+            ref = self.mark(o.symbol)
+            if ref and not collar_ok(o.side, basis, ref, lim.collar_bps):
+                return str(RiskReject.PRICE_COLLAR), None
         pos = acct.positions.get(o.symbol)
         position = pos.qty if pos is not None else 0
         if not _reduces(o.side, c.qty, position):
             after = position + c.qty if o.side == BUY else position - c.qty
             if lim.max_position and abs(after) > lim.max_position:
-                return str(RiskReject.MAX_POSITION)
+                return str(RiskReject.MAX_POSITION), None
             gross = self.gross_exposure(acct.account) if lim.max_gross_exposure else 0
             if lim.max_gross_exposure and gross + notional > lim.max_gross_exposure:
-                return str(RiskReject.MAX_GROSS_EXPOSURE)
+                return str(RiskReject.MAX_GROSS_EXPOSURE), None
             if lim.daily_loss_limit and -self.day_pnl(acct.account) > lim.daily_loss_limit:
-                return str(RiskReject.DAILY_LOSS_LIMIT)
+                return str(RiskReject.DAILY_LOSS_LIMIT), None
         new = self._replace_hold(c, o, h, acct, inst, basis)
         if new.qty > h.qty:
             pos = acct.positions.get(o.symbol)
             free = (pos.qty if pos is not None else 0) - acct.selling.get(o.symbol, 0)
             if new.qty - h.qty > free:
-                return str(RiskReject.SHORT_SALE_NOT_ALLOWED)
+                return str(RiskReject.SHORT_SALE_NOT_ALLOWED), None
         if new.cash > h.cash and new.cash - h.cash > self.buying_power(acct.account):
-            return str(RiskReject.INSUFFICIENT_BUYING_POWER)
-        return ""
+            return str(RiskReject.INSUFFICIENT_BUYING_POWER), None
+        return "", new
 
     def _replace_hold(
         self, c: ReplaceOrder, o: Order, h: Hold, acct: Account, inst: InstrumentRisk, basis: int
@@ -889,6 +888,8 @@ class Core:
         """Append a venue's events, then apply what they mean for money and holds."""
         self._out.extend(events)
         for ev in events:
+            if isinstance(ev, BookDelta):  # the most common event, and nothing to do
+                continue
             if isinstance(ev, Trade):
                 self._settle(ev)
             elif isinstance(ev, OrderAccepted):
