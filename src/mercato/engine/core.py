@@ -69,6 +69,7 @@ from mercato.domain.events import (
 from mercato.domain.ledger import Posting
 from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject, RiskReject
+from mercato.domain.risk import RiskLimits
 from mercato.domain.types import AccountKind
 from mercato.domain.types import Venue as VenueKind
 from mercato.engine.engine import Engine
@@ -805,7 +806,9 @@ class Core:
             reason = str(RiskReject.PLATFORM_KILLED)
         elif self.kills.account_killed(acct.account):
             reason = str(RiskReject.ACCOUNT_KILLED)
-        elif not self.throttle.admit(acct.account, self._ts, lim.max_commands_per_s):
+        elif lim.max_commands_per_s and not self.throttle.admit(
+            acct.account, self._ts, lim.max_commands_per_s
+        ):
             reason = str(RiskReject.THROTTLED)
         if o.type == STOP and c.protect_price == 0 and c.qty > 0:
             band = lim.collar_bps or DEFAULT_BAND_BPS
@@ -816,7 +819,7 @@ class Core:
         if o.type == MARKET or basis <= 0 or c.qty <= 0:
             pass  # the venue rejects what is malformed
         elif not reason:
-            reason, new = self._check_replace(c, o, h, acct, inst, basis)
+            reason, new = self._check_replace(c, o, h, acct, inst, basis, lim)
         if reason:
             self._reject("r", c.order_id, c.symbol, reason, "", acct.account)
             return
@@ -825,10 +828,16 @@ class Core:
         self._pending = None
 
     def _check_replace(
-        self, c: ReplaceOrder, o: Order, h: Hold, acct: Account, inst: InstrumentRisk, basis: int
+        self,
+        c: ReplaceOrder,
+        o: Order,
+        h: Hold,
+        acct: Account,
+        inst: InstrumentRisk,
+        basis: int,
+        lim: RiskLimits,
     ) -> tuple[str, Hold | None]:
         """Why the replace is refused ("" if not), and the order's hold after it."""
-        lim = self.limits.for_account(acct.account)
         notional = cash_ceil(basis, c.qty, inst.mul, inst.div)
         if lim.max_order_qty and c.qty + o.filled > lim.max_order_qty:
             return str(RiskReject.MAX_ORDER_QTY), None
