@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="run the platform behind its REST API (no simulated traders)",
+        description="Run the risk core, journaled in DATA_DIR, behind the REST API. On first "
+        "start an administrator is created and DATA_DIR/credentials.json written.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", default=".mercato", metavar="DIR", help="default ./.mercato")
     persist = sub.add_parser(
         "persist",
         help="follow a core's journal into SQL (SQLite or PostgreSQL), as its own process",
@@ -148,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "persist":
             return _persist(args)
+        if args.command == "serve":
+            return _serve(args)
     except KeyboardInterrupt:
         print(f"mercato {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -229,4 +240,47 @@ def _persist(args: argparse.Namespace) -> int:
         asyncio.run(service.run())
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    import uvicorn
+
+    from mercato.api.app import create_app
+    from mercato.services.auth import AuthStore
+    from mercato.services.platform import Platform
+
+    root = Path(args.data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
+    platform = Platform(root / "node")
+    creds = root / "credentials.json"
+    if not any(u.role == "admin" for u in auth.users()):
+        import secrets
+
+        password = secrets.token_urlsafe(18)
+        admin = auth.create_user("admin", password, "admin")
+        key_id, secret = auth.create_key(admin)
+        data = {
+            "url": f"http://{args.host}:{args.port}",
+            "admin_username": "admin",
+            "admin_password": password,
+            "admin_key_id": key_id,
+            "admin_secret": secret,
+        }
+        tmp = creds.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, creds)
+        print(f"created the administrator: credentials in {creds}")
+    app = create_app(platform, auth)
+    print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
+    uvicorn.run(
+        app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning"
+    )
+    auth.close()
     return EXIT_OK

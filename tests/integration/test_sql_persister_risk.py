@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select, text
 
 from mercato.adapters.sql import SqlPersister, upgrade
+from mercato.adapters.sql.migrations import config
 from mercato.adapters.sql.schema import TABLES, metadata
 from mercato.domain.events import (
     AccountCreated,
@@ -324,6 +326,6 @@ def test_upgrade_from_0001_keeps_orders(fresh_db: Callable[[], str]) -> None:
             row = conn.execute(text("SELECT client_order_id, protect_price FROM orders")).one()
             assert tuple(row) == ("", 0)
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            assert version == "0002"
+            assert version == ScriptDirectory.from_config(config()).get_current_head()
     finally:
         engine.dispose()

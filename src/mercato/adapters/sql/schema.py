@@ -1,5 +1,7 @@
 """The relational schema the persister writes: SQLAlchemy Core tables, one for every backend.
 
+The same database also holds the auth store's users, sessions and API keys (at the end).
+
 Money and quantities are ``BigInteger`` (the engine's scaled ints, never floats); statuses,
 sides, types and TIFs keep the engine's int values (``OrderStatus``, ``Side``, ...).
 ``BigInteger`` holds |x| < 2**63; a larger amount makes the batch fail loudly (both
@@ -16,9 +18,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -197,6 +201,54 @@ risk_events = Table(
     Index("ix_risk_events_kind_seq", "kind", "seq"),
 )
 
+# -- users, sessions and API keys (``mercato.services.auth``) -------------------------------
+# Times are Unix seconds (wall clock, not the core's ts); secrets are stored only as digests.
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),  # canonical: lower case
+    Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
+    Column("role", String(16), nullable=False),  # mercato.services.auth.Role
+    Column("created_at", Float, nullable=False),
+    Index("ix_users_username", "username", unique=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False),
+    Column("secret_digest", String(64), nullable=False),  # hex HMAC-SHA256(pepper, secret)
+    Column("created_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Index("ix_api_keys_user_id", "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),  # hex SHA-256 of the token
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_expires_at", "expires_at"),
+)
+
+user_accounts = Table(
+    "user_accounts",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
+    Column("account", BigInteger, primary_key=True, autoincrement=False),  # a core account
+)
+
+auth_settings = Table(
+    "auth_settings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
+    Column("pepper", LargeBinary, nullable=False),  # the API-key HMAC key when none is given
+)
+
 TABLES = (
     "instruments",
     "orders",
@@ -212,3 +264,6 @@ TABLES = (
     "fills",
     "risk_events",
 )
+"""The tables the persister writes (the auth tables are the auth store's: ``AUTH_TABLES``)."""
+
+AUTH_TABLES = ("users", "api_keys", "sessions", "user_accounts", "auth_settings")

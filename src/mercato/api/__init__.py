@@ -1,0 +1,1 @@
+"""The gateway: the REST API (and, next, WebSocket and the Alpaca-compatible surface)."""

@@ -1,0 +1,93 @@
+"""The native API's request and response bodies (JSON), validated at the edge by msgspec.
+
+Requests refuse unknown fields and wrong types; prices, quantities and amounts travel as
+decimal strings (exact) and become scaled integers only after the instrument's or the
+currency's scale is known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every request body: unknown fields are an error, not silently dropped."""
+
+
+class Credentials(Body):
+    username: str
+    password: str
+
+
+class OrderRequest(Body):
+    symbol: str
+    side: Literal["buy", "sell"]
+    type: Literal["market", "limit", "stop", "stop_limit"]
+    qty: str
+    price: str | None = None
+    stop_price: str | None = None
+    tif: Literal["gtc", "day", "ioc", "fok"] = "gtc"
+    post_only: bool = False
+    client_order_id: str = ""
+    trail_amount: str | None = None
+    trail_bps: int = 0
+    account: int | None = None  # which of the caller's accounts (default: the first)
+
+
+class ReplaceRequest(Body):
+    qty: str
+    price: str | None = None
+    stop_price: str | None = None
+
+
+class AccountRequest(Body):
+    user_id: int
+    kind: Literal["cash", "margin"] = "cash"
+    currency: str = "USD"
+    venue: Literal["internal", "paper"] = "internal"
+
+
+class DepositRequest(Body):
+    asset: str
+    amount: str
+    withdraw: bool = False  # true: a withdrawal
+
+
+class LimitsRequest(Body):
+    max_order_qty: int = 0
+    max_order_notional: int = 0
+    max_open_orders: int = 0
+    max_position: int = 0
+    max_gross_exposure: int = 0
+    daily_loss_limit: int = 0
+    collar_bps: int = 0
+    max_commands_per_s: int = 0
+
+
+class InstrumentRequest(Body):
+    symbol: str
+    tick_size: str = "0.01"
+    lot_size: str = "1"
+    price_scale: int = 2
+    qty_scale: int = 0
+    currency: str = "USD"
+    reference_price: str | None = None
+    maker_fee_bps: int = 0
+    taker_fee_bps: int = 0
+
+
+class StatusRequest(Body):
+    status: Literal["open", "halted", "closed"]
+
+
+class KillRequest(Body):
+    on: bool
+    account: int = 0  # 0: the whole platform
+
+
+class UserRequest(Body):
+    username: str
+    password: str
+    role: Literal["trader", "admin"] = "trader"

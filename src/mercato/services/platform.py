@@ -1,0 +1,126 @@
+"""The running platform in one process: the core behind its journal, the order history,
+and the ids and timestamps the gateway puts into commands.
+
+The gateway is the platform's clock and id source: every command it builds carries
+``ts`` from the wall clock and, for a new order, an order id from ``next_order_id``; the
+core itself reads neither (it stays deterministic, and the journal replays it exactly).
+All of it runs on one event loop: ``submit`` is the only writer, and reads between two
+awaits see one consistent state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Final
+
+from mercato.domain.commands import Command
+from mercato.domain.events import Event
+from mercato.engine.core import INTERNAL_IDS, Core
+from mercato.ports import JournalEntry
+from mercato.services.engine_node import AsyncEngineNode, EngineNode
+from mercato.services.oms import OrderHistory
+
+SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
+
+
+class Platform:
+    """The core (journaled when ``data_dir`` is given), its order history and id source.
+
+    Without a data directory the core runs in memory and nothing survives a restart (for
+    tests and throw-away demos). With one, start-up is recovery: the history is rebuilt
+    from the events replayed after the newest snapshot (older history lives in SQL).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        fsync: bool = True,
+        snapshot_every: int = 100_000,
+    ) -> None:
+        self.clock = clock
+        self.history = OrderHistory()
+        self._node: EngineNode | None = None
+        self._async: AsyncEngineNode | None = None
+        self.core: Core
+        if data_dir is None:
+            self.core = Core()
+        else:
+
+            def replayed(entry: JournalEntry, events: list[Event]) -> None:
+                self.history.apply(events)
+
+            self._node = EngineNode.open(
+                data_dir,
+                machine="core",
+                fsync=fsync,
+                snapshot_every=snapshot_every,
+                on_replay=replayed,
+            )
+            core = self.core = self._node.engine  # type: ignore[assignment]
+            assert isinstance(core, Core)
+            # live orders from before the snapshot, whose acceptance was not replayed
+            self.history.seed_live([*core.engine.orders.values(), *core.paper.orders.values()])
+            self._async = AsyncEngineNode(self._node)
+        self._source_seq = self._node.last_source_seq(SOURCE) if self._node else 0
+        self._last_id = 0
+        self._last_ts = 0
+        self._listeners: list[Callable[[list[Event]], None]] = []
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._async is not None:
+            self._async.start()
+
+    async def stop(self) -> None:
+        if self._async is not None:
+            await self._async.stop()
+        if self._node is not None:
+            self._node.snapshot()
+            self._node.close()
+            self._node = None
+
+    # -- ids, time and commands ----------------------------------------------------------
+
+    def now(self) -> int:
+        """The wall clock in nanoseconds, never going backwards."""
+        ts = self.clock()
+        if ts <= self._last_ts:
+            ts = self._last_ts + 1
+        self._last_ts = ts
+        return ts
+
+    def next_order_id(self) -> int:
+        """A new order id: microseconds since the epoch, bumped to stay increasing, so ids
+        stay unique across restarts without being stored (ids are not secrets; clients
+        name their orders with ``client_order_id``)."""
+        oid = max(self.clock() // 1_000, self._last_id + 1)
+        assert oid < INTERNAL_IDS
+        self._last_id = oid
+        return oid
+
+    def next_account_id(self) -> int:
+        return max(self.core.accounts, default=0) + 1
+
+    def on_events(self, listener: Callable[[list[Event]], None]) -> None:
+        """Call ``listener`` with every command's events, in order (it must not block)."""
+        self._listeners.append(listener)
+
+    async def submit(self, cmd: Command) -> list[Event]:
+        """Journal (when durable) and apply one command; its events, once durable."""
+        if self._async is not None:
+            self._source_seq += 1
+            (result,) = await self._async.submit([(SOURCE, self._source_seq, cmd)])
+            if result.error:
+                raise ValueError(result.error)
+            events = result.events
+        else:
+            events = self.core.process(cmd)
+        self.history.apply(events)
+        for listener in self._listeners:
+            listener(events)
+        return events
