@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="journal to DIR through the engine node; a later run with the same DIR resumes",
     )
     demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="serve the REST API on this port while the traders trade (writes "
+        "DIR/credentials.json); without it, the console view only",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="with --port (default 127.0.0.1)")
+    demo.add_argument(
         "--fast",
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
@@ -185,6 +193,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.port is not None:
+        return _served_demo(args)
     from mercato.sim.runner import DemoConfig, DemoError, run_demo
 
     cfg = DemoConfig(
@@ -283,4 +293,26 @@ def _serve(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning"
     )
     auth.close()
+    return EXIT_OK
+
+
+def _served_demo(args: argparse.Namespace) -> int:
+    from mercato.sim.served import ServedConfig, ServedDemoError, serve_demo
+
+    cfg = ServedConfig(
+        symbols=args.symbols,
+        seed=args.seed,
+        rate=min(args.rate, 1_000),
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        duration=args.duration,
+    )
+    try:
+        import uvloop
+
+        uvloop.run(serve_demo(cfg, sys.stdout))
+    except ServedDemoError as e:
+        print(f"mercato demo: {e}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK

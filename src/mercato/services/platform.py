@@ -110,6 +110,27 @@ class Platform:
         """Call ``listener`` with every command's events, in order (it must not block)."""
         self._listeners.append(listener)
 
+    async def submit_many(self, cmds: list[Command]) -> list[list[Event]]:
+        """Journal a batch with one group commit and apply it: each command's events."""
+        if self._async is not None:
+            base = self._source_seq
+            self._source_seq += len(cmds)
+            batch = [(SOURCE, base + i, c) for i, c in enumerate(cmds, 1)]
+            results = await self._async.submit(batch)
+            out = []
+            for r in results:
+                if r.error:
+                    raise ValueError(r.error)
+                out.append(r.events)
+        else:
+            process = self.core.process
+            out = [process(c) for c in cmds]
+        for events in out:
+            self.history.apply(events)
+            for listener in self._listeners:
+                listener(events)
+        return out
+
     async def submit(self, cmd: Command) -> list[Event]:
         """Journal (when durable) and apply one command; its events, once durable."""
         if self._async is not None:
