@@ -1,0 +1,90 @@
+"""Typed clients of Mercato's native REST API: ``Client`` (sync) and ``AsyncClient``.
+
+::
+
+    from mercato.client import Client
+
+    with Client("http://localhost:8000", key_id, secret) as api:
+        order = api.place_order("XYZ", "buy", "limit", qty=10, price="100.00")
+        api.cancel_order(order.id)
+
+Prices, quantities and amounts are passed as ``str``, ``int`` or ``decimal.Decimal``
+(a float raises ``TypeError``) and sent as decimal strings; answers are msgspec structs
+whose prices, quantities and money are ``Decimal``. A refusal raises ``MercatoError`` or
+one of its subclasses (``RiskRejected`` for a 422, with the core's reason as ``code``).
+"""
+
+from mercato.client._calls import (
+    AccountKind,
+    Number,
+    OrderStatusFilter,
+    OrderType,
+    Role,
+    Side,
+    TimeInForce,
+    TradingStatus,
+    Venue,
+)
+from mercato.client.client import AsyncClient, Client
+from mercato.client.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MercatoError,
+    NotFound,
+    RateLimited,
+    RiskRejected,
+    Unauthorized,
+)
+from mercato.client.models import (
+    Account,
+    Balance,
+    Fill,
+    Instrument,
+    InstrumentStatus,
+    KillSwitch,
+    Limits,
+    Me,
+    NewAccount,
+    Order,
+    OrderEvent,
+    Position,
+    RiskLimits,
+    User,
+)
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "AsyncClient",
+    "BadRequest",
+    "Balance",
+    "Client",
+    "Conflict",
+    "Fill",
+    "Forbidden",
+    "Instrument",
+    "InstrumentStatus",
+    "KillSwitch",
+    "Limits",
+    "Me",
+    "MercatoError",
+    "NewAccount",
+    "NotFound",
+    "Number",
+    "Order",
+    "OrderEvent",
+    "OrderStatusFilter",
+    "OrderType",
+    "Position",
+    "RateLimited",
+    "RiskLimits",
+    "RiskRejected",
+    "Role",
+    "Side",
+    "TimeInForce",
+    "TradingStatus",
+    "Unauthorized",
+    "User",
+    "Venue",
+]
