@@ -288,6 +288,11 @@ class Api:
         key_id, secret = self.auth.create_key(c.user.user_id)
         return json_response({"key_id": key_id, "secret": secret}, 201)
 
+    async def openapi(self, c: Ctx) -> Response:
+        from mercato.api.openapi import openapi_document  # it reads ROUTES, below
+
+        return json_response(openapi_document())
+
     async def me(self, c: Ctx) -> Response:
         p = c.user
         return json_response(
@@ -694,6 +699,7 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/auth/login", PUBLIC, "login"),
     RouteSpec("POST", "/v1/auth/logout", PUBLIC, "logout"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
+    RouteSpec("GET", "/v1/openapi.json", PUBLIC, "openapi"),
     RouteSpec("GET", "/v1/me", TRADER, "me"),
     RouteSpec("POST", "/v1/keys", TRADER, "new_key"),
     RouteSpec("GET", "/v1/account", TRADER, "account"),

@@ -7,9 +7,14 @@ currency's scale is known.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**62 - 1)]  # users and accounts
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**62 - 1)]  # limits: 0 means none
+Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+Scale = Annotated[int, msgspec.Meta(ge=0, le=18)]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -32,8 +37,8 @@ class OrderRequest(Body):
     post_only: bool = False
     client_order_id: str = ""
     trail_amount: str | None = None
-    trail_bps: int = 0
-    account: int | None = None  # which of the caller's accounts (default: the first)
+    trail_bps: Bps = 0
+    account: Id | None = None  # which of the caller's accounts (default: the first)
 
 
 class ReplaceRequest(Body):
@@ -43,7 +48,7 @@ class ReplaceRequest(Body):
 
 
 class AccountRequest(Body):
-    user_id: int
+    user_id: Id
     kind: Literal["cash", "margin"] = "cash"
     currency: str = "USD"
     venue: Literal["internal", "paper"] = "internal"
@@ -56,26 +61,26 @@ class DepositRequest(Body):
 
 
 class LimitsRequest(Body):
-    max_order_qty: int = 0
-    max_order_notional: int = 0
-    max_open_orders: int = 0
-    max_position: int = 0
-    max_gross_exposure: int = 0
-    daily_loss_limit: int = 0
-    collar_bps: int = 0
-    max_commands_per_s: int = 0
+    max_order_qty: Count = 0
+    max_order_notional: Count = 0
+    max_open_orders: Count = 0
+    max_position: Count = 0
+    max_gross_exposure: Count = 0
+    daily_loss_limit: Count = 0
+    collar_bps: Count = 0
+    max_commands_per_s: Count = 0
 
 
 class InstrumentRequest(Body):
     symbol: str
     tick_size: str = "0.01"
     lot_size: str = "1"
-    price_scale: int = 2
-    qty_scale: int = 0
+    price_scale: Scale = 2
+    qty_scale: Scale = 0
     currency: str = "USD"
     reference_price: str | None = None
-    maker_fee_bps: int = 0
-    taker_fee_bps: int = 0
+    maker_fee_bps: Bps = 0
+    taker_fee_bps: Bps = 0
 
 
 class StatusRequest(Body):
@@ -84,7 +89,7 @@ class StatusRequest(Body):
 
 class KillRequest(Body):
     on: bool
-    account: int = 0  # 0: the whole platform
+    account: Count = 0  # 0: the whole platform
 
 
 class UserRequest(Body):

@@ -284,3 +284,8 @@ def test_a_journaled_platform_keeps_orders_across_a_restart(tmp_path: Path) -> N
     with app() as c:
         assert c.get("/v1/orders", headers=h).json() == []
         assert c.get("/v1/account", headers=h).json()["reserved"] == "0.00"
+
+
+def test_ids_beyond_range_are_a_400_not_a_500(w: World) -> None:
+    body = {"user_id": 2**63}
+    assert w.error(400, "POST", "/v1/admin/accounts", w.admin, json=body) == "invalid_body"

@@ -1,0 +1,240 @@
+"""The native REST API described as an OpenAPI 3.1 document, built from the route table.
+
+Paths, methods and who may call them come from ``ROUTES``; request bodies are the msgspec
+structs of :mod:`mercato.api.schemas` (their JSON Schema from msgspec itself); success
+bodies are loose objects or arrays, but the error shape is exact::
+
+    {"error": {"code": "...", "message": "..."}}
+
+Served at ``GET /v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+
+from mercato.api import schemas as s
+from mercato.api.app import ADMIN, MAX_BODY, PUBLIC, ROUTES, RouteSpec
+
+BODIES: Final[dict[str, type[s.Body]]] = {
+    "signup": s.Credentials,
+    "login": s.Credentials,
+    "place": s.OrderRequest,
+    "replace": s.ReplaceRequest,
+    "create_user": s.UserRequest,
+    "create_account": s.AccountRequest,
+    "deposit": s.DepositRequest,
+    "set_limits": s.LimitsRequest,
+    "add_instrument": s.InstrumentRequest,
+    "set_status": s.StatusRequest,
+    "kill": s.KillRequest,
+}
+"""Which handler decodes which request body (``Ctx.body``); the others read none."""
+
+CREATED: Final = frozenset(
+    {"signup", "new_key", "place", "create_user", "create_account", "add_instrument"}
+)
+"""Handlers that answer 201 on success (``place`` answers 200 for an idempotent repeat)."""
+
+LISTS: Final = frozenset({"instruments", "positions", "list_orders", "fills"})
+"""Handlers whose success body is a JSON array."""
+
+_ACCOUNT = {
+    "name": "account",
+    "in": "query",
+    "required": False,
+    "description": "One of the caller's accounts (default: all of them, or the first).",
+    "schema": {"type": "integer"},
+}
+_SYMBOL = {
+    "name": "symbol",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+}
+_STATUS = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
+}
+QUERY: Final[dict[str, list[dict[str, Any]]]] = {
+    "account": [_ACCOUNT],
+    "positions": [_ACCOUNT],
+    "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT],
+    "cancel_all": [_ACCOUNT],
+    "fills": [_SYMBOL, _LIMIT, _ACCOUNT],
+}
+"""The query parameters each handler reads."""
+
+PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
+    "order_id": {"type": "integer"},
+    "account": {"type": "integer"},
+    "symbol": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+}
+
+ERRORS: Final[dict[str, frozenset[int]]] = {
+    "signup": frozenset({409}),
+    "login": frozenset(),
+    "logout": frozenset(),
+    "instruments": frozenset(),
+    "me": frozenset(),
+    "new_key": frozenset(),
+    "account": frozenset({404}),
+    "positions": frozenset({404}),
+    "place": frozenset({404, 422}),
+    "list_orders": frozenset({404}),
+    "cancel_all": frozenset({404}),
+    "get_order": frozenset({404}),
+    "replace": frozenset({404, 409, 422}),
+    "cancel": frozenset({404, 409, 422}),
+    "fills": frozenset({404}),
+    "create_user": frozenset({409}),
+    "create_account": frozenset({404, 422}),
+    "deposit": frozenset({404, 422}),
+    "set_limits": frozenset({404, 422}),
+    "add_instrument": frozenset({409, 422}),
+    "set_status": frozenset({404}),
+    "kill": frozenset({404}),
+}
+"""Error statuses particular to each handler, besides those every route may answer."""
+
+_ERROR_TEXT: Final = {
+    400: "Invalid request: bad JSON, body, number or query parameter",
+    401: "Not signed in, or an unknown API key",
+    403: "Administrators only",
+    404: "No such resource (or not the caller's)",
+    409: "Conflict: already exists, or no longer open",
+    413: f"Request body larger than {MAX_BODY} bytes",
+    422: "Refused by the core (the code is its machine-readable reason)",
+    429: "Rate limited: retry after the Retry-After header's seconds",
+}
+
+ERROR_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+_AUTHENTICATED: Final[list[dict[str, list[str]]]] = [
+    {"bearerKey": []},
+    {"apcaKeyId": [], "apcaSecretKey": []},
+]
+_SECURITY_SCHEMES: Final = {
+    "bearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "KEY_ID:SECRET",
+        "description": "An API key: `Authorization: Bearer KEY_ID:SECRET`.",
+    },
+    "apcaKeyId": {"type": "apiKey", "in": "header", "name": "APCA-API-KEY-ID"},
+    "apcaSecretKey": {"type": "apiKey", "in": "header", "name": "APCA-API-SECRET-KEY"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "mercato_session"},
+}
+
+_PARAM = re.compile(r"{(\w+)}")
+
+
+def _error_statuses(spec: RouteSpec) -> list[int]:
+    statuses = {401, 429} | ERRORS.get(spec.handler, frozenset())
+    if spec.access == ADMIN:
+        statuses.add(403)
+    if spec.handler in BODIES:
+        statuses |= {400, 413}
+    if spec.handler in QUERY:
+        statuses.add(400)
+    if "{" in spec.path:
+        statuses.add(404)
+    return sorted(statuses)
+
+
+def _operation(spec: RouteSpec) -> dict[str, Any]:
+    success = 201 if spec.handler in CREATED else 200
+    body_schema: dict[str, Any] = (
+        {"type": "array", "items": {"type": "object"}}
+        if spec.handler in LISTS
+        else {"type": "object"}
+    )
+    ok = {"description": "Success", "content": {"application/json": {"schema": body_schema}}}
+    responses: dict[str, Any] = {str(success): ok}
+    if spec.handler == "place":
+        responses["200"] = {
+            "description": "A repeated client_order_id: the original order",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    for status in _error_statuses(spec):
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    op: dict[str, Any] = {
+        "operationId": spec.handler,
+        "tags": [spec.access],
+        "responses": responses,
+        "security": [{}, *_AUTHENTICATED, {"session": []}]
+        if spec.access == PUBLIC
+        else [*_AUTHENTICATED, {"session": []}],
+    }
+    params = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMS[name],
+        }
+        for name in _PARAM.findall(spec.path)
+    ]
+    params += QUERY.get(spec.handler, [])
+    if params:
+        op["parameters"] = params
+    body = BODIES.get(spec.handler)
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}
+            },
+        }
+    return op
+
+
+def openapi_document(title: str = "Mercato", version: str = "0.1.0") -> dict[str, Any]:
+    """The OpenAPI 3.1 document for every route in ``ROUTES``."""
+    structs = sorted(set(BODIES.values()), key=lambda t: t.__name__)
+    _, schemas = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
+    components: dict[str, Any] = {
+        "schemas": {**schemas, "Error": ERROR_SCHEMA},
+        "responses": {},
+        "securitySchemes": _SECURITY_SCHEMES,
+    }
+    for status, text in _ERROR_TEXT.items():
+        resp: dict[str, Any] = {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        if status == 429:
+            resp["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+        components["responses"][f"Error{status}"] = resp
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in ROUTES:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": components,
+    }
