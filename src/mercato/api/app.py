@@ -723,21 +723,31 @@ ROUTES: Final = (
 
 
 def _endpoint(api: Api, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
-    handler: Handler = getattr(api, spec.handler)
+    return endpoint_for(api, spec.access, getattr(api, spec.handler), error_response)
+
+
+def endpoint_for(
+    api: Api,
+    access: str,
+    handler: Handler,
+    on_error: Callable[[ApiError], Response],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An ASGI endpoint: authenticate, check the role, rate-limit, run ``handler``; an
+    ``ApiError`` becomes ``on_error``'s response (the native or the Alpaca shape)."""
 
     async def endpoint(request: Request) -> Response:
         try:
             principal, key = api.principal(request)
-            if spec.access != PUBLIC:
+            if access != PUBLIC:
                 if principal is None:
                     raise ApiError(401, "unauthenticated", "sign in or send an API key")
-                if spec.access == ADMIN and principal.role != ADMIN:
+                if access == ADMIN and principal.role != ADMIN:
                     raise ApiError(403, "forbidden", "administrators only")
             if not api.limiter.allow(key):
                 raise ApiError(429, "rate_limited", "too many requests: slow down")
             return await handler(Ctx(request, principal, api))
         except ApiError as e:
-            return error_response(e)
+            return on_error(e)
 
     return endpoint
 
@@ -753,7 +763,10 @@ def create_app(
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out)."""
     api = Api(platform, auth, RateLimiter(rate, burst))
+    from mercato.api.alpaca import alpaca_routes  # it imports this module
+
     routes = [Route(spec.path, _endpoint(api, spec), methods=[spec.method]) for spec in ROUTES]
+    routes += alpaca_routes(api)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

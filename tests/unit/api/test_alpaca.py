@@ -1,0 +1,204 @@
+"""The Alpaca-compatible surface, driven by Alpaca's own SDK (``alpaca-py``) against a real
+server: only the base URL changes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+)
+from argon2 import PasswordHasher
+
+from mercato.api.app import create_app
+from mercato.domain.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    NewOrder,
+    SetInstrumentRisk,
+)
+from mercato.domain.types import AccountKind, OrderType, Side
+from mercato.services.auth import AuthStore
+from mercato.services.platform import Platform
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A served in-memory platform: XYZ at 100.00 with a maker (account 1) quoting
+    99.00 / 101.00, and a trader (account 2, cash 100,000.00) whose key is returned."""
+    platform = Platform()
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
+    core = platform.core
+    for cmd in [
+        AddInstrument(symbol="XYZ"),
+        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
+        CreateAccount(account=1, kind=AccountKind.MARGIN),
+        Deposit(account=1, asset="USD", amount=10**10),
+        CreateAccount(account=2),
+        Deposit(account=2, asset="USD", amount=10_000_000),
+        NewOrder(
+            order_id=1,
+            account=1,
+            symbol="XYZ",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=9_900,
+        ),
+        NewOrder(
+            order_id=2,
+            account=1,
+            symbol="XYZ",
+            side=Side.SELL,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=10_100,
+        ),
+    ]:
+        core.process(cmd)
+    user = auth.create_user("trader", "correct horse battery")
+    auth.add_account(user, 2)
+    key_id, secret = auth.create_key(user)
+    port = free_port()
+    app = create_app(platform, auth)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/v1/instruments", timeout=0.5)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield url, key_id, secret
+    srv.should_exit = True
+    thread.join(timeout=10)
+    auth.close()
+
+
+def client(server: tuple[str, str, str]) -> TradingClient:
+    url, key_id, secret = server
+    return TradingClient(key_id, secret, url_override=url)
+
+
+def test_account_clock_and_assets(server: tuple[str, str, str]) -> None:
+    c = client(server)
+    account: Any = c.get_account()
+    assert str(account.cash) == "100000.00" and account.account_number == "2"
+    clock: Any = c.get_clock()
+    assert clock.is_open
+    assets: Any = c.get_all_assets()
+    assert [a.symbol for a in assets] == ["XYZ"]
+
+
+def test_orders_of_every_type_and_tif(server: tuple[str, str, str]) -> None:
+    c = client(server)
+    filled: Any = c.submit_order(
+        MarketOrderRequest(symbol="XYZ", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    assert filled.status == OrderStatus.FILLED and str(filled.filled_avg_price) == "101.00"
+    limit: Any = c.submit_order(
+        LimitOrderRequest(
+            symbol="XYZ",
+            qty=5,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=95.5,
+            client_order_id="mine-1",
+        )
+    )
+    assert limit.status == OrderStatus.NEW
+    assert c.get_order_by_id(limit.id).client_order_id == "mine-1"  # type: ignore[union-attr]
+    assert c.get_order_by_client_id("mine-1").id == limit.id  # type: ignore[union-attr]
+    stop: Any = c.submit_order(
+        StopOrderRequest(
+            symbol="XYZ", qty=2, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, stop_price=90
+        )
+    )
+    stop_limit: Any = c.submit_order(
+        StopLimitOrderRequest(
+            symbol="XYZ",
+            qty=2,
+            side=OrderSide.SELL,
+            time_in_force=TimeInForce.GTC,
+            stop_price=90,
+            limit_price=89,
+        )
+    )
+    ioc: Any = c.submit_order(
+        LimitOrderRequest(
+            symbol="XYZ", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.IOC, limit_price=50
+        )
+    )
+    assert ioc.status == OrderStatus.CANCELED
+    fok: Any = c.submit_order(
+        LimitOrderRequest(
+            symbol="XYZ", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.FOK, limit_price=102
+        )
+    )
+    assert fok.status == OrderStatus.FILLED
+    open_ids = {o.id for o in c.get_orders(GetOrdersRequest(status="open"))}  # type: ignore[union-attr, arg-type]
+    assert open_ids == {limit.id, stop.id, stop_limit.id}
+    replaced: Any = c.replace_order_by_id(limit.id, ReplaceOrderRequest(qty=4, limit_price=96))
+    assert str(replaced.limit_price) == "96.00" and str(replaced.qty) == "4"
+    c.cancel_order_by_id(stop.id)
+    assert {o.id for o in c.get_orders()} == {limit.id, stop_limit.id}  # type: ignore[union-attr]
+    c.cancel_orders()
+    assert c.get_orders() == []
+
+
+def test_positions_list_and_close(server: tuple[str, str, str]) -> None:
+    c = client(server)
+    c.submit_order(
+        MarketOrderRequest(symbol="XYZ", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    (pos,) = c.get_all_positions()  # type: ignore[misc]
+    assert (pos.symbol, str(pos.qty), str(pos.avg_entry_price)) == ("XYZ", "10", "101.00")  # type: ignore[union-attr]
+    closing: Any = c.close_position("XYZ")
+    assert closing.status == OrderStatus.FILLED
+    assert c.get_all_positions() == []
+
+
+def test_errors_come_back_as_alpaca_api_errors(server: tuple[str, str, str]) -> None:
+    c = client(server)
+    with pytest.raises(APIError) as e:
+        c.submit_order(
+            LimitOrderRequest(
+                symbol="XYZ",
+                qty=100_000,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.DAY,
+                limit_price=100,
+            )
+        )
+    assert e.value.status_code == 403 and "insufficient" in str(e.value)
+    url, _, _ = server
+    with pytest.raises(APIError):
+        TradingClient("nope", "nope", url_override=url).get_account()
