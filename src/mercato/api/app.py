@@ -23,7 +23,7 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from mercato.api import schemas as s
 from mercato.domain.commands import (
@@ -763,10 +763,14 @@ def create_app(
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out)."""
     api = Api(platform, auth, RateLimiter(rate, burst))
-    from mercato.api.alpaca import alpaca_routes  # it imports this module
+    from mercato.api.alpaca import alpaca_routes  # these import this module
+    from mercato.api.ws import websocket_route
 
-    routes = [Route(spec.path, _endpoint(api, spec), methods=[spec.method]) for spec in ROUTES]
+    routes: list[BaseRoute] = [
+        Route(spec.path, _endpoint(api, spec), methods=[spec.method]) for spec in ROUTES
+    ]
     routes += alpaca_routes(api)
+    routes.append(websocket_route(api))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
