@@ -57,6 +57,7 @@ from mercato.domain.types import (
 from mercato.engine.book import Book
 from mercato.engine.core import Core
 from mercato.services.auth import AuthError, AuthStore, Principal
+from mercato.services.marketdata import MarketTape
 from mercato.services.oms import FillView, OrderView
 from mercato.services.platform import Platform
 
@@ -169,6 +170,8 @@ class Api:
         self.platform = platform
         self.auth = auth
         self.limiter = limiter
+        self.tape = MarketTape()
+        platform.on_events(self.tape.apply)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -524,6 +527,88 @@ class Api:
             return [self.own_account(c.user, requested)]
         return list(c.user.accounts)
 
+    # -- market data snapshots ----------------------------------------------------------
+
+    def _levels(self, book: Book, n: int) -> dict[str, list[list[str]]]:
+        ps, qs = book.price_scale, book.qty_scale
+        out: dict[str, list[list[str]]] = {}
+        for name, side in (("bids", book.bids), ("asks", book.asks)):
+            out[name] = [
+                [format_decimal(level.price, ps), format_decimal(level.total, qs)]
+                for level in side.levels_best_first()[:n]
+            ]
+        return out
+
+    async def quote(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        book = self.book(symbol)
+        top = self._levels(book, 1)
+        bid = top["bids"][0] if top["bids"] else [None, None]
+        ask = top["asks"][0] if top["asks"] else [None, None]
+        last = format_decimal(book.last_price, book.price_scale) if book.last_price else None
+        return json_response(
+            {
+                "symbol": symbol,
+                "bid": bid[0],
+                "bid_size": bid[1],
+                "ask": ask[0],
+                "ask_size": ask[1],
+                "last": last,
+                "seq": self.core.seq,
+            }
+        )
+
+    async def depth(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        book = self.book(symbol)
+        levels = _int_param(c.request, "levels")
+        levels = 10 if levels is None else levels
+        if not 1 <= levels <= 1_000:
+            raise ApiError(400, "invalid_levels", "levels is 1..1000")
+        return json_response({"symbol": symbol, **self._levels(book, levels), "seq": self.core.seq})
+
+    async def recent_trades(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        book = self.book(symbol)
+        limit = _int_param(c.request, "limit") or 100
+        if not 1 <= limit <= 1_000:
+            raise ApiError(400, "invalid_limit", "limit is 1..1000")
+        ps, qs = book.price_scale, book.qty_scale
+        return json_response(
+            [
+                {
+                    "trade_id": str(t.seq),
+                    "price": format_decimal(t.price, ps),
+                    "qty": format_decimal(t.qty, qs),
+                    "side": SIDE_NAMES.get(Side(t.taker_side), "?"),
+                    "ts": t.ts,
+                }
+                for t in self.tape.trades(symbol, limit)
+            ]
+        )
+
+    async def bars(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        book = self.book(symbol)
+        limit = _int_param(c.request, "limit") or 100
+        if not 1 <= limit <= 1_000:
+            raise ApiError(400, "invalid_limit", "limit is 1..1000")
+        ps, qs = book.price_scale, book.qty_scale
+        return json_response(
+            [
+                {
+                    "start": b.start_ns,
+                    "open": format_decimal(b.open, ps),
+                    "high": format_decimal(b.high, ps),
+                    "low": format_decimal(b.low, ps),
+                    "close": format_decimal(b.close, ps),
+                    "volume": format_decimal(b.volume, qs),
+                    "trades": b.trades,
+                }
+                for b in self.tape.bars(symbol, limit)
+            ]
+        )
+
     # -- admin ---------------------------------------------------------------------------
 
     async def create_user(self, c: Ctx) -> Response:
@@ -699,6 +784,10 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/auth/login", PUBLIC, "login"),
     RouteSpec("POST", "/v1/auth/logout", PUBLIC, "logout"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/quote", PUBLIC, "quote"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/depth", PUBLIC, "depth"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/trades", PUBLIC, "recent_trades"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/bars", PUBLIC, "bars"),
     RouteSpec("GET", "/v1/openapi.json", PUBLIC, "openapi"),
     RouteSpec("GET", "/v1/me", TRADER, "me"),
     RouteSpec("POST", "/v1/keys", TRADER, "new_key"),

@@ -39,7 +39,9 @@ CREATED: Final = frozenset(
 )
 """Handlers that answer 201 on success (``place`` answers 200 for an idempotent repeat)."""
 
-LISTS: Final = frozenset({"instruments", "positions", "list_orders", "fills"})
+LISTS: Final = frozenset(
+    {"instruments", "positions", "list_orders", "fills", "recent_trades", "bars"}
+)
 """Handlers whose success body is a JSON array."""
 
 _ACCOUNT = {
@@ -67,7 +69,16 @@ _STATUS = {
     "required": False,
     "schema": {"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
 }
+_LEVELS = {
+    "name": "levels",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+}
 QUERY: Final[dict[str, list[dict[str, Any]]]] = {
+    "depth": [_LEVELS],
+    "recent_trades": [_LIMIT],
+    "bars": [_LIMIT],
     "account": [_ACCOUNT],
     "positions": [_ACCOUNT],
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT],

@@ -289,3 +289,44 @@ def test_a_journaled_platform_keeps_orders_across_a_restart(tmp_path: Path) -> N
 def test_ids_beyond_range_are_a_400_not_a_500(w: World) -> None:
     body = {"user_id": 2**63}
     assert w.error(400, "POST", "/v1/admin/accounts", w.admin, json=body) == "invalid_body"
+
+
+def test_market_data_snapshots(w: World) -> None:
+    w.ok("POST", "/v1/orders", w.alice, json=buy("99.00", "10"))
+    w.ok("POST", "/v1/orders", w.alice, json=buy("99.50", "5"))
+    sell = {"symbol": "XYZ", "side": "sell", "type": "limit", "qty": "7", "price": "101.00"}
+    w.ok("POST", "/v1/orders", w.bob, json=sell)
+    q = w.ok("GET", "/v1/marketdata/XYZ/quote")
+    assert (q["bid"], q["bid_size"], q["ask"], q["ask_size"], q["last"]) == (
+        "99.50",
+        "5",
+        "101.00",
+        "7",
+        None,
+    )
+    d = w.ok("GET", "/v1/marketdata/XYZ/depth?levels=1")
+    assert d["bids"] == [["99.50", "5"]] and d["asks"] == [["101.00", "7"]]
+    assert len(w.ok("GET", "/v1/marketdata/XYZ/depth")["bids"]) == 2
+    w.ok(
+        "POST",
+        "/v1/orders",
+        w.bob,
+        json={"symbol": "XYZ", "side": "sell", "type": "market", "qty": "8"},
+    )
+    trades = w.ok("GET", "/v1/marketdata/XYZ/trades")
+    assert [(t["price"], t["qty"], t["side"]) for t in trades] == [
+        ("99.00", "3", "sell"),
+        ("99.50", "5", "sell"),
+    ]
+    (bar,) = w.ok("GET", "/v1/marketdata/XYZ/bars")
+    assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"], bar["trades"]) == (
+        "99.50",
+        "99.50",
+        "99.00",
+        "99.00",
+        "8",
+        2,
+    )
+    assert w.ok("GET", "/v1/marketdata/XYZ/quote")["last"] == "99.00"
+    assert w.error(404, "GET", "/v1/marketdata/NOPE/quote") == "unknown_symbol"
+    assert w.error(400, "GET", "/v1/marketdata/XYZ/depth?levels=0") == "invalid_levels"
