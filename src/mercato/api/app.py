@@ -377,8 +377,14 @@ class Api:
         return json_response(out)
 
     async def place(self, c: Ctx) -> Response:
-        body = await c.body(s.OrderRequest)
-        account = self.own_account(c.user, body.account)
+        status, v = await self.place_for(c.user, await c.body(s.OrderRequest))
+        return json_response(self.order_json(v), status)
+
+    async def place_for(self, p: Principal, body: Any) -> tuple[int, OrderView]:
+        """Place ``body`` (an ``OrderRequest``, or the WebSocket's message with the same
+        fields) for ``p``: (201, the new order), or (200, the original) for a repeated
+        ``client_order_id``; a refusal raises ``ApiError``."""
+        account = self.own_account(p, body.account)
         book = self.book(body.symbol)
         try:
             qty = parse_decimal(body.qty, book.qty_scale)
@@ -412,13 +418,13 @@ class Api:
             if isinstance(ev, DuplicateClientOrder):  # idempotent: the original, again
                 original = self.platform.history.order(ev.order_id)
                 if original is not None:
-                    return json_response(self.order_json(original), 200)
+                    return 200, original
         rej = self.refused(events)
         if rej is not None and rej.order_id == oid:
             raise ApiError(422, rej.reason, rej.detail or rej.reason.replace("_", " "))
         v = self.platform.history.order(oid)
         assert v is not None
-        return json_response(self.order_json(v), 201)
+        return 201, v
 
     async def get_order(self, c: Ctx) -> Response:
         v = self.own_order(c.user, _path_int(c.request, "order_id"))
@@ -458,7 +464,12 @@ class Api:
         return json_response([self.order_json(v) for v in out[:limit]])
 
     async def cancel(self, c: Ctx) -> Response:
-        v = self.own_order(c.user, _path_int(c.request, "order_id"))
+        v = await self.cancel_for(c.user, _path_int(c.request, "order_id"))
+        return json_response(self.order_json(v))
+
+    async def cancel_for(self, p: Principal, order_id: int) -> OrderView:
+        """Cancel one of ``p``'s orders; a refusal raises ``ApiError``."""
+        v = self.own_order(p, order_id)
         events = await self.submit(
             CancelOrder(ts=self.platform.now(), order_id=v.order_id, symbol=v.symbol)
         )
@@ -469,7 +480,7 @@ class Api:
                 "not_cancellable" if rej.reason == "unknown_order" else rej.reason,
                 "the order is no longer open",
             )
-        return json_response(self.order_json(v))
+        return v
 
     async def cancel_all(self, c: Ctx) -> Response:
         done = []

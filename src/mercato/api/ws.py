@@ -70,11 +70,9 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from mercato.api import schemas as s
-from mercato.api.app import _SIDES, _TIFS, _TYPES, Api, ApiError
-from mercato.domain.commands import CancelOrder, NewOrder
+from mercato.api.app import Api, ApiError
 from mercato.domain.events import (
     BookDelta,
-    DuplicateClientOrder,
     Event,
     OrderAccepted,
     OrderCancelled,
@@ -85,7 +83,7 @@ from mercato.domain.events import (
     StopMoved,
     Trade,
 )
-from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
+from mercato.domain.instrument import format_decimal
 from mercato.domain.types import SIDE_NAMES, Side
 from mercato.services.auth import Principal
 
@@ -499,70 +497,18 @@ class Session:
         self.reply(msg, status=200, channels=sorted(self.conn.channels))
 
     async def op_order(self, msg: OrderMsg) -> None:
-        """As ``POST /v1/orders`` (``Api.place``)."""
-        api, p = self.api, self.user()
-        account = api.own_account(p, msg.account)
-        book = api.book(msg.symbol)
-        try:
-            qty = parse_decimal(msg.qty, book.qty_scale)
-            price = parse_decimal(msg.price, book.price_scale) if msg.price else 0
-            stop = parse_decimal(msg.stop_price, book.price_scale) if msg.stop_price else 0
-            trail = parse_decimal(msg.trail_amount, book.price_scale) if msg.trail_amount else 0
-        except DecimalError as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
-        if len(msg.client_order_id) > 64:
-            raise ApiError(400, "invalid_client_order_id", "at most 64 characters")
-        oid = api.platform.next_order_id()
-        events = await api.submit(
-            NewOrder(
-                ts=api.platform.now(),
-                order_id=oid,
-                account=account,
-                symbol=msg.symbol,
-                side=_SIDES[msg.side],
-                type=_TYPES[msg.type],
-                qty=qty,
-                tif=_TIFS[msg.tif],
-                price=price,
-                stop_price=stop,
-                post_only=msg.post_only,
-                client_order_id=msg.client_order_id,
-                trail_amount=trail,
-                trail_bps=msg.trail_bps,
-            )
-        )
-        for ev in events:
-            if isinstance(ev, DuplicateClientOrder):  # idempotent: the original, again
-                original = api.platform.history.order(ev.order_id)
-                if original is not None:
-                    self.reply(msg, status=200, order=api.order_json(original))
-                    return
-        rej = api.refused(events)
-        if rej is not None and rej.order_id == oid:
-            raise ApiError(422, rej.reason, rej.detail or rej.reason.replace("_", " "))
-        v = api.platform.history.order(oid)
-        assert v is not None
-        self.reply(msg, status=201, order=api.order_json(v))
+        """As ``POST /v1/orders`` (``Api.place_for``)."""
+        status, v = await self.api.place_for(self.user(), msg)
+        self.reply(msg, status=status, order=self.api.order_json(v))
 
     async def op_cancel(self, msg: CancelMsg) -> None:
-        """As ``DELETE /v1/orders/{order_id}`` (``Api.cancel``)."""
-        api, p = self.api, self.user()
+        """As ``DELETE /v1/orders/{order_id}`` (``Api.cancel_for``)."""
         try:
             order_id = int(msg.order_id)
         except ValueError:
             raise ApiError(404, "unknown_order", "no such order") from None
-        v = api.own_order(p, order_id)
-        events = await api.submit(
-            CancelOrder(ts=api.platform.now(), order_id=v.order_id, symbol=v.symbol)
-        )
-        rej = api.refused(events)
-        if rej is not None:
-            raise ApiError(
-                409 if rej.reason == "unknown_order" else 422,
-                "not_cancellable" if rej.reason == "unknown_order" else rej.reason,
-                "the order is no longer open",
-            )
-        self.reply(msg, status=200, order=api.order_json(v))
+        v = await self.api.cancel_for(self.user(), order_id)
+        self.reply(msg, status=200, order=self.api.order_json(v))
 
     # -- the other tasks -----------------------------------------------------------------
 
