@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core compile clean
+.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry compile clean
 # The hot modules, compiled by mypyc from the same .py source into build/mypyc
 # (plain Python is the fallback; the engine tests run against both).
 # Not yet: risk.py (tests/unit/engine/test_risk.py reads its source through __file__),
@@ -58,7 +58,11 @@ bench-engine: compile
 bench-core: compile
 	PYTHONPATH=$(COMPILED) $(PY) benchmarks/core.py
 
-bench: bench-engine bench-core
+# Order round trip over a real server (its own process): WebSocket and REST, open loop.
+bench-order-entry: compile
+	PYTHONPATH=$(COMPILED) $(PY) benchmarks/order_entry.py --journal
+
+bench: bench-engine bench-core bench-order-entry
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -9,8 +9,8 @@ strings, as Alpaca sends them. Errors take Alpaca's shape, ``{"code": ..., "mess
 ...}``; a refused order is a 403 with the core's reason in the message, as Alpaca answers
 an order it cannot afford.
 
-Not yet: the trading stream (``trade_updates``), the market-data streams and the historical
-data endpoints (they come with the WebSocket and market-data work).
+The trading stream (``trade_updates``) is in ``alpaca_stream.py`` and the historical data
+endpoints in ``alpaca_data.py``. Not yet: the market-data streams.
 """
 
 from __future__ import annotations

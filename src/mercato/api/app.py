@@ -864,12 +864,16 @@ def create_app(
     stops the platform (journal writer, snapshot on the way out)."""
     api = Api(platform, auth, RateLimiter(rate, burst))
     from mercato.api.alpaca import alpaca_routes  # these import this module
+    from mercato.api.alpaca_data import alpaca_data_routes
+    from mercato.api.alpaca_stream import alpaca_stream_routes
     from mercato.api.ws import websocket_route
 
     routes: list[BaseRoute] = [
         Route(spec.path, _endpoint(api, spec), methods=[spec.method]) for spec in ROUTES
     ]
     routes += alpaca_routes(api)
+    routes += alpaca_data_routes(api)
+    routes += alpaca_stream_routes(api)
     routes.append(websocket_route(api))
 
     @contextlib.asynccontextmanager

@@ -1,0 +1,335 @@
+"""The Alpaca-compatible historical market-data API (``/v2/stocks/...``): programs using
+Alpaca's ``StockHistoricalDataClient`` (``alpaca-py``) read Mercato's tape with only
+``url_override`` changed.
+
+Served (every one takes ``symbols=A,B``; answers are keyed by symbol)::
+
+    GET /v2/stocks/bars?symbols=..&timeframe=1Min    {"bars": {"XYZ": [{t,o,h,l,c,v,n,vw}]},
+                                                      "next_page_token": null}
+    GET /v2/stocks/trades?symbols=..                 {"trades": {"XYZ": [{t,x,p,s,c,i,z}]}, ..}
+    GET /v2/stocks/quotes?symbols=..                 {"quotes": {"XYZ": [{t,ax,ap,as,..}]}, ..}
+    GET /v2/stocks/bars/latest?symbols=..            {"bars": {"XYZ": {..}}}
+    GET /v2/stocks/trades/latest?symbols=..          {"trades": {"XYZ": {..}}}
+    GET /v2/stocks/quotes/latest?symbols=..          {"quotes": {"XYZ": {..}}}
+
+The time-series endpoints honour ``start`` / ``end`` (RFC-3339), ``limit`` (1..10,000;
+1,000 by default), ``sort`` (``asc`` / ``desc``) and ``page_token`` (the
+``next_page_token`` of the previous page; pages run through the symbols in order, as
+Alpaca's do). Other parameters (``feed``, ``adjustment``, ``currency``, ``asof``) are
+accepted and ignored. Timestamps are RFC-3339 in UTC with nanoseconds; prices and sizes
+are JSON numbers, as Alpaca sends them.
+
+What there is to read is Mercato's ``MarketTape``: the most recent trades (1,000 per
+symbol) and one-minute bars (a day's worth) of the matching engine (paper fills are not
+market data). Bars of other timeframes (``nMin``, ``nHour``, ``1Day``, UTC days) are
+aggregated from the one-minute bars; weeks and months are refused (422). ``vw`` (the
+volume-weighted price) is given where every trade of the bar is still on the trade tape,
+else null. The exchange (``x``, ``ax``, ``bx``) is ``"MERCATO"``, the tape (``z``)
+``"M"``, trade conditions ``["@"]``; trade ids (``i``) are the engine's event seqs.
+
+Quotes: Mercato keeps no quote history yet. ``/v2/stocks/quotes`` answers one quote, the
+book's current top (stamped now; an empty side is price 0 and size 0), when now is within
+the requested ``start`` .. ``end``; otherwise nothing.
+
+Market data is public here, as on ``/v1/marketdata``: a key is not needed, but a wrong
+one is refused (401). Errors take Alpaca's shape (``alpaca.alpaca_error``); a symbol with
+no instrument simply has no data, as on Alpaca.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mercato.api.alpaca import alpaca_error
+from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
+from mercato.engine.book import Book
+from mercato.services.marketdata import MINUTE_NS, Bar, TradePrint
+
+EXCHANGE: Final = "MERCATO"
+TAPE: Final = "M"
+DEFAULT_LIMIT: Final = 1_000
+MAX_LIMIT: Final = 10_000
+MAX_SYMBOLS: Final = 100
+_UNITS: Final = {
+    "Min": MINUTE_NS,
+    "T": MINUTE_NS,
+    "Hour": 60 * MINUTE_NS,
+    "H": 60 * MINUTE_NS,
+    "Day": 1_440 * MINUTE_NS,
+    "D": 1_440 * MINUTE_NS,
+}
+_TIMEFRAME = re.compile(r"^(\d{1,4})([A-Za-z]+)$")
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def rfc3339(ns: int) -> str:
+    """``ns`` since the epoch as RFC-3339 in UTC, with the nanoseconds (trailing zeros
+    dropped), as Alpaca writes its timestamps."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def parse_time(text: str, name: str) -> int:
+    """An RFC-3339 time (or a date) as ns since the epoch; nanoseconds are kept."""
+    raw = text.strip().replace(" ", "+")  # a '+' unescaped in a query string is a space
+    frac_ns = 0
+    m = _FRACTION.search(raw)
+    if m is not None:
+        digits = m.group(1)
+        frac_ns = int((digits + "0" * 9)[:9])
+        raw = raw[: m.start()] + raw[m.end() :]
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid_time", f"{name} must be an RFC-3339 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    whole = int(dt.timestamp())
+    return whole * 1_000_000_000 + frac_ns
+
+
+def timeframe_ns(text: str) -> int:
+    m = _TIMEFRAME.match(text or "")
+    unit = _UNITS.get(m.group(2)) if m is not None else None
+    if m is None or unit is None or int(m.group(1)) < 1:
+        raise ApiError(
+            422, "invalid_timeframe", "timeframe is nMin, nHour or 1Day (no weeks or months)"
+        )
+    amount = int(m.group(1))
+    if unit == _UNITS["Day"] and amount != 1:
+        raise ApiError(422, "invalid_timeframe", "only 1Day bars are served")
+    return amount * unit
+
+
+def _number(value: int, scale: int) -> float | int:
+    return value if scale == 0 else value / 10**scale
+
+
+class AlpacaData:
+    """The ``/v2/stocks`` handlers, over the native ``Api``'s tape and books."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    # -- parameters ----------------------------------------------------------------------
+
+    def _symbols(self, c: Ctx) -> list[str]:
+        q = c.request.query_params
+        raw = ",".join(q.getlist("symbols")) or q.get("symbol", "")
+        symbols = list(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+        if not symbols:
+            raise ApiError(422, "missing_symbols", "symbols is required")
+        if len(symbols) > MAX_SYMBOLS:
+            raise ApiError(422, "too_many_symbols", f"at most {MAX_SYMBOLS} symbols")
+        return symbols
+
+    def _books(self, c: Ctx) -> list[tuple[str, Book]]:
+        books = self.api.core.engine.books
+        return [(s, books[s]) for s in self._symbols(c) if s in books]
+
+    @staticmethod
+    def _range(c: Ctx) -> tuple[int | None, int | None]:
+        q = c.request.query_params
+        start = parse_time(q["start"], "start") if q.get("start") else None
+        end = parse_time(q["end"], "end") if q.get("end") else None
+        return start, end
+
+    @staticmethod
+    def _limit(c: Ctx) -> int:
+        raw = c.request.query_params.get("limit")
+        if not raw:
+            return DEFAULT_LIMIT
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise ApiError(422, "invalid_limit", f"limit is 1..{MAX_LIMIT}")
+        return int(raw)
+
+    @staticmethod
+    def _desc(c: Ctx) -> bool:
+        sort = c.request.query_params.get("sort", "asc") or "asc"
+        if sort not in ("asc", "desc"):
+            raise ApiError(422, "invalid_sort", "sort is asc or desc")
+        return sort == "desc"
+
+    def _page(
+        self,
+        c: Ctx,
+        key: str,
+        series: list[tuple[str, list[tuple[int, dict[str, Any]]]]],
+    ) -> Response:
+        """One page of ``series`` (per symbol, in order: (ts, item) oldest first): filtered
+        by start / end, sorted, cut at ``page_token`` and ``limit``."""
+        start, end = self._range(c)
+        limit, desc = self._limit(c), self._desc(c)
+        token = c.request.query_params.get("page_token") or ""
+        flat: list[tuple[str, int, int, dict[str, Any]]] = []  # symbol, ts, n, item
+        for symbol, items in series:
+            picked = [
+                (ts, item)
+                for ts, item in items
+                if (start is None or ts >= start) and (end is None or ts <= end)
+            ]
+            if desc:
+                picked.reverse()
+            flat.extend((symbol, ts, n, item) for n, (ts, item) in enumerate(picked))
+        begin = 0
+        if token:
+            # the token names the first item of the page: symbol, then its position key
+            keys = [f"{s}:{ts}:{n}" for s, ts, n, _ in flat]
+            try:
+                begin = keys.index(token)
+            except ValueError:
+                raise ApiError(422, "invalid_page_token", "unknown page_token") from None
+        page = flat[begin : begin + limit]
+        rest = flat[begin + limit : begin + limit + 1]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for symbol, _, _, item in page:
+            out.setdefault(symbol, []).append(item)
+        next_token = f"{rest[0][0]}:{rest[0][1]}:{rest[0][2]}" if rest else None
+        return json_response({key: out, "next_page_token": next_token})
+
+    # -- items ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _trade(book: Book, t: TradePrint) -> dict[str, Any]:
+        return {
+            "t": rfc3339(t.ts),
+            "x": EXCHANGE,
+            "p": _number(t.price, book.price_scale),
+            "s": _number(t.qty, book.qty_scale),
+            "c": ["@"],
+            "i": t.seq,
+            "z": TAPE,
+        }
+
+    def _quote(self, book: Book) -> dict[str, Any]:
+        ps, qs = book.price_scale, book.qty_scale
+        bid = book.bids.levels_best_first()[:1]
+        ask = book.asks.levels_best_first()[:1]
+        return {
+            "t": rfc3339(self.api.platform.now()),
+            "ax": EXCHANGE,
+            "ap": _number(ask[0].price, ps) if ask else 0,
+            "as": _number(ask[0].total, qs) if ask else 0,
+            "bx": EXCHANGE,
+            "bp": _number(bid[0].price, ps) if bid else 0,
+            "bs": _number(bid[0].total, qs) if bid else 0,
+            "c": ["R"],
+            "z": TAPE,
+        }
+
+    def _bars(self, symbol: str, book: Book, span: int) -> list[tuple[int, dict[str, Any]]]:
+        """The symbol's bars of ``span`` ns, oldest first: (start ns, Alpaca bar)."""
+        tape = self.api.tape
+        minutes = tape.bars(symbol, tape.max_bars)
+        # exact notional per minute, from the trades still on the tape: (notional, qty, n)
+        flows: dict[int, list[int]] = {}
+        for t in tape.trades(symbol, tape.max_trades):
+            f = flows.setdefault(t.ts - t.ts % MINUTE_NS, [0, 0, 0])
+            f[0] += t.price * t.qty
+            f[1] += t.qty
+            f[2] += 1
+        groups: list[tuple[int, list[Bar]]] = []
+        for b in minutes:
+            start = b.start_ns - b.start_ns % span
+            if groups and groups[-1][0] == start:
+                groups[-1][1].append(b)
+            else:
+                groups.append((start, [b]))
+        ps, qs = book.price_scale, book.qty_scale
+        out = []
+        for start, bars in groups:
+            notional = volume = 0
+            complete = True
+            for b in bars:
+                flow = flows.get(b.start_ns)
+                if flow is None or flow[2] != b.trades:
+                    complete = False
+                    break
+                notional += flow[0]
+                volume += flow[1]
+            vwap = notional / volume / 10**ps if complete and volume else None
+            out.append(
+                (
+                    start,
+                    {
+                        "t": rfc3339(start),
+                        "o": _number(bars[0].open, ps),
+                        "h": _number(max(b.high for b in bars), ps),
+                        "l": _number(min(b.low for b in bars), ps),
+                        "c": _number(bars[-1].close, ps),
+                        "v": _number(sum(b.volume for b in bars), qs),
+                        "n": sum(b.trades for b in bars),
+                        "vw": round(vwap, ps + 4) if vwap is not None else None,
+                    },
+                )
+            )
+        return out
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def bars(self, c: Ctx) -> Response:
+        span = timeframe_ns(c.request.query_params.get("timeframe", ""))
+        series = [(s, self._bars(s, b, span)) for s, b in self._books(c)]
+        return self._page(c, "bars", series)
+
+    async def trades(self, c: Ctx) -> Response:
+        tape = self.api.tape
+        series = []
+        for symbol, book in self._books(c):
+            prints = list(reversed(tape.trades(symbol, tape.max_trades)))  # oldest first
+            series.append((symbol, [(t.ts, self._trade(book, t)) for t in prints]))
+        return self._page(c, "trades", series)
+
+    async def quotes(self, c: Ctx) -> Response:
+        now = self.api.platform.now()
+        series = []
+        for symbol, book in self._books(c):
+            q = self._quote(book)
+            series.append((symbol, [(now, q)]))
+        return self._page(c, "quotes", series)
+
+    async def latest_trades(self, c: Ctx) -> Response:
+        out = {}
+        for symbol, book in self._books(c):
+            last = self.api.tape.trades(symbol, 1)
+            if last:
+                out[symbol] = self._trade(book, last[0])
+        return json_response({"trades": out})
+
+    async def latest_quotes(self, c: Ctx) -> Response:
+        return json_response({"quotes": {s: self._quote(b) for s, b in self._books(c)}})
+
+    async def latest_bars(self, c: Ctx) -> Response:
+        out = {}
+        for symbol, book in self._books(c):
+            bars = self._bars(symbol, book, MINUTE_NS)
+            if bars:
+                out[symbol] = bars[-1][1]
+        return json_response({"bars": out})
+
+
+def alpaca_data_routes(api: Api) -> list[BaseRoute]:
+    """The ``/v2/stocks`` market-data routes (public, as ``/v1/marketdata``; Alpaca's key
+    headers are checked when sent)."""
+    d = AlpacaData(api)
+    table: list[tuple[str, Callable[[Ctx], Awaitable[Response]]]] = [
+        ("/v2/stocks/bars/latest", d.latest_bars),
+        ("/v2/stocks/trades/latest", d.latest_trades),
+        ("/v2/stocks/quotes/latest", d.latest_quotes),
+        ("/v2/stocks/bars", d.bars),
+        ("/v2/stocks/trades", d.trades),
+        ("/v2/stocks/quotes", d.quotes),
+    ]
+    return [
+        Route(path, endpoint_for(api, PUBLIC, handler, alpaca_error), methods=["GET"])
+        for path, handler in table
+    ]

@@ -1,0 +1,221 @@
+"""The Alpaca-compatible historical market data (``/v2/stocks``), read by Alpaca's own
+``StockHistoricalDataClient`` against a real server: only the base URL changes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from alpaca.common.exceptions import APIError
+from alpaca.data.historical import StockHistoricalDataClient
+from alpaca.data.requests import (
+    StockBarsRequest,
+    StockLatestQuoteRequest,
+    StockLatestTradeRequest,
+    StockQuotesRequest,
+    StockTradesRequest,
+)
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from argon2 import PasswordHasher
+
+from mercato.api.alpaca_data import parse_time, rfc3339
+from mercato.api.app import create_app
+from mercato.domain.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    NewOrder,
+    SetInstrumentRisk,
+)
+from mercato.domain.types import AccountKind, OrderType, Side
+from mercato.services.auth import AuthStore
+from mercato.services.platform import Platform
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A served in-memory platform: XYZ with a maker (account 1) quoting 99.00 / 101.00,
+    and a trader (account 2, cash 100,000.00) whose key is returned."""
+    platform = Platform()
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
+    for cmd in [
+        AddInstrument(symbol="XYZ"),
+        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
+        AddInstrument(symbol="ABC"),
+        CreateAccount(account=1, kind=AccountKind.MARGIN),
+        Deposit(account=1, asset="USD", amount=10**10),
+        CreateAccount(account=2),
+        Deposit(account=2, asset="USD", amount=10_000_000),
+        NewOrder(
+            order_id=1,
+            account=1,
+            symbol="XYZ",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=9_900,
+        ),
+        NewOrder(
+            order_id=2,
+            account=1,
+            symbol="XYZ",
+            side=Side.SELL,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=10_100,
+        ),
+    ]:
+        platform.core.process(cmd)
+    user = auth.create_user("trader", "correct horse battery")
+    auth.add_account(user, 2)
+    key_id, secret = auth.create_key(user)
+    port = free_port()
+    app = create_app(platform, auth)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/v1/instruments", timeout=0.5)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield url, key_id, secret
+    srv.should_exit = True
+    thread.join(timeout=10)
+    auth.close()
+
+
+def trade(server: tuple[str, str, str], *buys: int) -> None:
+    url, key_id, secret = server
+    c = TradingClient(key_id, secret, url_override=url)
+    for qty in buys:
+        c.submit_order(
+            MarketOrderRequest(
+                symbol="XYZ", qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+
+
+def data(server: tuple[str, str, str]) -> StockHistoricalDataClient:
+    url, key_id, secret = server
+    return StockHistoricalDataClient(key_id, secret, url_override=url)
+
+
+def test_bars_trades_and_quotes_after_some_trades(server: tuple[str, str, str]) -> None:
+    trade(server, 10, 5, 2)
+    d = data(server)
+    bars: Any = d.get_stock_bars(
+        StockBarsRequest(symbol_or_symbols="XYZ", timeframe=TimeFrame.Minute)
+    )
+    bar = bars["XYZ"][0]  # (one bar, unless the trades straddled a minute)
+    assert (bar.open, bar.high, bar.low, bar.close, bar.vwap) == (101.0,) * 5
+    assert sum(b.volume for b in bars["XYZ"]) == 17
+    assert sum(b.trade_count for b in bars["XYZ"]) == 3
+    assert bar.timestamp.tzinfo is not None and bar.timestamp.second == 0
+    hourly: Any = d.get_stock_bars(
+        StockBarsRequest(symbol_or_symbols="XYZ", timeframe=TimeFrame(1, TimeFrameUnit.Hour))
+    )
+    assert sum(b.volume for b in hourly["XYZ"]) == 17
+    assert hourly["XYZ"][0].timestamp.minute == 0
+
+    trades: Any = d.get_stock_trades(StockTradesRequest(symbol_or_symbols="XYZ"))
+    assert [(t.price, t.size) for t in trades["XYZ"]] == [(101.0, 10), (101.0, 5), (101.0, 2)]
+    ids = [t.id for t in trades["XYZ"]]
+    assert ids == sorted(ids)
+    assert abs(trades["XYZ"][0].timestamp - datetime.now(UTC)) < timedelta(minutes=1)
+
+    quotes: Any = d.get_stock_quotes(StockQuotesRequest(symbol_or_symbols="XYZ"))
+    (q,) = quotes["XYZ"]
+    assert (q.bid_price, q.bid_size, q.ask_price, q.ask_size) == (99.0, 1000, 101.0, 983)
+
+    latest_trade: Any = d.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols="XYZ"))
+    assert latest_trade["XYZ"].size == 2
+    latest_quote: Any = d.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="XYZ"))
+    assert latest_quote["XYZ"].ask_price == 101.0
+
+
+def test_multiple_symbols_range_sort_and_pages(server: tuple[str, str, str]) -> None:
+    trade(server, 1, 2, 3, 4)
+    d = data(server)
+    # alpaca-py follows next_page_token until it has `limit` items
+    some: Any = d.get_stock_trades(StockTradesRequest(symbol_or_symbols=["XYZ", "ABC"], limit=3))
+    assert [t.size for t in some["XYZ"]] == [1, 2, 3]
+    url, key_id, secret = server
+    headers = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret}
+    page = httpx.get(
+        url + "/v2/stocks/trades",
+        params={"symbols": "XYZ,ABC,NOPE", "limit": 3, "sort": "desc"},
+        headers=headers,
+    ).json()
+    assert [t["s"] for t in page["trades"]["XYZ"]] == [4, 3, 2]
+    rest = httpx.get(
+        url + "/v2/stocks/trades",
+        params={
+            "symbols": "XYZ,ABC",
+            "limit": 3,
+            "sort": "desc",
+            "page_token": page["next_page_token"],
+        },
+        headers=headers,
+    ).json()
+    assert [t["s"] for t in rest["trades"]["XYZ"]] == [1] and rest["next_page_token"] is None
+    assert rest["trades"]["XYZ"][0]["t"].endswith("Z")
+    future = datetime.now(UTC) + timedelta(hours=1)
+    none: Any = d.get_stock_trades(StockTradesRequest(symbol_or_symbols="XYZ", start=future))
+    assert none.data.get("XYZ", []) == []
+    past: Any = d.get_stock_bars(
+        StockBarsRequest(
+            symbol_or_symbols="XYZ",
+            timeframe=TimeFrame.Minute,
+            end=datetime.now(UTC) - timedelta(hours=1),
+        )
+    )
+    assert past.data.get("XYZ", []) == []
+
+
+def test_errors_take_alpacas_shape(server: tuple[str, str, str]) -> None:
+    url = server[0]
+    with pytest.raises(APIError) as e:
+        data(server).get_stock_bars(
+            StockBarsRequest(symbol_or_symbols="XYZ", timeframe=TimeFrame.Week)
+        )
+    assert e.value.status_code == 422
+    r = httpx.get(
+        url + "/v2/stocks/trades",
+        params={"symbols": "XYZ"},
+        headers={"APCA-API-KEY-ID": "nope", "APCA-API-SECRET-KEY": "nope"},
+    )
+    assert r.status_code == 401 and set(r.json()) == {"code", "message"}
+    r = httpx.get(url + "/v2/stocks/trades")
+    assert r.status_code == 422
+
+
+def test_time_formats_round_trip() -> None:
+    ns = 1_700_000_000_123_456_789
+    assert rfc3339(ns) == "2023-11-14T22:13:20.123456789Z"
+    assert parse_time(rfc3339(ns), "t") == ns
+    assert parse_time("2023-11-14T22:13:20+00:00", "t") == 1_700_000_000 * 10**9
+    assert parse_time("2023-11-14", "t") == 1_699_920_000 * 10**9
+    assert rfc3339(1_700_000_000 * 10**9) == "2023-11-14T22:13:20Z"
