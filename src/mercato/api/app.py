@@ -865,6 +865,7 @@ def create_app(
     api = Api(platform, auth, RateLimiter(rate, burst))
     from mercato.api.alpaca import alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
+    from mercato.api.alpaca_market_stream import alpaca_market_stream_routes
     from mercato.api.alpaca_stream import alpaca_stream_routes
     from mercato.api.ws import websocket_route
 
@@ -874,6 +875,7 @@ def create_app(
     routes += alpaca_routes(api)
     routes += alpaca_data_routes(api)
     routes += alpaca_stream_routes(api)
+    routes += alpaca_market_stream_routes(api)
     routes.append(websocket_route(api))
 
     @contextlib.asynccontextmanager

@@ -1,0 +1,248 @@
+"""The Alpaca-compatible real-time stock data stream (``/v2/iex``), driven by Alpaca's own
+``StockDataStream`` (msgpack) against a real server, and by a plain JSON client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from alpaca.data.live import StockDataStream
+from alpaca.data.models import Quote
+from alpaca.data.models import Trade as AlpacaTrade
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+from argon2 import PasswordHasher
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from mercato.api.alpaca_market_stream import MarketData
+from mercato.api.app import create_app
+from mercato.domain.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    NewOrder,
+    SetInstrumentRisk,
+)
+from mercato.domain.types import AccountKind, OrderType, Side
+from mercato.services.auth import AuthStore
+from mercato.services.platform import Platform
+
+Server = dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A served in-memory platform: XYZ with a maker (account 1) quoting 99.00 / 101.00,
+    each 1,000, and a trader (account 2, cash 100,000.00)."""
+    platform = Platform()
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
+    for cmd in [
+        AddInstrument(symbol="XYZ"),
+        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
+        CreateAccount(account=1, kind=AccountKind.MARGIN),
+        Deposit(account=1, asset="USD", amount=10**10),
+        CreateAccount(account=2),
+        Deposit(account=2, asset="USD", amount=10_000_000),
+        NewOrder(
+            order_id=1,
+            account=1,
+            symbol="XYZ",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=9_900,
+        ),
+        NewOrder(
+            order_id=2,
+            account=1,
+            symbol="XYZ",
+            side=Side.SELL,
+            type=OrderType.LIMIT,
+            qty=1_000,
+            price=10_100,
+        ),
+    ]:
+        platform.core.process(cmd)
+    user = auth.create_user("trader", "correct horse battery")
+    auth.add_account(user, 2)
+    port = free_port()
+    app = create_app(platform, auth)
+    hub = next(
+        f.__self__  # type: ignore[attr-defined]
+        for f in platform._listeners
+        if isinstance(getattr(f, "__self__", None), MarketData)
+    )
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/v1/instruments", timeout=0.5)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield {
+        "url": url,
+        "ws": f"ws://127.0.0.1:{port}/v2/iex",
+        "key": auth.create_key(user),
+        "hub": hub,
+    }
+    srv.should_exit = True
+    thread.join(timeout=10)
+    auth.close()
+
+
+def wait_for(cond: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_stock_data_stream_gets_trades_and_quotes(server: Server) -> None:
+    key_id, secret = server["key"]
+    stream = StockDataStream(key_id, secret, url_override=server["ws"])
+    trades: list[AlpacaTrade] = []
+    quotes: list[Quote] = []
+
+    async def on_trade(t: AlpacaTrade | dict[Any, Any]) -> None:
+        assert isinstance(t, AlpacaTrade)
+        trades.append(t)
+
+    async def on_quote(q: Quote | dict[Any, Any]) -> None:
+        assert isinstance(q, Quote)
+        quotes.append(q)
+
+    stream.subscribe_trades(on_trade, "XYZ")
+    stream.subscribe_quotes(on_quote, "XYZ")
+    thread = threading.Thread(target=stream.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: any(c.quotes and c.trades for c in server["hub"].conns))
+        c = TradingClient(key_id, secret, url_override=server["url"])
+        before = datetime.now(UTC)
+        c.submit_order(
+            MarketOrderRequest(
+                symbol="XYZ", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        wait_for(lambda: trades and quotes)
+        # a bid below the best does not change the top: no quote; a better one does
+        c.submit_order(
+            LimitOrderRequest(
+                symbol="XYZ",
+                qty=3,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.GTC,
+                limit_price=95,
+            )
+        )
+        c.submit_order(
+            LimitOrderRequest(
+                symbol="XYZ",
+                qty=4,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.GTC,
+                limit_price=99.5,
+            )
+        )
+        wait_for(lambda: len(quotes) >= 2)
+    finally:
+
+        async def stop() -> None:
+            await stream.stop_ws()
+            await stream.close()
+
+        wait_for(lambda: stream._loop is not None)
+        loop: Any = stream._loop
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
+        thread.join(5)
+    assert not thread.is_alive()
+    [trade] = trades
+    assert (trade.symbol, trade.price, trade.size) == ("XYZ", 101.0, 10)
+    assert trade.exchange == "MERCATO" and trade.id is not None
+    assert trade.timestamp.tzinfo is not None
+    assert abs((trade.timestamp - before).total_seconds()) < 5
+    first, second = quotes
+    assert (first.symbol, first.bid_price, first.bid_size) == ("XYZ", 99.0, 1000)
+    assert (first.ask_price, first.ask_size) == (101.0, 990)
+    assert first.timestamp.tzinfo is not None
+    assert (second.bid_price, second.bid_size, second.ask_price) == (99.5, 4, 101.0)
+
+
+def recv(ws: Any) -> list[dict[str, Any]]:
+    msgs: list[dict[str, Any]] = json.loads(ws.recv(timeout=5))
+    return msgs
+
+
+def test_the_json_protocol(server: Server) -> None:
+    key_id, secret = server["key"]
+    with connect(server["ws"].replace("/v2/iex", "/v2/sip")) as ws:
+        assert recv(ws) == [{"T": "success", "msg": "connected"}]
+        ws.send(json.dumps({"action": "subscribe", "trades": ["XYZ"]}))
+        assert recv(ws)[0] == {"T": "error", "code": 401, "msg": "not authenticated"}
+        ws.send("not json")
+        assert recv(ws)[0]["code"] == 400
+        ws.send(json.dumps({"action": "auth", "key": key_id, "secret": secret}))
+        assert recv(ws) == [{"T": "success", "msg": "authenticated"}]
+        ws.send(json.dumps({"action": "auth", "key": key_id, "secret": secret}))
+        assert recv(ws)[0]["code"] == 403
+        ws.send(json.dumps({"action": "subscribe", "trades": ["*"], "bars": ["XYZ"]}))
+        assert recv(ws)[0]["code"] == 410
+        sub = recv(ws)[0]
+        assert (sub["T"], sub["trades"], sub["quotes"], sub["bars"]) == (
+            "subscription",
+            ["*"],
+            [],
+            [],
+        )
+        c = TradingClient(key_id, secret, url_override=server["url"])
+        c.submit_order(
+            MarketOrderRequest(
+                symbol="XYZ", qty=7, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        [t] = recv(ws)  # trades only: no quote
+        assert (t["T"], t["S"], t["p"], t["s"], t["x"], t["z"]) == (
+            "t",
+            "XYZ",
+            101.0,
+            7,
+            "MERCATO",
+            "M",
+        )
+        assert t["t"].endswith("Z") and len(t["t"].split(".")[1]) == 10  # 9 digits + Z
+        datetime.fromisoformat(t["t"][:26] + "+00:00")
+        ws.send(json.dumps({"action": "unsubscribe", "trades": ["*"]}))
+        assert recv(ws)[0]["trades"] == []
+
+
+def test_a_wrong_key_is_refused_and_closed(server: Server) -> None:
+    with connect(server["ws"]) as ws:
+        assert recv(ws)[0]["msg"] == "connected"
+        ws.send(json.dumps({"action": "auth", "key": "x", "secret": "y"}))
+        assert recv(ws) == [{"T": "error", "code": 402, "msg": "auth failed"}]
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        assert ws.close_code == 1008
