@@ -52,6 +52,13 @@ from mercato.client.models import (
     RiskLimits,
     User,
 )
+from mercato.client.stream import (
+    SequenceGap,
+    Stream,
+    StreamClosed,
+    StreamError,
+    StreamOverflow,
+)
 
 __all__ = [
     "Account",
@@ -81,7 +88,12 @@ __all__ = [
     "RiskLimits",
     "RiskRejected",
     "Role",
+    "SequenceGap",
     "Side",
+    "Stream",
+    "StreamClosed",
+    "StreamError",
+    "StreamOverflow",
     "TimeInForce",
     "TradingStatus",
     "Unauthorized",
