@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m mercato demo --port 8000 --data-dir $${MERCATO_DEMO_DIR:-$$(mktemp -d)}
+	$(PY) -m mercato demo --data-dir $${MERCATO_DEMO_DIR:-$$(mktemp -d)}
 
 test: test-pure test-compiled
 

@@ -111,9 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--port",
         type=int,
-        default=None,
-        help="serve the REST API on this port while the traders trade (writes "
-        "DIR/credentials.json); without it, the console view only",
+        default=8000,
+        help="serve the API on this port while the traders trade, and write "
+        "DIR/credentials.json (default 8000)",
+    )
+    demo.add_argument(
+        "--console",
+        action="store_true",
+        help="no API: the console market view only (implied by --fast)",
     )
     demo.add_argument("--host", default="127.0.0.1", help="with --port (default 127.0.0.1)")
     demo.add_argument(
@@ -193,7 +198,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.port is not None:
+    if not (args.console or args.fast):
         return _served_demo(args)
     from mercato.sim.runner import DemoConfig, DemoError, run_demo
 

@@ -51,7 +51,7 @@ def demo(cfg: DemoConfig, **kwargs):
 
 
 def test_main_demo_produces_trades_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["demo", "--duration", "1", "--rate", "1000", "--symbols", "AAPL,MSFT"])
+    rc = main(["demo", "--console", "--duration", "1", "--rate", "1000", "--symbols", "AAPL,MSFT"])
     out = capsys.readouterr().out
     assert rc == 0
     assert re.search(r"^state_hash [0-9a-f]{64}$", out, re.M)
@@ -173,7 +173,18 @@ def test_resume_with_other_parameters_is_refused(
     with pytest.raises(DemoError, match="--seed 1 --symbols AAPL,MSFT --rate 1000"):
         demo(DemoConfig(symbols=SYMBOLS, seed=2, duration=0.2, fast=True, data_dir=d))
     rc = main(
-        ["demo", "--seed", "2", "--symbols", "AAPL,MSFT", "--duration", "0.2", "--data-dir", d]
+        [
+            "demo",
+            "--console",
+            "--seed",
+            "2",
+            "--symbols",
+            "AAPL,MSFT",
+            "--duration",
+            "0.2",
+            "--data-dir",
+            d,
+        ]
     )
     assert rc == 1 and "pass the same to resume it" in capsys.readouterr().err
 
@@ -200,7 +211,7 @@ def test_a_journal_of_the_matching_only_demo_is_refused(tmp_path: Path) -> None:
 )
 def test_bad_arguments(capsys: pytest.CaptureFixture[str], args: list[str], why: str) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["demo", *args])
+        main(["demo", "--console", *args])
     assert exc.value.code == 2 and why in capsys.readouterr().err
 
 
@@ -219,7 +230,17 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_ends_cleanly_with_the_summary() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mercato", "demo", "--rate", "500", "--symbols", "AAPL"],
+        [
+            sys.executable,
+            "-m",
+            "mercato",
+            "demo",
+            "--console",
+            "--rate",
+            "500",
+            "--symbols",
+            "AAPL",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
