@@ -95,12 +95,9 @@ class StateMachine(Protocol):
 
     def process(self, cmd: Command) -> list[Event]:
         """Apply one command; return the events it caused, in sequence order."""
-        ...
 
     def encode(self) -> bytes:
         """A canonical snapshot: equal states, equal bytes."""
-        ...
 
     def state_hash(self) -> str:
         """A digest of the whole state."""
-        ...

@@ -8,7 +8,7 @@
         await s.subscribe("trades:XYZ", "orders", "fills")
         order = await s.place_order("XYZ", "buy", "limit", qty=10, price="100.00")
         async for msg in s:  # {"channel": "orders", "seq": 1, "order": {..}}, ...
-            ...
+            print(msg["channel"], msg["seq"])
 
 One reader task reads every frame: a reply (it carries the ``id`` this client put on its
 request) completes the awaiting call, a channel message goes into a bounded queue that

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from alpaca.data.live import StockDataStream
 from alpaca.data.models import Quote
 from alpaca.data.models import Trade as AlpacaTrade
@@ -42,14 +39,11 @@ from mercato.services.platform import Platform
 Server = dict[str, Any]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, serve_app: Serve) -> Iterator[Server]:
     """A served in-memory platform: XYZ with a maker (account 1) quoting 99.00 / 101.00,
     each 1,000, and a trader (account 2, cash 100,000.00)."""
     platform = Platform()
@@ -84,32 +78,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
         platform.core.process(cmd)
     user = auth.create_user("trader", "correct horse battery")
     auth.add_account(user, 2)
-    port = free_port()
     app = create_app(platform, auth)
     hub = next(
         f.__self__  # type: ignore[attr-defined]
         for f in platform._listeners
         if isinstance(getattr(f, "__self__", None), MarketData)
     )
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/v1/instruments", timeout=0.5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    url, port = serve_app(app)
     yield {
         "url": url,
         "ws": f"ws://127.0.0.1:{port}/v2/iex",
         "key": auth.create_key(user),
         "hub": hub,
     }
-    srv.should_exit = True
-    thread.join(timeout=10)
     auth.close()
 
 

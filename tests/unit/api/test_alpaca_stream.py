@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
@@ -41,14 +38,11 @@ from mercato.services.platform import Platform
 Server = dict[str, Any]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, serve_app: Serve) -> Iterator[Server]:
     """A served in-memory platform: XYZ with a maker (account 1, owned by "maker") quoting
     99.00 / 101.00, and a trader (account 2, cash 100,000.00)."""
     platform = Platform()
@@ -85,24 +79,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
     auth.add_account(user, 2)
     maker = auth.create_user("maker", "correct horse battery")
     auth.add_account(maker, 1)
-    port = free_port()
     app = create_app(platform, auth)  # mounts /stream (one hub, listening to the platform)
     hub = next(
         f.__self__  # type: ignore[attr-defined]
         for f in platform._listeners
         if isinstance(getattr(f, "__self__", None), TradeUpdates)
     )
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/v1/instruments", timeout=0.5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    url, port = serve_app(app)
     yield {
         "url": url,
         "ws": f"ws://127.0.0.1:{port}/stream",
@@ -110,8 +93,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "maker_key": auth.create_key(maker),
         "hub": hub,
     }
-    srv.should_exit = True
-    thread.join(timeout=10)
     auth.close()
 
 

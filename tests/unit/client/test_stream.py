@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 
 from mercato.api.app import create_app
@@ -37,15 +32,11 @@ from mercato.domain.types import AccountKind, OrderType, Side
 from mercato.services.auth import AuthStore
 from mercato.services.platform import Platform
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+def server(tmp_path: Path, serve_app: Serve) -> Iterator[tuple[str, str, str]]:
     """XYZ at 100.00 with a maker (account 1) quoting 99.00 / 101.00, and a trader
     (account 2, cash 100,000.00) whose key is returned."""
     platform = Platform()
@@ -81,22 +72,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     user = auth.create_user("trader", "correct horse battery")
     auth.add_account(user, 2)
     key_id, secret = auth.create_key(user)
-    port = free_port()
     app = create_app(platform, auth)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/v1/instruments", timeout=0.5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    url, _ = serve_app(app)
     yield url, key_id, secret
-    srv.should_exit = True
-    thread.join(timeout=10)
     auth.close()
 
 
