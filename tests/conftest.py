@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,7 +54,10 @@ def serve_app() -> Iterator[Callable[[Any], tuple[str, int]]]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+        )
+        srv = uvicorn.Server(config)
         thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))
         thread.start()
         running.append((srv, thread))
@@ -71,3 +75,54 @@ def serve_app() -> Iterator[Callable[[Any], tuple[str, int]]]:
     for srv, thread in running:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Any]:
+    """An in-memory platform and its user store: XYZ at 100.00 with a maker (account 1)
+    quoting 99.00 / 101.00, each 1,000, and a user "trader" (``market.trader``) owning
+    account 2 with 100,000.00 USD. Attributes: ``platform``, ``auth``, ``trader``."""
+    from types import SimpleNamespace
+
+    from argon2 import PasswordHasher
+
+    from mercato.domain.commands import (
+        AddInstrument,
+        CreateAccount,
+        Deposit,
+        NewOrder,
+        SetInstrumentRisk,
+    )
+    from mercato.domain.types import AccountKind, OrderType, Side
+    from mercato.services.auth import AuthStore
+    from mercato.services.platform import Platform
+
+    platform = Platform()
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
+    quotes = [(1, Side.BUY, 9_900), (2, Side.SELL, 10_100)]
+    for cmd in [
+        AddInstrument(symbol="XYZ"),
+        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
+        CreateAccount(account=1, kind=AccountKind.MARGIN),
+        Deposit(account=1, asset="USD", amount=10**10),
+        CreateAccount(account=2),
+        Deposit(account=2, asset="USD", amount=10_000_000),
+        *(
+            NewOrder(
+                order_id=oid,
+                account=1,
+                symbol="XYZ",
+                side=side,
+                type=OrderType.LIMIT,
+                qty=1_000,
+                price=price,
+            )
+            for oid, side, price in quotes
+        ),
+    ]:
+        platform.core.process(cmd)
+    user = auth.create_user("trader", "correct horse battery")
+    auth.add_account(user, 2)
+    yield SimpleNamespace(platform=platform, auth=auth, trader=user)
+    auth.close()

@@ -265,7 +265,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from mercato.api.app import create_app
+    from mercato.api.app import SERVER_OPTIONS, create_app
+    from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import Platform
 
@@ -292,11 +293,9 @@ def _serve(args: argparse.Namespace) -> int:
         os.chmod(tmp, 0o600)
         os.replace(tmp, creds)
         print(f"created the administrator: credentials in {creds}")
-    app = create_app(platform, auth)
+    app = create_app(platform, auth, full_gc_every=gc_policy.FULL_EVERY)
     print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
-    uvicorn.run(
-        app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning"
-    )
+    uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
     auth.close()
     return EXIT_OK
 

@@ -11,25 +11,43 @@ an order it cannot afford.
 
 The trading stream (``trade_updates``) is in ``alpaca_stream.py`` and the historical data
 endpoints in ``alpaca_data.py``. Not yet: the market-data streams.
+
+Bodies in and out are the msgspec structs below; ``ROUTES`` names each route's handler,
+structs and query parameters, and ``openapi.alpaca_document`` (served at
+``GET /v2/openapi.json``) is built from it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeVar
 
+import msgspec
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mercato.api.app import TRADER, Api, ApiError, Ctx, endpoint_for, json_response
+from mercato.api.app import (
+    TRADER,
+    Api,
+    ApiError,
+    Ctx,
+    RouteSpec,
+    endpoint_for,
+    json_response,
+)
 from mercato.domain.commands import CancelOrder, NewOrder, ReplaceOrder
 from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 from mercato.services.oms import OrderView
+
+Kind = Literal["market", "limit", "stop", "stop_limit"]
+Tif = Literal["day", "gtc", "ioc", "fok"]
+State = Literal["new", "partially_filled", "filled", "canceled", "rejected", "expired"]
+Amount = str | int | float  # alpaca-py sends numbers, Alpaca's docs strings: both are read
 
 _NS: Final = uuid.UUID("6d657263-6174-6f00-0000-000000000000")  # names asset and account ids
 _SIDES: Final = {"buy": Side.BUY, "sell": Side.SELL}
@@ -45,7 +63,7 @@ _TIFS: Final = {
     "ioc": TimeInForce.IOC,
     "fok": TimeInForce.FOK,
 }
-_STATUS: Final = {
+_STATUS: Final[dict[OrderStatus, State]] = {
     OrderStatus.NEW: "new",
     OrderStatus.ACCEPTED: "new",
     OrderStatus.PARTIALLY_FILLED: "partially_filled",
@@ -56,16 +74,196 @@ _STATUS: Final = {
     OrderStatus.REPLACED: "new",
 }
 _OPEN: Final = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
+_KIND_NAMES: Final[dict[int, Kind]] = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}
+_TIF_NAMES: Final[dict[int, Tif]] = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}
+_B = TypeVar("_B", bound=msgspec.Struct)
+
+
+# -- bodies --------------------------------------------------------------------------------
+
+
+class OrderBody(msgspec.Struct, kw_only=True):
+    """``POST /v2/orders``. Fields Mercato does not use (``order_class``,
+    ``extended_hours``, ``notional``, ...) are ignored, not refused, as alpaca-py sends them."""
+
+    symbol: str
+    side: Literal["buy", "sell"]
+    type: Kind | None = None  # default market
+    order_type: Kind | None = None  # the same, as some clients name it
+    time_in_force: Tif = "day"
+    qty: Amount | None = None
+    limit_price: Amount | None = None
+    stop_price: Amount | None = None
+    client_order_id: str | None = None
+
+
+class OrderPatch(msgspec.Struct, kw_only=True):
+    """``PATCH /v2/orders/{id}``: what is not sent stays as it is."""
+
+    qty: Amount | None = None
+    limit_price: Amount | None = None
+    stop_price: Amount | None = None
+
+
+class Order(msgspec.Struct, kw_only=True):
+    id: str
+    client_order_id: str
+    created_at: str
+    updated_at: str
+    submitted_at: str
+    filled_at: str | None
+    expired_at: str | None
+    canceled_at: str | None
+    failed_at: str | None
+    replaced_at: str | None
+    replaced_by: str | None
+    replaces: str | None
+    asset_id: str
+    symbol: str
+    asset_class: Literal["us_equity"]
+    notional: str | None
+    qty: str
+    filled_qty: str
+    filled_avg_price: str | None
+    order_class: Literal["simple"]
+    order_type: Kind
+    type: Kind
+    side: Literal["buy", "sell"]
+    time_in_force: Tif
+    limit_price: str | None
+    stop_price: str | None
+    status: State
+    extended_hours: bool
+    legs: list[Order] | None
+    trail_percent: str | None
+    trail_price: str | None
+    hwm: str | None
+
+
+class Account(msgspec.Struct, kw_only=True):
+    id: str
+    account_number: str
+    status: Literal["ACTIVE"]
+    crypto_status: str | None
+    currency: str
+    buying_power: str
+    regt_buying_power: str
+    daytrading_buying_power: str
+    non_marginable_buying_power: str
+    cash: str
+    accrued_fees: str
+    pending_transfer_in: str
+    portfolio_value: str
+    equity: str
+    last_equity: str
+    long_market_value: str
+    short_market_value: str
+    initial_margin: str
+    maintenance_margin: str
+    last_maintenance_margin: str
+    sma: str
+    multiplier: str
+    shorting_enabled: bool
+    pattern_day_trader: bool
+    trading_blocked: bool
+    transfers_blocked: bool
+    account_blocked: bool
+    trade_suspended_by_user: bool
+    daytrade_count: int
+    created_at: str
+
+
+class Clock(msgspec.Struct, kw_only=True):
+    timestamp: str
+    is_open: bool
+    next_open: str
+    next_close: str
+
+
+class Asset(msgspec.Struct, kw_only=True, rename={"class_": "class"}):
+    id: str
+    class_: Literal["us_equity"]
+    asset_class: Literal["us_equity"]
+    exchange: str
+    symbol: str
+    name: str
+    status: Literal["active", "inactive"]
+    tradable: bool
+    marginable: bool
+    shortable: bool
+    easy_to_borrow: bool
+    fractionable: bool
+    min_order_size: str | None
+    min_trade_increment: str | None
+    price_increment: str | None
+    maintenance_margin_requirement: float | None
+    attributes: list[str]
+
+
+class Position(msgspec.Struct, kw_only=True):
+    asset_id: str
+    symbol: str
+    exchange: str
+    asset_class: Literal["us_equity"]
+    avg_entry_price: str
+    qty: str
+    qty_available: str
+    side: Literal["long", "short"]
+    market_value: str
+    cost_basis: str
+    unrealized_pl: str
+    unrealized_plpc: str | None
+    unrealized_intraday_pl: str
+    unrealized_intraday_plpc: str | None
+    current_price: str | None
+    lastday_price: str | None
+    change_today: str | None
+
+
+class Canceled(msgspec.Struct):
+    """One order of ``DELETE /v2/orders`` (a 207): its status is 200, or 500 if refused."""
+
+    id: str
+    status: int
+    body: Order | None = None
+
+
+class Closed(msgspec.Struct):
+    """One position of ``DELETE /v2/positions`` (a 207): the closing order."""
+
+    symbol: str
+    status: int
+    body: Order
+
+
+class Error(msgspec.Struct):
+    """Alpaca's error shape: ``code`` is the HTTP status times 100,000, plus one."""
+
+    code: int
+    message: str
 
 
 def alpaca_error(e: ApiError) -> Response:
-    return json_response({"code": e.status * 100_000 + 1, "message": e.message}, e.status)
+    return json_response(Error(e.status * 100_000 + 1, e.message), e.status)
+
+
+def _stamp(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _iso(ts: int) -> str | None:
-    if not ts:
-        return None
-    return datetime.fromtimestamp(ts / 1e9, UTC).isoformat().replace("+00:00", "Z")
+    return _stamp(ts) if ts else None
+
+
+async def _body(c: Ctx, kind: type[_B]) -> _B:
+    """``kind`` from the request; well-formed JSON of the wrong shape is a 422, as Alpaca
+    answers an order it cannot read."""
+    try:
+        return await c.body(kind)
+    except ApiError as e:
+        if e.code == "invalid_body":
+            raise ApiError(422, "invalid_order", e.message) from None
+        raise
 
 
 def order_uuid(order_id: int) -> str:
@@ -92,51 +290,56 @@ class AlpacaApi:
     def _account(self, c: Ctx) -> int:
         return self.api.own_account(c.user, None)
 
-    def order(self, v: OrderView) -> dict[str, Any]:
+    def order(self, v: OrderView) -> Order:
         book = self.core.engine.books.get(v.symbol)
         ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
         notional, filled = v.avg_price
         status = _STATUS.get(OrderStatus(v.status), "new")
         if status == "new" and v.filled:
             status = "partially_filled"
-        kind = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}.get(v.type, "market")
-        tif = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}.get(v.tif, "gtc")
-        return {
-            "id": order_uuid(v.order_id),
-            "client_order_id": v.client_order_id or order_uuid(v.order_id),
-            "created_at": _iso(v.created_ts) or _iso(1),
-            "updated_at": _iso(v.updated_ts) or _iso(1),
-            "submitted_at": _iso(v.created_ts) or _iso(1),
-            "filled_at": _iso(v.updated_ts) if status == "filled" else None,
-            "expired_at": _iso(v.updated_ts) if status == "expired" else None,
-            "canceled_at": _iso(v.updated_ts) if status == "canceled" else None,
-            "failed_at": None,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
-            "asset_id": str(uuid.uuid5(_NS, v.symbol)),
-            "symbol": v.symbol,
-            "asset_class": "us_equity",
-            "notional": None,
-            "qty": format_decimal(v.qty, qs),
-            "filled_qty": format_decimal(v.filled, qs),
-            "filled_avg_price": format_decimal(notional // filled, ps)
+        kind: Kind = _KIND_NAMES.get(v.type, "market")
+        tif: Tif = _TIF_NAMES.get(v.tif, "gtc")
+        return Order(
+            id=order_uuid(v.order_id),
+            client_order_id=v.client_order_id or order_uuid(v.order_id),
+            created_at=_stamp(v.created_ts or 1),
+            updated_at=_stamp(v.updated_ts or 1),
+            submitted_at=_stamp(v.created_ts or 1),
+            filled_at=_iso(v.updated_ts) if status == "filled" else None,
+            expired_at=_iso(v.updated_ts) if status == "expired" else None,
+            canceled_at=_iso(v.updated_ts) if status == "canceled" else None,
+            failed_at=None,
+            replaced_at=None,
+            replaced_by=None,
+            replaces=None,
+            asset_id=str(uuid.uuid5(_NS, v.symbol)),
+            symbol=v.symbol,
+            asset_class="us_equity",
+            notional=None,
+            qty=format_decimal(v.qty, qs),
+            filled_qty=format_decimal(v.filled, qs),
+            filled_avg_price=format_decimal(notional // filled, ps)
             if filled and notional
             else None,
-            "order_class": "simple",
-            "order_type": kind,
-            "type": kind,
-            "side": "buy" if v.side == Side.BUY else "sell",
-            "time_in_force": tif,
-            "limit_price": format_decimal(v.price, ps) if v.price else None,
-            "stop_price": format_decimal(v.stop_price, ps) if v.stop_price else None,
-            "status": status,
-            "extended_hours": False,
-            "legs": None,
-            "trail_percent": None,
-            "trail_price": None,
-            "hwm": None,
-        }
+            order_class="simple",
+            order_type=kind,
+            type=kind,
+            side="buy" if v.side == Side.BUY else "sell",
+            time_in_force=tif,
+            limit_price=format_decimal(v.price, ps) if v.price else None,
+            stop_price=format_decimal(v.stop_price, ps) if v.stop_price else None,
+            status=status,
+            extended_hours=False,
+            legs=None,
+            trail_percent=None,
+            trail_price=None,
+            hwm=None,
+        )
+
+    async def openapi(self, c: Ctx) -> Response:
+        from mercato.api.openapi import alpaca_document  # it reads ROUTES, below
+
+        return json_response(alpaca_document())
 
     # -- account, clock, assets ------------------------------------------------------------
 
@@ -155,69 +358,68 @@ class AlpacaApi:
             if p.qty < 0
         )
         return json_response(
-            {
-                "id": str(uuid.uuid5(_NS, f"account-{account}")),
-                "account_number": str(account),
-                "status": "ACTIVE",
-                "crypto_status": None,
-                "currency": sm.currency,
-                "buying_power": money(account, sm.buying_power),
-                "regt_buying_power": money(account, sm.buying_power),
-                "daytrading_buying_power": money(account, sm.buying_power),
-                "non_marginable_buying_power": money(account, sm.buying_power),
-                "cash": money(account, sm.cash),
-                "accrued_fees": "0",
-                "pending_transfer_in": "0",
-                "portfolio_value": money(account, sm.equity),
-                "equity": money(account, sm.equity),
-                "last_equity": money(account, sm.equity - sm.day_pnl),
-                "long_market_value": money(account, gross_long),
-                "short_market_value": money(account, -gross_short),
-                "initial_margin": money(account, sm.initial_margin),
-                "maintenance_margin": money(account, sm.maintenance_margin),
-                "last_maintenance_margin": money(account, sm.maintenance_margin),
-                "sma": "0",
-                "multiplier": "1" if sm.kind == 1 else "2",
-                "shorting_enabled": sm.kind != 1,
-                "pattern_day_trader": False,
-                "trading_blocked": sm.killed,
-                "transfers_blocked": False,
-                "account_blocked": False,
-                "trade_suspended_by_user": False,
-                "daytrade_count": 0,
-                "created_at": _iso(1),
-            }
+            Account(
+                id=str(uuid.uuid5(_NS, f"account-{account}")),
+                account_number=str(account),
+                status="ACTIVE",
+                crypto_status=None,
+                currency=sm.currency,
+                buying_power=money(account, sm.buying_power),
+                regt_buying_power=money(account, sm.buying_power),
+                daytrading_buying_power=money(account, sm.buying_power),
+                non_marginable_buying_power=money(account, sm.buying_power),
+                cash=money(account, sm.cash),
+                accrued_fees="0",
+                pending_transfer_in="0",
+                portfolio_value=money(account, sm.equity),
+                equity=money(account, sm.equity),
+                last_equity=money(account, sm.equity - sm.day_pnl),
+                long_market_value=money(account, gross_long),
+                short_market_value=money(account, -gross_short),
+                initial_margin=money(account, sm.initial_margin),
+                maintenance_margin=money(account, sm.maintenance_margin),
+                last_maintenance_margin=money(account, sm.maintenance_margin),
+                sma="0",
+                multiplier="1" if sm.kind == 1 else "2",
+                shorting_enabled=sm.kind != 1,
+                pattern_day_trader=False,
+                trading_blocked=sm.killed,
+                transfers_blocked=False,
+                account_blocked=False,
+                trade_suspended_by_user=False,
+                daytrade_count=0,
+                created_at=_stamp(1),
+            )
         )
 
     async def clock(self, c: Ctx) -> Response:
-        now = datetime.fromtimestamp(self.api.platform.now() / 1e9, UTC)
-        stamp = now.isoformat().replace("+00:00", "Z")
+        stamp = _stamp(self.api.platform.now())
         # a continuous market: always open; the "next" open and close are a day apart
         return json_response(
-            {"timestamp": stamp, "is_open": True, "next_open": stamp, "next_close": stamp}
+            Clock(timestamp=stamp, is_open=True, next_open=stamp, next_close=stamp)
         )
 
-    def _asset(self, symbol: str) -> dict[str, Any]:
+    def _asset(self, symbol: str) -> Asset:
         book = self.core.engine.books[symbol]
-        return {
-            "id": str(uuid.uuid5(_NS, symbol)),
-            "class": "us_equity",
-            "asset_class": "us_equity",
-            "exchange": "OTC",
-            "symbol": symbol,
-            "name": symbol,
-            "status": "active" if book.status != TradingStatus.CLOSED else "inactive",
-            "tradable": book.status == TradingStatus.OPEN,
-            "marginable": True,
-            "shortable": True,
-            "easy_to_borrow": True,
-            "fractionable": book.qty_scale > 0,
-            "min_order_size": None,
-            "min_trade_increment": None,
-            "price_increment": None,
-            "maintenance_margin_requirement": None,
-            "attributes": [],
-        }
+        return Asset(
+            id=str(uuid.uuid5(_NS, symbol)),
+            class_="us_equity",
+            asset_class="us_equity",
+            exchange="OTC",
+            symbol=symbol,
+            name=symbol,
+            status="active" if book.status != TradingStatus.CLOSED else "inactive",
+            tradable=book.status == TradingStatus.OPEN,
+            marginable=True,
+            shortable=True,
+            easy_to_borrow=True,
+            fractionable=book.qty_scale > 0,
+            min_order_size=None,
+            min_trade_increment=None,
+            price_increment=None,
+            maintenance_margin_requirement=None,
+            attributes=[],
+        )
 
     async def assets(self, c: Ctx) -> Response:
         return json_response([self._asset(s) for s in sorted(self.core.engine.books)])
@@ -231,25 +433,21 @@ class AlpacaApi:
     # -- orders ------------------------------------------------------------------------------
 
     async def submit(self, c: Ctx) -> Response:
-        body = await c.body(dict)
+        body = await _body(c, OrderBody)
         account = self._account(c)
-        try:
-            symbol = str(body["symbol"])
-            side = _SIDES[body["side"]]
-            kind = _TYPES[body.get("type") or body.get("order_type") or "market"]
-            tif = _TIFS[body.get("time_in_force", "day")]
-        except (KeyError, TypeError):
-            raise ApiError(422, "invalid_order", "symbol, side, type and time_in_force") from None
+        symbol = body.symbol
+        side = _SIDES[body.side]
+        kind = _TYPES[body.type or body.order_type or "market"]
+        tif = _TIFS[body.time_in_force]
         book = self.api.book(symbol)
         try:
-            qty = parse_decimal(str(body.get("qty", "")), book.qty_scale)
-            limit = body.get("limit_price")
-            stop = body.get("stop_price")
+            qty = parse_decimal(str(body.qty if body.qty is not None else ""), book.qty_scale)
+            limit, stop = body.limit_price, body.stop_price
             price = parse_decimal(str(limit), book.price_scale) if limit is not None else 0
             stop_price = parse_decimal(str(stop), book.price_scale) if stop is not None else 0
         except DecimalError as e:
             raise ApiError(422, "invalid_number", str(e)) from None
-        client_id = str(body.get("client_order_id") or "")
+        client_id = body.client_order_id or ""
         if len(client_id) > 64:
             raise ApiError(422, "invalid_client_order_id", "at most 64 characters")
         oid = self.api.platform.next_order_id()
@@ -297,7 +495,8 @@ class AlpacaApi:
     async def list(self, c: Ctx) -> Response:
         q = c.request.query_params
         status = q.get("status", "open")
-        limit = int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else 50
+        raw_limit = q.get("limit", "50")
+        limit = int(raw_limit) if raw_limit.isdecimal() else 50  # isdigit() passes "²"
         symbols = set(q.get("symbols", "").split(",")) - {""}
         out: list[OrderView] = []
         for account in c.user.accounts:
@@ -314,16 +513,15 @@ class AlpacaApi:
 
     async def replace(self, c: Ctx) -> Response:
         v = self._own(c, _order_id(c.request.path_params["id"]))
-        body = await c.body(dict)
+        body = await _body(c, OrderPatch)
         book = self.api.book(v.symbol)
         try:
             qty = (
-                parse_decimal(str(body["qty"]), book.qty_scale)
-                if body.get("qty") is not None
+                parse_decimal(str(body.qty), book.qty_scale)
+                if body.qty is not None
                 else v.remaining
             )
-            limit = body.get("limit_price")
-            stop = body.get("stop_price")
+            limit, stop = body.limit_price, body.stop_price
             price = parse_decimal(str(limit), book.price_scale) if limit is not None else v.price
             stop_price = parse_decimal(str(stop), book.price_scale) if stop is not None else 0
         except DecimalError as e:
@@ -360,12 +558,12 @@ class AlpacaApi:
                     CancelOrder(ts=self.api.platform.now(), order_id=v.order_id, symbol=v.symbol)
                 )
                 status = 200 if self.api.refused(events) is None else 500
-                out.append({"id": order_uuid(v.order_id), "status": status, "body": None})
+                out.append(Canceled(order_uuid(v.order_id), status))
         return json_response(out, 207)
 
     # -- positions ---------------------------------------------------------------------------
 
-    def _position(self, account: int, symbol: str) -> dict[str, Any] | None:
+    def _position(self, account: int, symbol: str) -> Position | None:
         pos = self.core.accounts[account].positions.get(symbol)
         if pos is None or not pos.qty:
             return None
@@ -376,25 +574,25 @@ class AlpacaApi:
         inst = self.core.instruments[symbol]
         avg = abs(pos.cost) * inst.div // (inst.mul * abs(pos.qty))  # price units, rounded down
         mark = self.core.mark(symbol)
-        return {
-            "asset_id": str(uuid.uuid5(_NS, symbol)),
-            "symbol": symbol,
-            "exchange": "OTC",
-            "asset_class": "us_equity",
-            "avg_entry_price": format_decimal(avg, ps),
-            "qty": format_decimal(abs(pos.qty), qs),
-            "qty_available": format_decimal(abs(pos.qty), qs),
-            "side": "long" if pos.qty > 0 else "short",
-            "market_value": money(account, value if pos.qty > 0 else -value),
-            "cost_basis": money(account, pos.cost),
-            "unrealized_pl": money(account, pos.unrealized(value)),
-            "unrealized_plpc": None,
-            "unrealized_intraday_pl": money(account, pos.unrealized(value)),
-            "unrealized_intraday_plpc": None,
-            "current_price": format_decimal(mark, ps) if mark else None,
-            "lastday_price": None,
-            "change_today": None,
-        }
+        return Position(
+            asset_id=str(uuid.uuid5(_NS, symbol)),
+            symbol=symbol,
+            exchange="OTC",
+            asset_class="us_equity",
+            avg_entry_price=format_decimal(avg, ps),
+            qty=format_decimal(abs(pos.qty), qs),
+            qty_available=format_decimal(abs(pos.qty), qs),
+            side="long" if pos.qty > 0 else "short",
+            market_value=money(account, value if pos.qty > 0 else -value),
+            cost_basis=money(account, pos.cost),
+            unrealized_pl=money(account, pos.unrealized(value)),
+            unrealized_plpc=None,
+            unrealized_intraday_pl=money(account, pos.unrealized(value)),
+            unrealized_intraday_plpc=None,
+            current_price=format_decimal(mark, ps) if mark else None,
+            lastday_price=None,
+            change_today=None,
+        )
 
     async def positions(self, c: Ctx) -> Response:
         account = self._account(c)
@@ -407,7 +605,7 @@ class AlpacaApi:
             raise ApiError(404, "no_position", "position does not exist")
         return json_response(p)
 
-    async def _close(self, c: Ctx, account: int, symbol: str) -> dict[str, Any]:
+    async def _close(self, c: Ctx, account: int, symbol: str) -> Order:
         pos = self.core.accounts[account].positions.get(symbol)
         if pos is None or not pos.qty:
             raise ApiError(404, "no_position", "position does not exist")
@@ -442,31 +640,89 @@ class AlpacaApi:
             pos = self.core.accounts[account].positions[symbol]
             if pos.qty:
                 order = await self._close(c, account, symbol)
-                out.append({"symbol": symbol, "status": 200, "body": order})
+                out.append(Closed(symbol, 200, order))
         return json_response(out, 207)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter a handler reads, as the OpenAPI document declares it."""
+
+    name: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class AlpacaRoute(RouteSpec):
+    """A ``/v2`` route (its handler a method of ``AlpacaApi`` or ``AlpacaData``) and what
+    the OpenAPI document says of it: bodies in and out, query, particular errors."""
+
+    response: Any = None  # the success body's type (a Struct, list[...]); None: no body
+    status: int = 200
+    body: type[msgspec.Struct] | None = None
+    query: tuple[Param, ...] = ()
+    errors: frozenset[int] = frozenset()  # besides 401, 429 and those of bodies and paths
+    tag: str = "trading"
+
+
+_404: Final = frozenset({404})
+_422: Final = frozenset({422})
+_403_404: Final = frozenset({403, 404})
+ROUTES: Final = (
+    AlpacaRoute("GET", "/v2/account", TRADER, "account", Account, errors=_404),
+    AlpacaRoute("GET", "/v2/clock", TRADER, "clock", Clock),
+    AlpacaRoute("GET", "/v2/assets", TRADER, "assets", list[Asset]),
+    AlpacaRoute("GET", "/v2/assets/{symbol}", TRADER, "asset", Asset),
+    AlpacaRoute("POST", "/v2/orders", TRADER, "submit", Order, body=OrderBody, errors=_403_404),
+    AlpacaRoute(
+        "GET",
+        "/v2/orders",
+        TRADER,
+        "list",
+        list[Order],
+        query=(
+            Param("status", {"enum": ["open", "closed", "all"], "default": "open"}),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+            Param("symbols", {"type": "string", "description": "A,B: only these symbols"}),
+        ),
+    ),
+    AlpacaRoute("DELETE", "/v2/orders", TRADER, "cancel_all", list[Canceled], status=207),
+    AlpacaRoute(
+        "GET",
+        "/v2/orders:by_client_order_id",
+        TRADER,
+        "by_client_id",
+        Order,
+        query=(Param("client_order_id", {"type": "string"}, required=True),),
+        errors=_404,
+    ),
+    AlpacaRoute("GET", "/v2/orders/{id}", TRADER, "get", Order),
+    AlpacaRoute("PATCH", "/v2/orders/{id}", TRADER, "replace", Order, body=OrderPatch),
+    AlpacaRoute("DELETE", "/v2/orders/{id}", TRADER, "cancel", status=204, errors=_422),
+    AlpacaRoute("GET", "/v2/positions", TRADER, "positions", list[Position], errors=_404),
+    AlpacaRoute(
+        "DELETE", "/v2/positions", TRADER, "close_all", list[Closed], status=207, errors=_403_404
+    ),
+    AlpacaRoute("GET", "/v2/positions/{symbol}", TRADER, "position", Position),
+    AlpacaRoute(
+        "DELETE", "/v2/positions/{symbol}", TRADER, "close_position", Order, errors=frozenset({403})
+    ),
+    # keyed like the rest of /v2 (Alpaca clients have a key); /v1/openapi.json is public
+    AlpacaRoute("GET", "/v2/openapi.json", TRADER, "openapi", dict[str, Any], tag="meta"),
+)
+"""The trading routes (and this surface's OpenAPI document); ``alpaca_data.ROUTES`` has
+the market data's."""
 
 
 def alpaca_routes(api: Api) -> list[Route]:
     """The ``/v2`` routes, authenticated like the native API (Alpaca's key headers)."""
     a = AlpacaApi(api)
-    table: list[tuple[str, str, Callable[[Ctx], Awaitable[Response]]]] = [
-        ("GET", "/v2/account", a.account),
-        ("GET", "/v2/clock", a.clock),
-        ("GET", "/v2/assets", a.assets),
-        ("GET", "/v2/assets/{symbol}", a.asset),
-        ("POST", "/v2/orders", a.submit),
-        ("GET", "/v2/orders", a.list),
-        ("DELETE", "/v2/orders", a.cancel_all),
-        ("GET", "/v2/orders:by_client_order_id", a.by_client_id),
-        ("GET", "/v2/orders/{id}", a.get),
-        ("PATCH", "/v2/orders/{id}", a.replace),
-        ("DELETE", "/v2/orders/{id}", a.cancel),
-        ("GET", "/v2/positions", a.positions),
-        ("DELETE", "/v2/positions", a.close_all),
-        ("GET", "/v2/positions/{symbol}", a.position),
-        ("DELETE", "/v2/positions/{symbol}", a.close_position),
-    ]
     return [
-        Route(path, endpoint_for(api, TRADER, handler, alpaca_error), methods=[method])
-        for method, path, handler in table
+        Route(
+            spec.path,
+            endpoint_for(api, spec.access, getattr(a, spec.handler), alpaca_error),
+            methods=[spec.method],
+        )
+        for spec in ROUTES
     ]

@@ -33,23 +33,25 @@ the requested ``start`` .. ``end``; otherwise nothing.
 
 Market data is public here, as on ``/v1/marketdata``: a key is not needed, but a wrong
 one is refused (401). Errors take Alpaca's shape (``alpaca.alpaca_error``); a symbol with
-no instrument simply has no data, as on Alpaca.
+no instrument simply has no data, as on Alpaca. The answers are the structs below, and
+``ROUTES`` describes the routes for the OpenAPI document (``GET /v2/openapi.json``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final, TypeVar
 
+import msgspec
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mercato.api.alpaca import alpaca_error
+from mercato.api.alpaca import AlpacaRoute, Param, alpaca_error
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
 from mercato.engine.book import Book
-from mercato.services.marketdata import MINUTE_NS, Bar, TradePrint
+from mercato.services.marketdata import MINUTE_NS, TradePrint
+from mercato.services.marketdata import Bar as MinuteBar
 
 EXCHANGE: Final = "MERCATO"
 TAPE: Final = "M"
@@ -66,6 +68,67 @@ _UNITS: Final = {
 }
 _TIMEFRAME = re.compile(r"^(\d{1,4})([A-Za-z]+)$")
 _FRACTION = re.compile(r"\.(\d+)")
+_I = TypeVar("_I")
+
+
+class Bar(msgspec.Struct, kw_only=True):
+    t: str  # the bar's start
+    o: float
+    h: float
+    l: float  # noqa: E741 (Alpaca's name)
+    c: float
+    v: float
+    n: int  # trades
+    vw: float | None  # volume-weighted price, when every trade is still on the tape
+
+
+class Trade(msgspec.Struct, kw_only=True):
+    t: str
+    x: str  # exchange
+    p: float
+    s: float
+    c: list[str]  # conditions
+    i: int  # the engine's event seq
+    z: str  # tape
+
+
+class Quote(msgspec.Struct, kw_only=True, rename={"as_": "as"}):
+    t: str
+    ax: str
+    ap: float
+    as_: float
+    bx: str
+    bp: float
+    bs: float
+    c: list[str]
+    z: str
+
+
+class Bars(msgspec.Struct):
+    bars: dict[str, list[Bar]]
+    next_page_token: str | None
+
+
+class Trades(msgspec.Struct):
+    trades: dict[str, list[Trade]]
+    next_page_token: str | None
+
+
+class Quotes(msgspec.Struct):
+    quotes: dict[str, list[Quote]]
+    next_page_token: str | None
+
+
+class LatestBars(msgspec.Struct):
+    bars: dict[str, Bar]
+
+
+class LatestTrades(msgspec.Struct):
+    trades: dict[str, Trade]
+
+
+class LatestQuotes(msgspec.Struct):
+    quotes: dict[str, Quote]
 
 
 def rfc3339(ns: int) -> str:
@@ -148,7 +211,7 @@ class AlpacaData:
         raw = c.request.query_params.get("limit")
         if not raw:
             return DEFAULT_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not raw.isdecimal() or not 1 <= int(raw) <= MAX_LIMIT:
             raise ApiError(422, "invalid_limit", f"limit is 1..{MAX_LIMIT}")
         return int(raw)
 
@@ -160,17 +223,15 @@ class AlpacaData:
         return sort == "desc"
 
     def _page(
-        self,
-        c: Ctx,
-        key: str,
-        series: list[tuple[str, list[tuple[int, dict[str, Any]]]]],
-    ) -> Response:
+        self, c: Ctx, series: list[tuple[str, list[tuple[int, _I]]]]
+    ) -> tuple[dict[str, list[_I]], str | None]:
         """One page of ``series`` (per symbol, in order: (ts, item) oldest first): filtered
-        by start / end, sorted, cut at ``page_token`` and ``limit``."""
+        by start / end, sorted, cut at ``page_token`` and ``limit``; and the next page's
+        token."""
         start, end = self._range(c)
         limit, desc = self._limit(c), self._desc(c)
         token = c.request.query_params.get("page_token") or ""
-        flat: list[tuple[str, int, int, dict[str, Any]]] = []  # symbol, ts, n, item
+        flat: list[tuple[str, int, int, _I]] = []  # symbol, ts, n, item
         for symbol, items in series:
             picked = [
                 (ts, item)
@@ -190,43 +251,42 @@ class AlpacaData:
                 raise ApiError(422, "invalid_page_token", "unknown page_token") from None
         page = flat[begin : begin + limit]
         rest = flat[begin + limit : begin + limit + 1]
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[_I]] = {}
         for symbol, _, _, item in page:
             out.setdefault(symbol, []).append(item)
-        next_token = f"{rest[0][0]}:{rest[0][1]}:{rest[0][2]}" if rest else None
-        return json_response({key: out, "next_page_token": next_token})
+        return out, f"{rest[0][0]}:{rest[0][1]}:{rest[0][2]}" if rest else None
 
     # -- items ---------------------------------------------------------------------------
 
     @staticmethod
-    def _trade(book: Book, t: TradePrint) -> dict[str, Any]:
-        return {
-            "t": rfc3339(t.ts),
-            "x": EXCHANGE,
-            "p": _number(t.price, book.price_scale),
-            "s": _number(t.qty, book.qty_scale),
-            "c": ["@"],
-            "i": t.seq,
-            "z": TAPE,
-        }
+    def _trade(book: Book, t: TradePrint) -> Trade:
+        return Trade(
+            t=rfc3339(t.ts),
+            x=EXCHANGE,
+            p=_number(t.price, book.price_scale),
+            s=_number(t.qty, book.qty_scale),
+            c=["@"],
+            i=t.seq,
+            z=TAPE,
+        )
 
-    def _quote(self, book: Book) -> dict[str, Any]:
+    def _quote(self, book: Book) -> Quote:
         ps, qs = book.price_scale, book.qty_scale
         bid = book.bids.levels_best_first()[:1]
         ask = book.asks.levels_best_first()[:1]
-        return {
-            "t": rfc3339(self.api.platform.now()),
-            "ax": EXCHANGE,
-            "ap": _number(ask[0].price, ps) if ask else 0,
-            "as": _number(ask[0].total, qs) if ask else 0,
-            "bx": EXCHANGE,
-            "bp": _number(bid[0].price, ps) if bid else 0,
-            "bs": _number(bid[0].total, qs) if bid else 0,
-            "c": ["R"],
-            "z": TAPE,
-        }
+        return Quote(
+            t=rfc3339(self.api.platform.now()),
+            ax=EXCHANGE,
+            ap=_number(ask[0].price, ps) if ask else 0,
+            as_=_number(ask[0].total, qs) if ask else 0,
+            bx=EXCHANGE,
+            bp=_number(bid[0].price, ps) if bid else 0,
+            bs=_number(bid[0].total, qs) if bid else 0,
+            c=["R"],
+            z=TAPE,
+        )
 
-    def _bars(self, symbol: str, book: Book, span: int) -> list[tuple[int, dict[str, Any]]]:
+    def _bars(self, symbol: str, book: Book, span: int) -> list[tuple[int, Bar]]:
         """The symbol's bars of ``span`` ns, oldest first: (start ns, Alpaca bar)."""
         tape = self.api.tape
         minutes = tape.bars(symbol, tape.max_bars)
@@ -237,7 +297,7 @@ class AlpacaData:
             f[0] += t.price * t.qty
             f[1] += t.qty
             f[2] += 1
-        groups: list[tuple[int, list[Bar]]] = []
+        groups: list[tuple[int, list[MinuteBar]]] = []
         for b in minutes:
             start = b.start_ns - b.start_ns % span
             if groups and groups[-1][0] == start:
@@ -260,16 +320,16 @@ class AlpacaData:
             out.append(
                 (
                     start,
-                    {
-                        "t": rfc3339(start),
-                        "o": _number(bars[0].open, ps),
-                        "h": _number(max(b.high for b in bars), ps),
-                        "l": _number(min(b.low for b in bars), ps),
-                        "c": _number(bars[-1].close, ps),
-                        "v": _number(sum(b.volume for b in bars), qs),
-                        "n": sum(b.trades for b in bars),
-                        "vw": round(vwap, ps + 4) if vwap is not None else None,
-                    },
+                    Bar(
+                        t=rfc3339(start),
+                        o=_number(bars[0].open, ps),
+                        h=_number(max(b.high for b in bars), ps),
+                        l=_number(min(b.low for b in bars), ps),
+                        c=_number(bars[-1].close, ps),
+                        v=_number(sum(b.volume for b in bars), qs),
+                        n=sum(b.trades for b in bars),
+                        vw=round(vwap, ps + 4) if vwap is not None else None,
+                    ),
                 )
             )
         return out
@@ -279,7 +339,7 @@ class AlpacaData:
     async def bars(self, c: Ctx) -> Response:
         span = timeframe_ns(c.request.query_params.get("timeframe", ""))
         series = [(s, self._bars(s, b, span)) for s, b in self._books(c)]
-        return self._page(c, "bars", series)
+        return json_response(Bars(*self._page(c, series)))
 
     async def trades(self, c: Ctx) -> Response:
         tape = self.api.tape
@@ -287,7 +347,7 @@ class AlpacaData:
         for symbol, book in self._books(c):
             prints = list(reversed(tape.trades(symbol, tape.max_trades)))  # oldest first
             series.append((symbol, [(t.ts, self._trade(book, t)) for t in prints]))
-        return self._page(c, "trades", series)
+        return json_response(Trades(*self._page(c, series)))
 
     async def quotes(self, c: Ctx) -> Response:
         now = self.api.platform.now()
@@ -295,7 +355,7 @@ class AlpacaData:
         for symbol, book in self._books(c):
             q = self._quote(book)
             series.append((symbol, [(now, q)]))
-        return self._page(c, "quotes", series)
+        return json_response(Quotes(*self._page(c, series)))
 
     async def latest_trades(self, c: Ctx) -> Response:
         out = {}
@@ -303,10 +363,10 @@ class AlpacaData:
             last = self.api.tape.trades(symbol, 1)
             if last:
                 out[symbol] = self._trade(book, last[0])
-        return json_response({"trades": out})
+        return json_response(LatestTrades(out))
 
     async def latest_quotes(self, c: Ctx) -> Response:
-        return json_response({"quotes": {s: self._quote(b) for s, b in self._books(c)}})
+        return json_response(LatestQuotes({s: self._quote(b) for s, b in self._books(c)}))
 
     async def latest_bars(self, c: Ctx) -> Response:
         out = {}
@@ -314,22 +374,50 @@ class AlpacaData:
             bars = self._bars(symbol, book, MINUTE_NS)
             if bars:
                 out[symbol] = bars[-1][1]
-        return json_response({"bars": out})
+        return json_response(LatestBars(out))
+
+
+_SYMBOLS: Final = (Param("symbols", {"type": "string", "description": "A,B,..."}, True),)
+_SERIES: Final = (
+    *_SYMBOLS,
+    Param("start", {"type": "string", "description": "RFC-3339, or a date"}),
+    Param("end", {"type": "string", "description": "RFC-3339, or a date"}),
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 1000}),
+    Param("sort", {"enum": ["asc", "desc"], "default": "asc"}),
+    Param("page_token", {"type": "string", "description": "a next_page_token"}),
+)
+_TIMEFRAME_PARAM: Final = Param(
+    "timeframe", {"type": "string", "pattern": "^[0-9]+(Min|T|Hour|H|Day|D)$"}, True
+)
+
+
+def _route(path: str, handler: str, response: type, query: tuple[Param, ...]) -> AlpacaRoute:
+    """Public, as ``/v1/marketdata`` (Alpaca's key headers are checked when sent); a 422
+    for a bad parameter."""
+    return AlpacaRoute(
+        "GET", path, PUBLIC, handler, response, query=query, errors=frozenset({422}), tag="data"
+    )
+
+
+ROUTES: Final = (
+    _route("/v2/stocks/bars/latest", "latest_bars", LatestBars, _SYMBOLS),
+    _route("/v2/stocks/trades/latest", "latest_trades", LatestTrades, _SYMBOLS),
+    _route("/v2/stocks/quotes/latest", "latest_quotes", LatestQuotes, _SYMBOLS),
+    _route("/v2/stocks/bars", "bars", Bars, (*_SERIES, _TIMEFRAME_PARAM)),
+    _route("/v2/stocks/trades", "trades", Trades, _SERIES),
+    _route("/v2/stocks/quotes", "quotes", Quotes, _SERIES),
+)
+"""The market-data routes, for ``alpaca_data_routes`` and the OpenAPI document."""
 
 
 def alpaca_data_routes(api: Api) -> list[BaseRoute]:
-    """The ``/v2/stocks`` market-data routes (public, as ``/v1/marketdata``; Alpaca's key
-    headers are checked when sent)."""
+    """The ``/v2/stocks`` market-data routes."""
     d = AlpacaData(api)
-    table: list[tuple[str, Callable[[Ctx], Awaitable[Response]]]] = [
-        ("/v2/stocks/bars/latest", d.latest_bars),
-        ("/v2/stocks/trades/latest", d.latest_trades),
-        ("/v2/stocks/quotes/latest", d.latest_quotes),
-        ("/v2/stocks/bars", d.bars),
-        ("/v2/stocks/trades", d.trades),
-        ("/v2/stocks/quotes", d.quotes),
-    ]
     return [
-        Route(path, endpoint_for(api, PUBLIC, handler, alpaca_error), methods=["GET"])
-        for path, handler in table
+        Route(
+            spec.path,
+            endpoint_for(api, spec.access, getattr(d, spec.handler), alpaca_error),
+            methods=[spec.method],
+        )
+        for spec in ROUTES
     ]

@@ -42,7 +42,7 @@ import msgspec
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from mercato.api.alpaca import AlpacaApi, _iso
+from mercato.api.alpaca import AlpacaApi, Order, _iso
 from mercato.api.app import Api
 from mercato.api.ws import POLICY_VIOLATION, QUEUE_SIZE, Outbox
 from mercato.domain.events import (
@@ -118,7 +118,7 @@ class TradeUpdates:
             if conn.outbox.closed is not None:
                 self.remove(conn)
 
-    def _order(self, order_id: int) -> tuple[int, dict[str, Any]] | None:
+    def _order(self, order_id: int) -> tuple[int, Order] | None:
         v = self.api.platform.history.order(order_id)
         if v is None or not v.account or v.account not in self.by_account:
             return None
@@ -174,19 +174,19 @@ class TradeUpdates:
             account, order = found
             if isinstance(e, OrderAccepted):  # as on acceptance, before this command's fills
                 book = core.engine.books.get(e.symbol)
-                order = {
-                    **order,
-                    "status": "new",
-                    "qty": format_decimal(e.qty, book.qty_scale if book is not None else 0),
-                    "filled_qty": format_decimal(0, book.qty_scale if book is not None else 0),
-                    "filled_avg_price": None,
-                    "filled_at": None,
-                    "canceled_at": None,
-                    "expired_at": None,
-                    "updated_at": order["submitted_at"],
-                }
+                order = msgspec.structs.replace(
+                    order,
+                    status="new",
+                    qty=format_decimal(e.qty, book.qty_scale if book is not None else 0),
+                    filled_qty=format_decimal(0, book.qty_scale if book is not None else 0),
+                    filled_avg_price=None,
+                    filled_at=None,
+                    canceled_at=None,
+                    expired_at=None,
+                    updated_at=order.submitted_at,
+                )
             elif event == "rejected":
-                order = {**order, "status": "rejected", "failed_at": _iso(e.ts)}
+                order = msgspec.structs.replace(order, status="rejected", failed_at=_iso(e.ts))
             self._send(account, {"event": event, "order": order, "timestamp": _iso(e.ts)})
 
 

@@ -56,6 +56,7 @@ from mercato.domain.types import (
 )
 from mercato.engine.book import Book
 from mercato.engine.core import Core
+from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
 from mercato.services.marketdata import MarketTape
 from mercato.services.oms import FillView, OrderView
@@ -85,6 +86,7 @@ _STATUS = {
     "halted": TradingStatus.HALTED,
     "closed": TradingStatus.CLOSED,
 }
+_STATUS_NAMES = {st: st.name.lower() for st in OrderStatus}
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 _json = msgspec.json.Encoder()
 T = TypeVar("T")
@@ -212,16 +214,16 @@ class Api:
             "client_order_id": v.client_order_id,
             "account": v.account,
             "symbol": v.symbol,
-            "side": SIDE_NAMES.get(Side(v.side), "?") if v.side else None,
-            "type": ORDER_TYPE_NAMES.get(OrderType(v.type), "?") if v.type else None,
-            "tif": TIF_NAMES.get(TimeInForce(v.tif), "?") if v.tif else None,
+            "side": SIDE_NAMES.get(v.side, "?") if v.side else None,  # (IntEnum keys)
+            "type": ORDER_TYPE_NAMES.get(v.type, "?") if v.type else None,
+            "tif": TIF_NAMES.get(v.tif, "?") if v.tif else None,
             "price": format_decimal(v.price, ps) if v.price else None,
             "stop_price": format_decimal(v.stop_price, ps) if v.stop_price else None,
             "qty": format_decimal(v.qty, qs),
             "filled_qty": format_decimal(v.filled, qs),
             "remaining_qty": format_decimal(v.remaining, qs),
             "avg_fill_price": avg,
-            "status": OrderStatus(v.status).name.lower(),
+            "status": _STATUS_NAMES[v.status],
             "reason": v.reason or None,
             "created_at": v.created_ts,
             "updated_at": v.updated_ts,
@@ -852,6 +854,16 @@ def endpoint_for(
     return endpoint
 
 
+# How Mercato's servers run the app (uvicorn's options): the libuv loop, the C HTTP
+# parser, and the sans-I/O WebSocket protocol (the fastest of uvicorn's three here).
+SERVER_OPTIONS: Final[dict[str, Any]] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "ws": "websockets-sansio",
+    "log_level": "warning",
+}
+
+
 def create_app(
     platform: Platform,
     auth: AuthStore,
@@ -859,9 +871,12 @@ def create_app(
     rate: float = 200.0,
     burst: int = 400,
     manage_platform: bool = True,
+    full_gc_every: float | None = None,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
-    stops the platform (journal writer, snapshot on the way out)."""
+    stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
+    (seconds) it also takes the process's full garbage collections off the order path
+    (``services/gc_policy.py``): for a server process, not for an app inside tests."""
     api = Api(platform, auth, RateLimiter(rate, burst))
     from mercato.api.alpaca import alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
@@ -880,13 +895,25 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        platform.start()
+        if manage_platform:
+            platform.start()
+        collector = None
+        if full_gc_every is not None:
+            gc_policy.quiet()
+            collector = asyncio.create_task(gc_policy.collect_every(full_gc_every))
         try:
             yield
         finally:
-            await platform.stop()
+            if collector is not None:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
+                gc_policy.restore()
+            if manage_platform:
+                await platform.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan if manage_platform else None)
+    managed = manage_platform or full_gc_every is not None
+    app = Starlette(routes=routes, lifespan=lifespan if managed else None)
     app.state.api = api
     return app
 

@@ -6,17 +6,24 @@ bodies are loose objects or arrays, but the error shape is exact::
 
     {"error": {"code": "...", "message": "..."}}
 
-Served at ``GET /v1/openapi.json``.
+Served at ``GET /v1/openapi.json``. The Alpaca-compatible surface (``/v2``) has its own
+document, :func:`alpaca_document` at ``GET /v2/openapi.json``: Alpaca clients know only
+that surface, and Alpaca itself serves trading and market data from different base URLs.
+Its routes describe themselves (``alpaca.ROUTES``, ``alpaca_data.ROUTES``), their bodies
+in and out being the structs the handlers decode and encode.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
 
+from mercato.api import alpaca, alpaca_data
 from mercato.api import schemas as s
+from mercato.api.alpaca import AlpacaRoute
 from mercato.api.app import ADMIN, MAX_BODY, PUBLIC, ROUTES, RouteSpec
 
 BODIES: Final[dict[str, type[s.Body]]] = {
@@ -161,6 +168,42 @@ _SECURITY_SCHEMES: Final = {
 }
 
 _PARAM = re.compile(r"{(\w+)}")
+_REF: Final = "#/components/schemas/{name}"
+
+
+def _path_params(path: str, schemas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "path", "required": True, "schema": schemas[name]}
+        for name in _PARAM.findall(path)
+    ]
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _document(
+    title: str,
+    version: str,
+    paths: dict[str, dict[str, Any]],
+    schemas: dict[str, Any],
+    errors: dict[int, str],
+    security: dict[str, Any],
+) -> dict[str, Any]:
+    """The document around ``paths``: ``ErrorNNN`` responses (of ``schemas["Error"]``) for
+    each status in ``errors``."""
+    responses: dict[str, Any] = {}
+    for status, text in errors.items():
+        resp = _json({"$ref": _REF.format(name="Error")}, text)
+        if status == 429:
+            resp["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+        responses[f"Error{status}"] = resp
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas, "responses": responses, "securitySchemes": security},
+    }
 
 
 def _error_statuses(spec: RouteSpec) -> list[int]:
@@ -176,6 +219,35 @@ def _error_statuses(spec: RouteSpec) -> list[int]:
     return sorted(statuses)
 
 
+def _op(
+    spec: RouteSpec,
+    tag: str,
+    ok: dict[str, Any],
+    errors: Iterable[int],
+    security: list[dict[str, list[str]]],
+    params: list[dict[str, Any]],
+    body: type | None,
+) -> dict[str, Any]:
+    """One operation: the success answers ``ok`` (by status), a ``$ref`` per error status."""
+    responses = dict(ok)
+    for status in sorted(errors):
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    op: dict[str, Any] = {
+        "operationId": spec.handler,
+        "tags": [tag],
+        "responses": responses,
+        "security": security,
+    }
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name=body.__name__)}}},
+        }
+    return op
+
+
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     success = 201 if spec.handler in CREATED else 200
     body_schema: dict[str, Any] = (
@@ -183,69 +255,99 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         if spec.handler in LISTS
         else {"type": "object"}
     )
-    ok = {"description": "Success", "content": {"application/json": {"schema": body_schema}}}
-    responses: dict[str, Any] = {str(success): ok}
+    ok = {str(success): _json(body_schema, "Success")}
     if spec.handler == "place":
-        responses["200"] = {
-            "description": "A repeated client_order_id: the original order",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-    for status in _error_statuses(spec):
-        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
-    op: dict[str, Any] = {
-        "operationId": spec.handler,
-        "tags": [spec.access],
-        "responses": responses,
-        "security": [{}, *_AUTHENTICATED, {"session": []}]
-        if spec.access == PUBLIC
-        else [*_AUTHENTICATED, {"session": []}],
-    }
-    params = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": PATH_PARAMS[name],
-        }
-        for name in _PARAM.findall(spec.path)
-    ]
-    params += QUERY.get(spec.handler, [])
-    if params:
-        op["parameters"] = params
-    body = BODIES.get(spec.handler)
-    if body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}
-            },
-        }
-    return op
+        ok["200"] = _json({"type": "object"}, "A repeated client_order_id: the original order")
+    security: list[dict[str, list[str]]] = [*_AUTHENTICATED, {"session": []}]
+    return _op(
+        spec,
+        spec.access,
+        ok,
+        _error_statuses(spec),
+        [{}, *security] if spec.access == PUBLIC else security,
+        _path_params(spec.path, PATH_PARAMS) + QUERY.get(spec.handler, []),
+        BODIES.get(spec.handler),
+    )
 
 
 def openapi_document(title: str = "Mercato", version: str = "0.1.0") -> dict[str, Any]:
     """The OpenAPI 3.1 document for every route in ``ROUTES``."""
     structs = sorted(set(BODIES.values()), key=lambda t: t.__name__)
-    _, schemas = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
-    components: dict[str, Any] = {
-        "schemas": {**schemas, "Error": ERROR_SCHEMA},
-        "responses": {},
-        "securitySchemes": _SECURITY_SCHEMES,
-    }
-    for status, text in _ERROR_TEXT.items():
-        resp: dict[str, Any] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        if status == 429:
-            resp["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-        components["responses"][f"Error{status}"] = resp
+    _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "paths": paths,
-        "components": components,
-    }
+    return _document(
+        title,
+        version,
+        paths,
+        {**schemas, "Error": ERROR_SCHEMA},
+        _ERROR_TEXT,
+        _SECURITY_SCHEMES,
+    )
+
+
+# -- the Alpaca-compatible surface ----------------------------------------------------------
+
+ALPACA_ROUTES: Final[tuple[AlpacaRoute, ...]] = (*alpaca.ROUTES, *alpaca_data.ROUTES)
+
+ALPACA_PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
+    "id": {"type": "string", "format": "uuid"},
+    "symbol": PATH_PARAMS["symbol"],
+}
+
+_ALPACA_ERROR_TEXT: Final = {
+    400: "Invalid JSON",
+    401: "No API key, or an unknown one",
+    403: "Order refused (the core's reason is the message), as Alpaca refuses one",
+    404: "No such order, asset, position or account",
+    413: f"Request body larger than {MAX_BODY} bytes",
+    422: "Invalid order, number, symbols, time, timeframe, limit, sort or page token",
+    429: "Rate limited: retry after the Retry-After header's seconds",
+}
+
+_APCA: Final[list[dict[str, list[str]]]] = [{"apcaKeyId": [], "apcaSecretKey": []}]
+_ALPACA_SECURITY: Final = {
+    "apcaKeyId": {"type": "apiKey", "in": "header", "name": "APCA-API-KEY-ID"},
+    "apcaSecretKey": {"type": "apiKey", "in": "header", "name": "APCA-API-SECRET-KEY"},
+}
+
+
+def _alpaca_operation(route: AlpacaRoute, response: dict[str, Any] | None) -> dict[str, Any]:
+    statuses = {401, 429} | route.errors
+    if route.body is not None:
+        statuses |= {400, 413, 422}
+    if "{" in route.path:
+        statuses.add(404)
+    ok = {"description": "Success"} if response is None else _json(response, "Success")
+    query = [
+        {"name": p.name, "in": "query", "required": p.required, "schema": p.schema}
+        for p in route.query
+    ]
+    return _op(
+        route,
+        route.tag,
+        {str(route.status): ok},
+        statuses,
+        [{}, *_APCA] if route.access == PUBLIC else _APCA,
+        _path_params(route.path, ALPACA_PATH_PARAMS) + query,
+        route.body,
+    )
+
+
+def alpaca_document(
+    title: str = "Mercato (Alpaca-compatible)", version: str = "0.1.0"
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the ``/v2`` routes, their bodies and answers being the
+    msgspec structs of ``alpaca`` and ``alpaca_data``."""
+    answers = [r.response for r in ALPACA_ROUTES if r.response is not None]
+    bodies = [r.body for r in ALPACA_ROUTES if r.body is not None]
+    out, schemas = msgspec.json.schema_components(
+        [*answers, *bodies, alpaca.Error], ref_template=_REF
+    )
+    schema = iter(out)  # one per route with a success body, in order
+    paths: dict[str, dict[str, Any]] = {}
+    for r in ALPACA_ROUTES:
+        answer = next(schema) if r.response is not None else None
+        paths.setdefault(r.path, {})[r.method.lower()] = _alpaca_operation(r, answer)
+    return _document(title, version, paths, schemas, _ALPACA_ERROR_TEXT, _ALPACA_SECURITY)

@@ -1,4 +1,5 @@
-"""Typed clients of Mercato's native REST API: ``Client`` (sync) and ``AsyncClient``.
+"""Typed clients of Mercato's native REST API: ``Client`` (sync) and ``AsyncClient``;
+of its streaming API: ``Stream`` (async) and ``SyncStream``.
 
 ::
 
@@ -59,6 +60,7 @@ from mercato.client.stream import (
     StreamError,
     StreamOverflow,
 )
+from mercato.client.sync_stream import SyncStream
 
 __all__ = [
     "Account",
@@ -94,6 +96,7 @@ __all__ = [
     "StreamClosed",
     "StreamError",
     "StreamOverflow",
+    "SyncStream",
     "TimeInForce",
     "TradingStatus",
     "Unauthorized",

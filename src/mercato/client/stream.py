@@ -137,6 +137,11 @@ class Stream:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that made the stream unusable, or ``None`` while it is usable."""
+        return self._failure
+
     # -- life ----------------------------------------------------------------------------
 
     async def connect(self) -> None:

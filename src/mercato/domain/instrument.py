@@ -10,6 +10,7 @@ from mercato.domain.types import TradingStatus
 
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")  # ASCII digits only
 _SYMBOL = re.compile(r"[A-Za-z0-9_\-/:]{1,32}")
+_POWERS = tuple(10**i for i in range(19))
 _MAX_DIGITS = 4000  # below int()'s string-conversion limit, which raises a bare ValueError
 
 
@@ -41,7 +42,13 @@ def parse_decimal(text: str, scale: int) -> int:
 
 def format_decimal(value: int, scale: int, places: int | None = None) -> str:
     """Format a scaled integer as a decimal string with ``places`` decimals (default: scale)."""
-    places = scale if places is None else places
+    if places is None or places == scale:  # the common case, on every price in every answer
+        if scale <= 0:
+            if scale < 0:
+                raise ValueError("scale and places must not be negative")
+            return str(value)
+        whole, frac = divmod(abs(value), _POWERS[scale] if scale < 19 else 10**scale)
+        return f"{'-' if value < 0 else ''}{whole}.{frac:0{scale}d}"
     if scale < 0 or places < 0:
         raise ValueError("scale and places must not be negative")
     sign = "-" if value < 0 else ""

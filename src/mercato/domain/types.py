@@ -51,14 +51,14 @@ class Venue(IntEnum):
     PAPER = 2  # simulated fills against the market price
 
 
-SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
-ORDER_TYPE_NAMES = {
+SIDE_NAMES: dict[int, str] = {Side.BUY: "buy", Side.SELL: "sell"}
+ORDER_TYPE_NAMES: dict[int, str] = {
     OrderType.MARKET: "market",
     OrderType.LIMIT: "limit",
     OrderType.STOP: "stop",
     OrderType.STOP_LIMIT: "stop_limit",
 }
-TIF_NAMES = {
+TIF_NAMES: dict[int, str] = {
     TimeInForce.GTC: "gtc",
     TimeInForce.DAY: "day",
     TimeInForce.IOC: "ioc",

@@ -13,7 +13,7 @@ everything; this is the fast, recent view.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Final
 
@@ -159,7 +159,10 @@ class OrderHistory:
         self._recent: dict[int, OrderView] = {}
         self._by_account: dict[int, dict[int, OrderView]] = {}
         self._open: dict[int, dict[int, OrderView]] = {}  # account -> live orders, by arrival
-        self._closed: dict[int, None] = {}  # finished order ids, oldest finished first
+        # finished order ids, oldest finished first; an OrderedDict because a plain dict
+        # that loses its oldest key on every insert makes finding its first key slower and
+        # slower (the holes it leaves at its front are scanned each time)
+        self._closed: OrderedDict[int, None] = OrderedDict()
         self._by_client: dict[tuple[int, str], int] = {}
         self._fills: deque[FillView] = deque(maxlen=max_fills)
         self._unposted: dict[int, list[tuple[OrderView, FillView]]] = {}  # trade seq -> fills
@@ -353,7 +356,7 @@ class OrderHistory:
     def _evict(self) -> None:
         closed = self._closed
         while len(closed) > self.max_closed:
-            oid = next(iter(closed))
+            oid, _ = closed.popitem(last=False)
             self._forget(self._orders[oid])
 
     def _forget(self, v: OrderView) -> None:

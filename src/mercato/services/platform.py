@@ -70,6 +70,12 @@ class Platform:
         self._last_ts = 0
         self._listeners: list[Callable[[list[Event]], None]] = []
 
+    @property
+    def durable(self) -> bool:
+        """Commands are journaled: ``submit`` returns only after an fsync, so a caller
+        with several commands to send should not wait for one before sending the next."""
+        return self._async is not None
+
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self) -> None:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mercato.api.app import create_app
+from mercato.api.app import SERVER_OPTIONS, create_app
 from mercato.domain.commands import CreateAccount, Deposit
 from mercato.domain.types import AccountKind
+from mercato.services import gc_policy
 from mercato.services.auth import AuthStore
 from mercato.services.platform import Platform
 from mercato.sim.market import NS, Simulator
@@ -131,10 +132,8 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             f"{len(cfg.symbols)} instruments, {cfg.rate} simulated commands/s)\n"
         )
         out.flush()
-        app = create_app(platform, auth, manage_platform=False)
-        config = uvicorn.Config(
-            app, host=cfg.host, port=cfg.port, log_level="warning", http="httptools"
-        )
+        app = create_app(platform, auth, manage_platform=False, full_gc_every=gc_policy.FULL_EVERY)
+        config = uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS)
         server = uvicorn.Server(config)
         trading = asyncio.create_task(_trade(platform, sim, stop, out))
         serving = asyncio.create_task(server.serve())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,66 +22,26 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
-from argon2 import PasswordHasher
 
 from mercato.api.alpaca_data import parse_time, rfc3339
 from mercato.api.app import create_app
 from mercato.domain.commands import (
     AddInstrument,
-    CreateAccount,
-    Deposit,
-    NewOrder,
-    SetInstrumentRisk,
 )
-from mercato.domain.types import AccountKind, OrderType, Side
-from mercato.services.auth import AuthStore
-from mercato.services.platform import Platform
 
 Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def server(tmp_path: Path, serve_app: Serve) -> Iterator[tuple[str, str, str]]:
+def server(market: Any, serve_app: Serve) -> Iterator[tuple[str, str, str]]:
     """A served in-memory platform: XYZ with a maker (account 1) quoting 99.00 / 101.00,
     and a trader (account 2, cash 100,000.00) whose key is returned."""
-    platform = Platform()
-    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
-    for cmd in [
-        AddInstrument(symbol="XYZ"),
-        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
-        AddInstrument(symbol="ABC"),
-        CreateAccount(account=1, kind=AccountKind.MARGIN),
-        Deposit(account=1, asset="USD", amount=10**10),
-        CreateAccount(account=2),
-        Deposit(account=2, asset="USD", amount=10_000_000),
-        NewOrder(
-            order_id=1,
-            account=1,
-            symbol="XYZ",
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=9_900,
-        ),
-        NewOrder(
-            order_id=2,
-            account=1,
-            symbol="XYZ",
-            side=Side.SELL,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=10_100,
-        ),
-    ]:
-        platform.core.process(cmd)
-    user = auth.create_user("trader", "correct horse battery")
-    auth.add_account(user, 2)
+    platform, auth, user = market.platform, market.auth, market.trader
+    platform.core.process(AddInstrument(symbol="ABC"))
     key_id, secret = auth.create_key(user)
     app = create_app(platform, auth)
     url, _ = serve_app(app)
     yield url, key_id, secret
-    auth.close()
 
 
 def trade(server: tuple[str, str, str], *buys: int) -> None:

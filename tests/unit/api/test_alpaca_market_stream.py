@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,22 +18,11 @@ from alpaca.data.models import Trade as AlpacaTrade
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
-from argon2 import PasswordHasher
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from mercato.api.alpaca_market_stream import MarketData
 from mercato.api.app import create_app
-from mercato.domain.commands import (
-    AddInstrument,
-    CreateAccount,
-    Deposit,
-    NewOrder,
-    SetInstrumentRisk,
-)
-from mercato.domain.types import AccountKind, OrderType, Side
-from mercato.services.auth import AuthStore
-from mercato.services.platform import Platform
 
 Server = dict[str, Any]
 
@@ -43,41 +31,10 @@ Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftes
 
 
 @pytest.fixture
-def server(tmp_path: Path, serve_app: Serve) -> Iterator[Server]:
+def server(market: Any, serve_app: Serve) -> Iterator[Server]:
     """A served in-memory platform: XYZ with a maker (account 1) quoting 99.00 / 101.00,
     each 1,000, and a trader (account 2, cash 100,000.00)."""
-    platform = Platform()
-    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
-    for cmd in [
-        AddInstrument(symbol="XYZ"),
-        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
-        CreateAccount(account=1, kind=AccountKind.MARGIN),
-        Deposit(account=1, asset="USD", amount=10**10),
-        CreateAccount(account=2),
-        Deposit(account=2, asset="USD", amount=10_000_000),
-        NewOrder(
-            order_id=1,
-            account=1,
-            symbol="XYZ",
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=9_900,
-        ),
-        NewOrder(
-            order_id=2,
-            account=1,
-            symbol="XYZ",
-            side=Side.SELL,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=10_100,
-        ),
-    ]:
-        platform.core.process(cmd)
-    user = auth.create_user("trader", "correct horse battery")
-    auth.add_account(user, 2)
+    platform, auth, user = market.platform, market.auth, market.trader
     app = create_app(platform, auth)
     hub = next(
         f.__self__  # type: ignore[attr-defined]
@@ -91,7 +48,6 @@ def server(tmp_path: Path, serve_app: Serve) -> Iterator[Server]:
         "key": auth.create_key(user),
         "hub": hub,
     }
-    auth.close()
 
 
 def wait_for(cond: Any, timeout: float = 5.0) -> None:

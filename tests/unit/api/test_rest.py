@@ -20,8 +20,14 @@ PASSWORD = "correct horse battery"
 
 
 class World:
-    def __init__(self, tmp: Path, rate: float = 1_000.0, burst: int = 1_000) -> None:
-        self.platform = Platform()
+    def __init__(
+        self,
+        tmp: Path,
+        rate: float = 1_000.0,
+        burst: int = 1_000,
+        platform: Platform | None = None,
+    ) -> None:
+        self.platform = platform or Platform()
         hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
         self.auth = AuthStore(f"sqlite:///{tmp / 'users.sqlite'}", hasher=hasher)
         admin = self.auth.create_user("admin", PASSWORD, "admin")

@@ -14,13 +14,14 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from mercato.api.ws import SLOW_CONSUMER, Outbox, websocket_route
+from mercato.services.platform import Platform
 
 from .test_rest import World, buy
 
 
 class WsWorld(World):
-    def __init__(self, tmp: Path, **ws: Any) -> None:
-        super().__init__(tmp)
+    def __init__(self, tmp: Path, platform: Platform | None = None, **ws: Any) -> None:
+        super().__init__(tmp, platform=platform)
         app = self.client.app
         # ahead of the app's own /v1/ws, with this test's limits
         app.router.routes.insert(0, websocket_route(app.state.api, **ws))  # type: ignore[attr-defined]
@@ -185,6 +186,39 @@ def test_order_entry_and_cancel_over_the_socket(w: WsWorld) -> None:
         assert (r["status"], r["error"]["code"]) == (404, "unknown_order")
         r = ask(ws, {"op": "cancel", "order_id": "x"})
         assert r["error"]["code"] == "unknown_order"
+
+
+def test_a_journaled_platform_takes_pipelined_orders_in_order_and_groups_their_commits(
+    tmp_path: Path,
+) -> None:
+    platform = Platform(tmp_path / "node", fsync=False)
+    w = WsWorld(tmp_path, platform=platform, heartbeat=0)
+    groups: list[int] = []
+    node = platform._async.node  # type: ignore[union-attr]
+    submit_async = node.submit_async
+
+    async def counting(batch: Any) -> Any:  # a slow disk: 10 ms per group commit
+        groups.append(len(batch))
+        await asyncio.sleep(0.01)
+        return await submit_async(batch)
+
+    node.submit_async = counting  # type: ignore[method-assign]
+    prices = [f"{90 + i / 100:.2f}" for i in range(200)]
+    try:
+        with w.connect(w.alice) as ws:
+            for i, price in enumerate(prices):  # all sent before any answer is read
+                ws.send_json({"op": "order", "id": i, **buy(price, "1")})
+            replies = [ws.receive_json() for _ in prices]
+        assert sorted(r["id"] for r in replies) == list(range(200))
+        assert {r["status"] for r in replies} == {201}
+        by_id = {r["id"]: r["order"] for r in replies}
+        # journaled in the order sent: order ids and acceptance times increase with it
+        ids = [int(by_id[i]["id"]) for i in range(200)]
+        assert ids == sorted(ids)
+        assert [by_id[i]["price"] for i in range(200)] == prices
+        assert sum(groups) >= 200 and max(groups) > 1  # not one fsync per order
+    finally:
+        w.client.__exit__(None, None, None)
 
 
 def test_too_many_subscriptions(tmp_path: Path) -> None:

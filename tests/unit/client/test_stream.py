@@ -1,17 +1,14 @@
-"""``mercato.client.Stream`` against a real uvicorn server in a thread."""
+"""``mercato.client.Stream`` against a real uvicorn server in a thread (the ``server``
+fixture, in conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from mercato.api.app import create_app
 from mercato.client import (
     MercatoError,
     NotFound,
@@ -21,61 +18,6 @@ from mercato.client import (
     StreamClosed,
     Unauthorized,
 )
-from mercato.domain.commands import (
-    AddInstrument,
-    CreateAccount,
-    Deposit,
-    NewOrder,
-    SetInstrumentRisk,
-)
-from mercato.domain.types import AccountKind, OrderType, Side
-from mercato.services.auth import AuthStore
-from mercato.services.platform import Platform
-
-Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
-
-
-@pytest.fixture
-def server(tmp_path: Path, serve_app: Serve) -> Iterator[tuple[str, str, str]]:
-    """XYZ at 100.00 with a maker (account 1) quoting 99.00 / 101.00, and a trader
-    (account 2, cash 100,000.00) whose key is returned."""
-    platform = Platform()
-    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
-    for cmd in [
-        AddInstrument(symbol="XYZ"),
-        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
-        CreateAccount(account=1, kind=AccountKind.MARGIN),
-        Deposit(account=1, asset="USD", amount=10**10),
-        CreateAccount(account=2),
-        Deposit(account=2, asset="USD", amount=10_000_000),
-        NewOrder(
-            order_id=1,
-            account=1,
-            symbol="XYZ",
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=9_900,
-        ),
-        NewOrder(
-            order_id=2,
-            account=1,
-            symbol="XYZ",
-            side=Side.SELL,
-            type=OrderType.LIMIT,
-            qty=1_000,
-            price=10_100,
-        ),
-    ]:
-        platform.core.process(cmd)
-    user = auth.create_user("trader", "correct horse battery")
-    auth.add_account(user, 2)
-    key_id, secret = auth.create_key(user)
-    app = create_app(platform, auth)
-    url, _ = serve_app(app)
-    yield url, key_id, secret
-    auth.close()
 
 
 async def _next(s: Stream) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Context, Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -134,3 +136,11 @@ def test_format_then_parse_round_trips(value: int, scale: int) -> None:
 def test_parse_with_more_places_than_needed_is_exact(value: int, scale: int, extra: int) -> None:
     text = format_decimal(value, scale, scale + extra)
     assert parse_decimal(text, scale) == value
+
+
+@given(st.integers(min_value=-(10**30), max_value=10**30), st.integers(min_value=0, max_value=24))
+def test_format_decimal_agrees_with_decimal(value: int, scale: int) -> None:
+    """The fast path (places = scale) and the general one print what ``Decimal`` prints."""
+    expected = format(Decimal(value).scaleb(-scale, Context(prec=100)), "f")
+    assert format_decimal(value, scale) == expected
+    assert format_decimal(value, scale, scale) == expected
