@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry compile clean
+.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry bench-ticks compile clean
 # The hot modules, compiled by mypyc from the same .py source into build/mypyc
 # (plain Python is the fallback; the engine tests run against both).
 # Not yet: risk.py (tests/unit/engine/test_risk.py reads its source through __file__),
@@ -62,7 +62,11 @@ bench-core: compile
 bench-order-entry: compile
 	PYTHONPATH=$(COMPILED) $(PY) benchmarks/order_entry.py --journal
 
-bench: bench-engine bench-core bench-order-entry
+# Small ticks: bytes per trade of the binary market-data encoding on the Binance recording.
+bench-ticks: $(STAMP)
+	$(PY) benchmarks/ticks.py
+
+bench: bench-engine bench-core bench-order-entry bench-ticks
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="events per transaction at most (default 5000)",
     )
+    _add_feed_parser(sub)
     return parser
 
 
@@ -172,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _persist(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "feed":
+            return _feed(args)
     except KeyboardInterrupt:
         print(f"mercato {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -318,5 +321,93 @@ def _served_demo(args: argparse.Namespace) -> int:
         uvloop.run(serve_demo(cfg, sys.stdout))
     except ServedDemoError as e:
         print(f"mercato demo: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _add_feed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feed = sub.add_parser(
+        "feed",
+        help="replay or check an outside market-data recording (LOBSTER, Binance)",
+        description="Replay a recorded outside feed as market data, or check the L3 book "
+        "builder against LOBSTER's own books. Formats and rules: docs/feeds.md.",
+    )
+    feed_sub = feed.add_subparsers(dest="feed_command", metavar="ACTION", required=True)
+    replay = feed_sub.add_parser(
+        "replay",
+        help="replay a recording as market-data events and print a summary",
+        description="Turn a recording into market-data events (trades, quotes, order and "
+        "level changes) and print a summary: events, trades, the final top of book.",
+    )
+    replay.add_argument("--format", choices=("lobster", "binance"), required=True)
+    replay.add_argument("recording", metavar="FILE", help="LOBSTER messages CSV, Binance .gz")
+    replay.add_argument(
+        "--seed-book",
+        metavar="ORDERBOOK.csv",
+        help="lobster: the orderbook file whose first row seeds the book (required)",
+    )
+    replay.add_argument("--bars-out", metavar="BARS.csv", help="write bars of the trades here")
+    replay.add_argument(
+        "--bar-interval",
+        choices=("1s", "1m", "5m", "1h", "1d"),
+        default="1m",
+        help="with --bars-out (default 1m)",
+    )
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=_positive_float,
+        metavar="N",
+        help="pace at N times the recorded speed (default: as fast as possible)",
+    )
+    pace.add_argument("--fast", action="store_true", help="as fast as possible (the default)")
+    check = feed_sub.add_parser(
+        "check",
+        help="check the book builder against LOBSTER's books, message by message",
+        description="For every message k+1, apply it to LOBSTER's orderbook row k and "
+        "compare the top levels but the last with row k+1. Exit 1 if any row differs.",
+    )
+    check.add_argument("--format", choices=("lobster",), required=True)
+    check.add_argument("messages", metavar="MESSAGES.csv")
+    check.add_argument("orderbook", metavar="ORDERBOOK.csv")
+    check.add_argument("--book-out", metavar="BOOK.csv", help="write the books built here")
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from mercato.feeds import FeedError
+    from mercato.feeds import run as feeds
+    from mercato.marketdata.bars import interval_ns
+
+    try:
+        if args.feed_command == "check":
+            result = feeds.check_lobster(args.messages, args.orderbook, args.book_out)
+            for m in result.mismatches:
+                print(
+                    f"{args.orderbook}:{m.line}: differs\n  expected {m.expected}\n"
+                    f"  built    {m.got}",
+                    file=sys.stderr,
+                )
+            to = f" -> {args.book_out}" if args.book_out else ""
+            print(
+                f"checked {result.rows:,} messages: {len(result.mismatches):,} books differ "
+                f"from LOBSTER's in the compared levels{to}"
+            )
+            return EXIT_FAILED if result.mismatches else EXIT_OK
+        if args.format == "lobster":
+            if args.seed_book is None:
+                print("mercato feed replay: lobster needs --seed-book", file=sys.stderr)
+                return 2
+            source = feeds.lobster_source(args.recording, args.seed_book)
+        else:
+            source = feeds.binance_source(args.recording)
+        feeds.replay(
+            source,
+            sys.stdout,
+            speed=args.speed,
+            bars_out=args.bars_out,
+            bar_interval=interval_ns(args.bar_interval),
+        )
+    except (FeedError, OSError) as e:
+        print(f"mercato feed {args.feed_command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -15,6 +15,7 @@ whose prices, quantities and money are ``Decimal``. A refusal raises ``MercatoEr
 one of its subclasses (``RiskRejected`` for a 422, with the core's reason as ``code``).
 """
 
+from mercato.client import ticks  # small-ticks market data: ticks.Decoder
 from mercato.client._calls import (
     AccountKind,
     Number,
@@ -102,4 +103,5 @@ __all__ = [
     "Unauthorized",
     "User",
     "Venue",
+    "ticks",
 ]

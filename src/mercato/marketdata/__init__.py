@@ -1,0 +1,1 @@
+"""Market data: pure builders (books, bars, statistics), its events and its wire codec."""
