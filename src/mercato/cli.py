@@ -6,6 +6,7 @@ Usage is documented in ``docs/cli.md``; ``mercato COMMAND --help`` says the same
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -135,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", default=".mercato", metavar="DIR", help="default ./.mercato")
+    serve.add_argument(
+        "--redis",
+        default=os.environ.get("MERCATO_REDIS_URL"),
+        metavar="URL",
+        help="keep the market data's last values in this Redis too (default: "
+        "$MERCATO_REDIS_URL; none: in memory only)",
+    )
     persist = sub.add_parser(
         "persist",
         help="follow a core's journal into SQL (SQLite or PostgreSQL), as its own process",
@@ -268,7 +276,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from mercato.api.app import SERVER_OPTIONS, create_app
+    from mercato.api.app import MD_FLUSH, SERVER_OPTIONS, create_app
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import Platform
@@ -296,7 +304,14 @@ def _serve(args: argparse.Namespace) -> int:
         os.chmod(tmp, 0o600)
         os.replace(tmp, creds)
         print(f"created the administrator: credentials in {creds}")
-    app = create_app(platform, auth, full_gc_every=gc_policy.FULL_EVERY)
+    cache = None
+    if args.redis:
+        from mercato.adapters.cache import RedisCache
+
+        cache = RedisCache(args.redis, prefix="mercato:")
+    app = create_app(
+        platform, auth, full_gc_every=gc_policy.FULL_EVERY, md_flush=MD_FLUSH, cache=cache
+    )
     print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
     uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
     auth.close()

@@ -7,7 +7,7 @@ whether it blocks, what it retries, and what is durable when. Adapters live in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -101,3 +101,53 @@ class StateMachine(Protocol):
 
     def state_hash(self) -> str:
         """A digest of the whole state."""
+
+
+class Cache(Protocol):
+    """A last-value cache: the newest bytes under each key, shared by the services that
+    serve snapshots (market data keeps e.g. ``md:XYZ:quote`` there, encoded by the caller).
+
+    Contract:
+    - Keys are ``str``, values ``bytes``; the cache never interprets a value.
+    - ``put`` and ``put_many`` are called on the event loop's thread; they never block and
+      never raise. The latest value put under a key wins: writes conflate per key, so a
+      burst of updates to one key costs one write to the store. An adapter with a remote
+      store buffers them in a pending map bounded by its number of distinct keys (and a cap
+      on it; a new key over the cap is dropped and counted in ``dropped``) and writes it in
+      the background, soon (tens of milliseconds) and in batches.
+    - ``await flush()`` writes everything put before the call and returns once it is in the
+      store; it raises ``ConnectionError`` when the store cannot be reached (the values stay
+      pending). A background write that fails keeps its values pending (still conflating),
+      is counted in ``failures``, logged once per streak of failures, and retried at the
+      next interval.
+    - ``get`` / ``get_many`` return the stored value (None where a key has none) and see a
+      put of the same cache once ``flush()`` has returned; an in-process adapter sees it at
+      once. They raise ``ConnectionError`` when the store cannot be reached.
+    - ``start()`` before use begins the background writing; ``close()`` writes what is
+      pending (a last attempt: what fails then is logged and lost, it is only a cache) and
+      releases the store. Puts after ``close()`` are dropped.
+    - Each cache may have a key prefix (a namespace, e.g. ``mercato:``), so that several
+      platforms can share one store; callers never see it.
+    """
+
+    @property
+    def dropped(self) -> int:
+        """How many puts were discarded: new keys over the pending cap, or after close."""
+
+    @property
+    def failures(self) -> int:
+        """How many writes to the store have failed (each retried later)."""
+
+    def put(self, key: str, value: bytes) -> None: ...
+
+    def put_many(self, items: Mapping[str, bytes]) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def flush(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...

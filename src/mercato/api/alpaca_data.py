@@ -50,8 +50,9 @@ from starlette.routing import BaseRoute, Route
 from mercato.api.alpaca import AlpacaRoute, Param, alpaca_error
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
 from mercato.engine.book import Book
-from mercato.services.marketdata import MINUTE_NS, TradePrint
-from mercato.services.marketdata import Bar as MinuteBar
+from mercato.marketdata.bars import Bar as MinuteBar
+from mercato.marketdata.events import MdTrade
+from mercato.services.marketdata import MINUTE_NS
 
 EXCHANGE: Final = "MERCATO"
 TAPE: Final = "M"
@@ -259,14 +260,14 @@ class AlpacaData:
     # -- items ---------------------------------------------------------------------------
 
     @staticmethod
-    def _trade(book: Book, t: TradePrint) -> Trade:
+    def _trade(book: Book, t: MdTrade) -> Trade:
         return Trade(
             t=rfc3339(t.ts),
             x=EXCHANGE,
             p=_number(t.price, book.price_scale),
             s=_number(t.qty, book.qty_scale),
             c=["@"],
-            i=t.seq,
+            i=t.trade_id,
             z=TAPE,
         )
 
@@ -288,7 +289,7 @@ class AlpacaData:
 
     def _bars(self, symbol: str, book: Book, span: int) -> list[tuple[int, Bar]]:
         """The symbol's bars of ``span`` ns, oldest first: (start ns, Alpaca bar)."""
-        tape = self.api.tape
+        tape = self.api.md
         minutes = tape.bars(symbol, tape.max_bars)
         # exact notional per minute, from the trades still on the tape: (notional, qty, n)
         flows: dict[int, list[int]] = {}
@@ -299,7 +300,7 @@ class AlpacaData:
             f[2] += 1
         groups: list[tuple[int, list[MinuteBar]]] = []
         for b in minutes:
-            start = b.start_ns - b.start_ns % span
+            start = b.start - b.start % span
             if groups and groups[-1][0] == start:
                 groups[-1][1].append(b)
             else:
@@ -310,7 +311,7 @@ class AlpacaData:
             notional = volume = 0
             complete = True
             for b in bars:
-                flow = flows.get(b.start_ns)
+                flow = flows.get(b.start)
                 if flow is None or flow[2] != b.trades:
                     complete = False
                     break
@@ -342,7 +343,7 @@ class AlpacaData:
         return json_response(Bars(*self._page(c, series)))
 
     async def trades(self, c: Ctx) -> Response:
-        tape = self.api.tape
+        tape = self.api.md
         series = []
         for symbol, book in self._books(c):
             prints = list(reversed(tape.trades(symbol, tape.max_trades)))  # oldest first
@@ -360,7 +361,7 @@ class AlpacaData:
     async def latest_trades(self, c: Ctx) -> Response:
         out = {}
         for symbol, book in self._books(c):
-            last = self.api.tape.trades(symbol, 1)
+            last = self.api.md.trades(symbol, 1)
             if last:
                 out[symbol] = self._trade(book, last[0])
         return json_response(LatestTrades(out))

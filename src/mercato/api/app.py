@@ -56,9 +56,11 @@ from mercato.domain.types import (
 )
 from mercato.engine.book import Book
 from mercato.engine.core import Core
+from mercato.marketdata.bars import INTERVALS
+from mercato.ports import Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
-from mercato.services.marketdata import MarketTape
+from mercato.services.marketdata import DEFAULT_BARS, Market, MarketData
 from mercato.services.oms import FillView, OrderView
 from mercato.services.platform import Platform
 
@@ -168,12 +170,36 @@ class RateLimiter:
 class Api:
     """The handlers, over one platform and one auth store."""
 
-    def __init__(self, platform: Platform, auth: AuthStore, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        auth: AuthStore,
+        limiter: RateLimiter,
+        md_flush: float = 0.0,
+        cache: Cache | None = None,
+    ) -> None:
         self.platform = platform
         self.auth = auth
         self.limiter = limiter
-        self.tape = MarketTape()
-        platform.on_events(self.tape.apply)
+        self.md = MarketData(flush_interval=md_flush, cache=cache, resting=self._resting)
+        engine = platform.core.engine
+        self.md.seed(
+            engine.books.values(),
+            (
+                (o.symbol, o.order_id, o.side, o.price, o.remaining)
+                for o in engine.orders.values()
+                if o.order_id not in engine.books[o.symbol].stops
+            ),
+        )
+        platform.on_events(self.md.on_events)
+
+    def _resting(self, symbol: str, order_id: int) -> tuple[int, int, int] | None:
+        """The L3 view of our own book: (side, price, remaining) of a resting order."""
+        engine = self.platform.core.engine
+        o = engine.orders.get(order_id)
+        if o is None or order_id in engine.books[symbol].stops:
+            return None
+        return o.side, o.price, o.remaining
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -540,87 +566,75 @@ class Api:
             return [self.own_account(c.user, requested)]
         return list(c.user.accounts)
 
-    # -- market data snapshots ----------------------------------------------------------
+    # -- market data snapshots (from MarketData, never the engine) -----------------------
 
-    def _levels(self, book: Book, n: int) -> dict[str, list[list[str]]]:
-        ps, qs = book.price_scale, book.qty_scale
-        out: dict[str, list[list[str]]] = {}
-        for name, side in (("bids", book.bids), ("asks", book.asks)):
-            out[name] = [
-                [format_decimal(level.price, ps), format_decimal(level.total, qs)]
-                for level in side.levels_best_first()[:n]
-            ]
-        return out
+    def market(self, symbol: str) -> Market:
+        m = self.md.markets.get(symbol)
+        if m is None:
+            raise ApiError(404, "unknown_symbol", f"no instrument {symbol!r}")
+        return m
 
     async def quote(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
-        book = self.book(symbol)
-        top = self._levels(book, 1)
-        bid = top["bids"][0] if top["bids"] else [None, None]
-        ask = top["asks"][0] if top["asks"] else [None, None]
-        last = format_decimal(book.last_price, book.price_scale) if book.last_price else None
+        m = self.market(symbol)
+        q = m.quote_json()
         return json_response(
             {
                 "symbol": symbol,
-                "bid": bid[0],
-                "bid_size": bid[1],
-                "ask": ask[0],
-                "ask_size": ask[1],
-                "last": last,
-                "seq": self.core.seq,
+                "bid": q["bid"],
+                "bid_size": q["bid_qty"] if q["bid"] else None,
+                "ask": q["ask"],
+                "ask_size": q["ask_qty"] if q["ask"] else None,
+                "last": q["last"],
+                "seq": self.md.channel(f"quotes:{symbol}").seq,
             }
         )
 
     async def depth(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
-        book = self.book(symbol)
+        m = self.market(symbol)
         levels = _int_param(c.request, "levels")
         levels = 10 if levels is None else levels
         if not 1 <= levels <= 1_000:
             raise ApiError(400, "invalid_levels", "levels is 1..1000")
-        return json_response({"symbol": symbol, **self._levels(book, levels), "seq": self.core.seq})
+        bids, asks = m.book.depth(levels)
+        return json_response(
+            {
+                "symbol": symbol,
+                "bids": m.levels_json(bids),
+                "asks": m.levels_json(asks),
+                "seq": self.md.channel(f"book:{symbol}").seq,
+            }
+        )
 
     async def recent_trades(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
-        book = self.book(symbol)
+        m = self.market(symbol)
         limit = _int_param(c.request, "limit") or 100
         if not 1 <= limit <= 1_000:
             raise ApiError(400, "invalid_limit", "limit is 1..1000")
-        ps, qs = book.price_scale, book.qty_scale
         return json_response(
             [
-                {
-                    "trade_id": str(t.seq),
-                    "price": format_decimal(t.price, ps),
-                    "qty": format_decimal(t.qty, qs),
-                    "side": SIDE_NAMES.get(Side(t.taker_side), "?"),
-                    "ts": t.ts,
-                }
-                for t in self.tape.trades(symbol, limit)
+                {k: v for k, v in m.trade_json(t).items() if k != "symbol"}
+                for t in self.md.trades(symbol, limit)
             ]
         )
 
     async def bars(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
-        book = self.book(symbol)
+        m = self.market(symbol)
         limit = _int_param(c.request, "limit") or 100
         if not 1 <= limit <= 1_000:
             raise ApiError(400, "invalid_limit", "limit is 1..1000")
-        ps, qs = book.price_scale, book.qty_scale
-        return json_response(
-            [
-                {
-                    "start": b.start_ns,
-                    "open": format_decimal(b.open, ps),
-                    "high": format_decimal(b.high, ps),
-                    "low": format_decimal(b.low, ps),
-                    "close": format_decimal(b.close, ps),
-                    "volume": format_decimal(b.volume, qs),
-                    "trades": b.trades,
-                }
-                for b in self.tape.bars(symbol, limit)
-            ]
-        )
+        interval = c.request.query_params.get("interval", DEFAULT_BARS)
+        if interval not in INTERVALS:
+            raise ApiError(400, "invalid_interval", f"interval is one of {', '.join(INTERVALS)}")
+        return json_response([m.bar_json(b) for b in self.md.bars(symbol, limit, interval)])
+
+    async def stats(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        m = self.market(symbol)
+        return json_response({"symbol": symbol, **m.stats_json(self.platform.now())})
 
     # -- admin ---------------------------------------------------------------------------
 
@@ -801,6 +815,7 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/marketdata/{symbol}/depth", PUBLIC, "depth"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/trades", PUBLIC, "recent_trades"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/bars", PUBLIC, "bars"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/stats", PUBLIC, "stats"),
     RouteSpec("GET", "/v1/openapi.json", PUBLIC, "openapi"),
     RouteSpec("GET", "/v1/me", TRADER, "me"),
     RouteSpec("POST", "/v1/keys", TRADER, "new_key"),
@@ -856,6 +871,7 @@ def endpoint_for(
 
 # How Mercato's servers run the app (uvicorn's options): the libuv loop, the C HTTP
 # parser, and the sans-I/O WebSocket protocol (the fastest of uvicorn's three here).
+MD_FLUSH: Final = 0.005  # seconds: a server's market-data publication interval (at most)
 SERVER_OPTIONS: Final[dict[str, Any]] = {
     "loop": "uvloop",
     "http": "httptools",
@@ -872,12 +888,17 @@ def create_app(
     burst: int = 400,
     manage_platform: bool = True,
     full_gc_every: float | None = None,
+    md_flush: float = 0.0,
+    cache: Cache | None = None,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
     (seconds) it also takes the process's full garbage collections off the order path
-    (``services/gc_policy.py``): for a server process, not for an app inside tests."""
-    api = Api(platform, auth, RateLimiter(rate, burst))
+    (``services/gc_policy.py``): for a server process, not for an app inside tests.
+    ``md_flush`` is the market data's publication interval in seconds (0: after every
+    command; servers use ``MD_FLUSH``); ``cache`` its last-value cache, started and closed
+    with the server."""
+    api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache)
     from mercato.api.alpaca import alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
     from mercato.api.alpaca_market_stream import alpaca_market_stream_routes
@@ -895,15 +916,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if cache is not None:
+            await cache.start()
         if manage_platform:
             platform.start()
-        collector = None
+        collector = clock = None
+        if md_flush > 0:  # a server: bars close on time even when nothing trades
+            clock = asyncio.create_task(_md_clock(api.md, platform))
         if full_gc_every is not None:
             gc_policy.quiet()
             collector = asyncio.create_task(gc_policy.collect_every(full_gc_every))
         try:
             yield
         finally:
+            if clock is not None:
+                clock.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await clock
             if collector is not None:
                 collector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -911,11 +940,20 @@ def create_app(
                 gc_policy.restore()
             if manage_platform:
                 await platform.stop()
+            if cache is not None:
+                await cache.close()
 
-    managed = manage_platform or full_gc_every is not None
+    managed = manage_platform or full_gc_every is not None or cache is not None or md_flush > 0
     app = Starlette(routes=routes, lifespan=lifespan if managed else None)
     app.state.api = api
     return app
+
+
+async def _md_clock(md: MarketData, platform: Platform, every: float = 1.0) -> None:
+    """Tell the market data the time once a second (it closes bars by it)."""
+    while True:
+        await asyncio.sleep(every)
+        md.advance(platform.now())
 
 
 def _int_param(request: Request, name: str) -> int | None:

@@ -26,19 +26,21 @@ A refused operation answers the REST error shape, with the op and the HTTP-like 
 
     {"op": "order", "status": 422, "error": {"code": "insufficient_buying_power", "message": ".."}}
 
-Channels. Every channel message carries ``channel`` and ``seq``: 1, 2, 3, ... per channel
-on this connection (kept across re-subscribing). The server never drops a message (see
-slow consumers, below), so a gap means a bug; a client that sees one re-subscribes and, on
-a book, gets a fresh snapshot.
+Market-data channels (public; what each carries: ``services/marketdata.py`` and
+``docs/marketdata.md``): ``trades:SYM``, ``quotes:SYM``, ``book:SYM``, ``l3:SYM``,
+``bars:SYM[:1s|1m|5m|1h|1d]``, ``stats:SYM``. Subscribing sends the channel's snapshot
+``{"channel", "seq": S, "type": "snapshot", ...}``; each update after it is ``{"channel",
+"seq", "type": "update", ...}`` with ``seq`` S+1, S+2, ...: the channel's own count, the
+same for every subscriber (one encoding, shared). Quotes and stats are the whole state in
+every message and conflate (the latest wins), so their seq may skip. A client that sees a
+gap elsewhere re-subscribes: that sends a fresh snapshot.
 
-* ``trades:SYM`` (public): ``{"trade": {"trade_id", "symbol", "price", "qty", "side"
-  (the taker's), "ts"}}`` for each trade on the matching engine (not paper fills).
-* ``book:SYM`` (public): on subscribing, ``{"type": "snapshot", "bids": [[price, qty],
-  ..], "asks": [..], "event_seq": n}`` with every aggregated level, best first; then
-  ``{"type": "delta", "bids": [..], "asks": [..], "event_seq": n}`` per command that moved
-  the book, each level with its new total quantity ("0": the level is gone). Levels are
-  absolute, so applying a delta twice is harmless; deltas with ``event_seq`` at or below
-  the snapshot's are already in it.
+``?encoding=binary`` on the URL: market data in binary frames, each ``varint channel id``
+then a small-ticks frame (``docs/ticks.md``); the subscribe reply maps channels to ids
+(``"ids"``). Stats stay JSON text. Replies and private channels are JSON text either way.
+
+Private channels carry their own ``seq`` per connection (1, 2, 3, ...):
+
 * ``orders`` (private): ``{"order": <as GET /v1/orders/{id}, without history>}`` for each
   of the caller's orders after each command that touched it (accepted, filled, cancelled,
   replaced, expired, triggered, rejected, stop moved).
@@ -52,9 +54,11 @@ Limits: at most 100 channels per connection (``too_many_subscriptions``); frames
 most 64 KiB. Order entry and cancels count against the caller's REST rate limit.
 
 Slow consumers: the platform's fan-out never waits. Each connection has a bounded
-outgoing queue (1,000 messages by default); a client that lets it fill up is disconnected
-at once with close code 1013 ("try again later") and reason ``"slow consumer"``: it may
-reconnect, re-subscribe and start over from fresh snapshots.
+outgoing queue (1,000 messages by default). Quotes and stats hold one place each (the
+latest wins); a book more than ``BOOK_LAG`` deltas behind is sent a fresh snapshot instead
+of them; a client that lets the queue fill up anyway (trades, L3 and bars are never
+dropped) is disconnected at once with close code 1013 ("try again later") and reason
+``"slow consumer"``: it may reconnect, re-subscribe and start over from fresh snapshots.
 """
 
 from __future__ import annotations
@@ -73,7 +77,6 @@ from starlette.websockets import WebSocket
 from mercato.api import schemas as s
 from mercato.api.app import Api, ApiError
 from mercato.domain.events import (
-    BookDelta,
     Event,
     OrderAccepted,
     OrderCancelled,
@@ -84,9 +87,9 @@ from mercato.domain.events import (
     StopMoved,
     Trade,
 )
-from mercato.domain.instrument import format_decimal
-from mercato.domain.types import SIDE_NAMES, Side
+from mercato.marketdata.codec import channel_prefix
 from mercato.services.auth import Principal
+from mercato.services.marketdata import STATE_KINDS, MarketData, Message
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ PATH: Final = "/v1/ws"
 MAX_MESSAGE: Final = 64 * 1024  # bytes
 MAX_SUBSCRIPTIONS: Final = 100
 QUEUE_SIZE: Final = 1_000
+BOOK_LAG: Final = 32  # book deltas waiting for one connection before a fresh snapshot
 MAX_IN_FLIGHT: Final = 1_000  # a connection's messages being handled at once (journaled)
 HEARTBEAT: Final = 10.0  # seconds
 SLOW_CONSUMER: Final = (1013, "slow consumer")
@@ -163,12 +167,12 @@ class Outbox:
     """
 
     def __init__(self, maxsize: int = QUEUE_SIZE) -> None:
-        self._frames: deque[str] = deque()
+        self._frames: deque[Any] = deque()  # frames (str/bytes) or market-data entries
         self._maxsize = maxsize
         self._ready = asyncio.Event()
         self.closed: tuple[int, str] | None = None
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: Any) -> bool:
         if self.closed is not None:
             return False
         if len(self._frames) >= self._maxsize:
@@ -185,7 +189,7 @@ class Outbox:
         self._frames.clear()  # drop the backlog: the close goes out next
         self._ready.set()
 
-    def take(self) -> str | None:
+    def take(self) -> Any:
         """The next frame if one is queued (None when empty or closed), without waiting."""
         return self._frames.popleft() if self._frames and self.closed is None else None
 
@@ -194,7 +198,7 @@ class Outbox:
         await self._ready.wait()
         self._ready.clear()
 
-    async def next(self) -> str | None:
+    async def next(self) -> Any:
         """The next frame, or None once closed (then ``closed`` says how)."""
         while True:
             if self.closed is not None:
@@ -207,34 +211,123 @@ class Outbox:
         return len(self._frames)
 
 
-class Conn:
-    """One client: who it is, what it follows, its per-channel seqs and its outbox."""
+class _Slot:
+    """A place in a connection's queue for a state channel: what is sent when its turn
+    comes is the channel's latest message then (``Conn.slots``)."""
 
-    def __init__(self, principal: Principal | None, queue_size: int) -> None:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Resync(_Slot):
+    """A place in the queue for a fresh book snapshot: the connection fell behind on it."""
+
+    __slots__ = ()
+
+
+class Conn:
+    """One client: who it is, what it follows, its per-channel seqs and its outbox.
+
+    Market data reaches it as shared ``Message`` objects, turned into frames of the
+    connection's encoding only when they are sent. Trades, L3 and bars are queued in order;
+    quotes and stats conflate (one place in the queue per channel, the latest message wins);
+    book deltas are queued until ``BOOK_LAG`` of one book wait, then dropped for a fresh
+    snapshot sent in their place. Private channels (orders, fills) carry per-connection
+    seqs; market-data channels carry the channel's own seq, the same for everyone.
+    """
+
+    def __init__(self, principal: Principal | None, queue_size: int, binary: bool = False) -> None:
         self.principal = principal
+        self.binary = binary
         self.channels: set[str] = set()
-        self.seqs: dict[str, int] = {}
+        self.seqs: dict[str, int] = {}  # private channels: the last seq sent
         self.outbox = Outbox(queue_size)
+        self.ids: dict[str, int] = {}  # market-data channel -> its id in binary frames
+        self.prefix: dict[str, bytes] = {}  # the id as the varint that starts each frame
+        self.sent: dict[str, int] = {}  # market-data channel -> seq of the last message sent
+        self.slots: dict[str, Message] = {}
+        self.book_queued: dict[str, int] = {}
+        self.resync: set[str] = set()
 
     def reply(self, data: dict[str, Any]) -> None:
         self.outbox.offer(_json.encode(data).decode())
 
     def publish(self, channel: str, body: bytes) -> None:
-        """Send ``body`` (an encoded JSON object) on ``channel``, with the next seq."""
+        """Send ``body`` (an encoded JSON object) on private ``channel``, with the next seq."""
         seq = self.seqs.get(channel, 0) + 1
         self.seqs[channel] = seq
         head = b'{"channel":%s,"seq":%d' % (_json.encode(channel), seq)
         self.outbox.offer((head + b"," + body[1:]).decode())
+
+    def deliver(self, msg: Message) -> None:
+        """Queue one market-data publication (never blocks: see the class's policy)."""
+        name = msg.channel.name
+        kind = msg.kind
+        if kind in STATE_KINDS:
+            if name not in self.slots:
+                self.outbox.offer(_Slot(name))
+            self.slots[name] = msg
+        elif kind == "book":
+            if name in self.resync:
+                return
+            queued = self.book_queued.get(name, 0)
+            if queued >= BOOK_LAG:
+                self.resync.add(name)
+                self.outbox.offer(_Resync(name))
+                return
+            self.book_queued[name] = queued + 1
+            self.outbox.offer(msg)
+        else:
+            self.outbox.offer(msg)
+
+    def frames(self, entry: Any, md: MarketData) -> list[str | bytes]:
+        """What to send for one queue entry (none for what became stale meanwhile)."""
+        if isinstance(entry, str | bytes):
+            return [entry]
+        if isinstance(entry, _Resync):
+            self.resync.discard(entry.name)
+            self.book_queued.pop(entry.name, None)
+            return self.snapshot(entry.name, md) if entry.name in self.channels else []
+        if isinstance(entry, _Slot):
+            msg: Message = self.slots.pop(entry.name)
+        else:
+            msg = entry
+            if msg.kind == "book":
+                self.book_queued[msg.channel.name] -= 1
+        name = msg.channel.name
+        if name not in self.channels or msg.seq <= self.sent.get(name, 0):
+            return []  # unsubscribed, or already in the snapshot it was sent
+        follows = self.sent.get(name) == msg.seq - 1
+        self.sent[name] = msg.seq
+        if not self.binary or msg.binary is None:
+            return [msg.json]
+        frame = msg.binary if follows else msg.key_frame()
+        assert frame is not None
+        return [self.prefix[name] + frame]
+
+    def snapshot(self, name: str, md: MarketData) -> list[str | bytes]:
+        """The channel's snapshot in this connection's encoding; the next message it is
+        sent on the channel follows it."""
+        self.sent[name] = md.channel(name).seq
+        if self.binary:
+            frames = md.snapshot_binary(name)
+            if frames:
+                return [self.prefix[name] + f for f in frames]
+        return [md.snapshot_json(name)]
 
 
 # -- the fan-out -------------------------------------------------------------------------
 
 
 class Hub:
-    """Every connection, indexed by what it follows; fed by ``Platform.on_events``."""
+    """Every connection, indexed by what it follows; fed by the market-data service's
+    publications (public channels) and by ``Platform.on_events`` (private ones)."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
+        self.md = api.md
         self.conns: set[Conn] = set()
         self.public: dict[str, set[Conn]] = {}  # "trades:XYZ" / "book:XYZ" -> followers
         self.private: dict[tuple[str, int], set[Conn]] = {}  # ("orders", account) -> ...
@@ -269,9 +362,29 @@ class Hub:
             self.unfollow(conn, channel)
         self.conns.discard(conn)
 
+    def on_publish(self, messages: list[Message]) -> None:
+        """The market-data service's listener: the same message object to each follower
+        (each connection encodes nothing; a slow one is cut off, never waited for)."""
+        try:
+            public = self.public
+            for msg in messages:
+                followers = public.get(msg.channel.name)
+                if not followers:
+                    continue
+                gone = None
+                for conn in followers:
+                    conn.deliver(msg)
+                    if conn.outbox.closed is not None:
+                        gone = [*gone, conn] if gone else [conn]
+                for conn in gone or ():
+                    self.remove(conn)
+        except Exception:  # a bug here must not break the platform's submit
+            log.exception("websocket market-data fan-out failed")
+
     def on_events(self, events: list[Event]) -> None:
-        """The platform's listener: it must neither block nor raise."""
-        if not self.public and not self.private:
+        """The platform's listener for the private channels: it must neither block nor
+        raise."""
+        if not self.private:
             return
         try:
             self._fan_out(events)
@@ -287,24 +400,15 @@ class Hub:
 
     def _fan_out(self, events: list[Event]) -> None:
         api, history = self.api, self.api.platform.history
-        books: dict[str, tuple[dict[int, int], dict[int, int], int]] = {}
         touched: dict[int, None] = {}  # order ids, in the order first touched
         fills: list[tuple[int, int]] = []  # (order id, trade seq)
         for e in events:
-            if isinstance(e, BookDelta):
-                bids, asks, _ = books.get(e.symbol, ({}, {}, 0))
-                (bids if e.side == Side.BUY else asks)[e.price] = e.qty
-                books[e.symbol] = (bids, asks, e.seq)
-            elif isinstance(e, Trade):
+            if isinstance(e, Trade):
                 touched[e.taker_order_id] = None
                 fills.append((e.taker_order_id, e.seq))
                 if e.maker_order_id:
                     touched[e.maker_order_id] = None
                     fills.append((e.maker_order_id, e.seq))
-                channel = f"trades:{e.symbol}"
-                followers = self.public.get(channel)
-                if followers and e.maker_account > 0:  # not a paper fill
-                    self._send(followers, channel, {"trade": self._trade(e)})
             elif (
                 isinstance(
                     e,
@@ -319,20 +423,6 @@ class Hub:
                 and e.order_id
             ):
                 touched[e.order_id] = None
-        for symbol, (bids, asks, seq) in books.items():
-            channel = f"book:{symbol}"
-            followers = self.public.get(channel)
-            if followers:
-                book = api.core.engine.books[symbol]
-                data = {
-                    "type": "delta",
-                    "bids": _levels(bids.items(), book.price_scale, book.qty_scale),
-                    "asks": _levels(asks.items(), book.price_scale, book.qty_scale),
-                    "event_seq": seq,
-                }
-                self._send(followers, channel, data)
-        if not self.private:
-            return
         for oid in touched:
             v = history.order(oid)
             if v is not None and v.account:
@@ -351,28 +441,6 @@ class Hub:
                     self._send(followers, "fills", {"fill": api.fill_json(f)})
                     break
 
-    def _trade(self, t: Trade) -> dict[str, Any]:
-        book = self.api.core.engine.books.get(t.symbol)
-        ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
-        return {
-            "trade_id": str(t.seq),
-            "symbol": t.symbol,
-            "price": format_decimal(t.price, ps),
-            "qty": format_decimal(t.qty, qs),
-            "side": SIDE_NAMES.get(Side(t.taker_side), "?"),
-            "ts": t.ts,
-        }
-
-    def snapshot(self, symbol: str) -> dict[str, Any]:
-        book = self.api.core.engine.books[symbol]
-        ps, qs = book.price_scale, book.qty_scale
-        return {
-            "type": "snapshot",
-            "bids": _levels(book.bids.depth(0), ps, qs),
-            "asks": _levels(book.asks.depth(0), ps, qs),
-            "event_seq": self.api.core.engine.seq,
-        }
-
 
 def _discard(index: dict[Any, set[Conn]], key: Any, conn: Conn) -> None:
     followers = index.get(key)
@@ -380,10 +448,6 @@ def _discard(index: dict[Any, set[Conn]], key: Any, conn: Conn) -> None:
         followers.discard(conn)
         if not followers:
             del index[key]
-
-
-def _levels(levels: Iterable[tuple[int, int]], ps: int, qs: int) -> list[list[str]]:
-    return [[format_decimal(p, ps), format_decimal(q, qs)] for p, q in levels]
 
 
 # -- one connection ----------------------------------------------------------------------
@@ -456,9 +520,14 @@ class Session:
             return
         self.sending = True
         try:
-            outbox = self.conn.outbox
-            while (frame := outbox.take()) is not None:
-                await self.ws.send_text(frame)
+            conn, md, ws = self.conn, self.hub.md, self.ws
+            outbox = conn.outbox
+            while (entry := outbox.take()) is not None:
+                for frame in conn.frames(entry, md):
+                    if isinstance(frame, str):
+                        await ws.send_text(frame)
+                    else:
+                        await ws.send_bytes(frame)
         finally:
             self.sending = False
 
@@ -521,33 +590,48 @@ class Session:
         self.reply(msg, status=200, user_id=p.user_id, accounts=list(p.accounts))
 
     async def op_subscribe(self, msg: SubscribeMsg) -> None:
-        conn, books = self.conn, self.api.core.engine.books
-        wanted = list(dict.fromkeys(msg.channels))
-        for channel in wanted:
+        conn, md = self.conn, self.hub.md
+        wanted: dict[str, None] = {}
+        for channel in msg.channels:
             if channel in PRIVATE:
                 if conn.principal is None:
                     raise ApiError(401, "unauthenticated", f"{channel} needs an API key")
+                wanted[channel] = None
                 continue
-            kind, _, symbol = channel.partition(":")
-            if kind not in ("trades", "book") or not symbol:
-                raise ApiError(400, "unknown_channel", f"no channel {channel[:100]!r}")
-            if symbol not in books:
-                raise ApiError(404, "unknown_symbol", f"no instrument {symbol[:100]!r}")
+            try:
+                wanted[md.channel(channel).name] = None  # "bars:X" is "bars:X:1m"
+            except ValueError:
+                raise ApiError(400, "unknown_channel", f"no channel {channel[:100]!r}") from None
+            except KeyError:
+                symbol = channel.partition(":")[2]
+                raise ApiError(404, "unknown_symbol", f"no instrument {symbol[:100]!r}") from None
         if len(conn.channels | set(wanted)) > self.max_subscriptions:
             raise ApiError(
                 400,
                 "too_many_subscriptions",
                 f"at most {self.max_subscriptions} channels per connection",
             )
-        for channel in wanted:
+        new = [c for c in wanted if c not in conn.channels]
+        for channel in new:
+            if channel not in PRIVATE and channel not in conn.ids:
+                conn.ids[channel] = len(conn.ids) + 1
+                conn.prefix[channel] = channel_prefix(conn.ids[channel])
             self.hub.follow(conn, channel)
-        self.reply(msg, status=200, channels=sorted(conn.channels))
-        for channel in wanted:
-            if channel.startswith("book:"):
-                conn.publish(channel, _json.encode(self.hub.snapshot(channel[5:])))
+        extra: dict[str, Any] = {}
+        if conn.binary:
+            extra["ids"] = {c: conn.ids[c] for c in sorted(conn.channels) if c in conn.ids}
+        self.reply(msg, status=200, channels=sorted(conn.channels), **extra)
+        for channel in wanted:  # then each channel's snapshot (again, on a re-subscribe:
+            if channel not in PRIVATE:  # how a client recovers from a gap); updates follow
+                for frame in conn.snapshot(channel, md):
+                    conn.outbox.offer(frame)
 
     async def op_unsubscribe(self, msg: SubscribeMsg) -> None:
+        md = self.hub.md
         for channel in msg.channels:
+            if channel not in PRIVATE:
+                with contextlib.suppress(ValueError, KeyError):
+                    channel = md.channel(channel).name
             if channel in self.conn.channels:
                 self.hub.unfollow(self.conn, channel)
         self.reply(msg, status=200, channels=sorted(self.conn.channels))
@@ -613,10 +697,15 @@ def websocket_route(
     """The ``/v1/ws`` route over ``api``'s platform (it registers one event listener)."""
     hub = Hub(api)
     api.platform.on_events(hub.on_events)
+    api.md.on_publish(hub.on_publish)
 
     async def endpoint(ws: WebSocket) -> None:
+        encoding = ws.query_params.get("encoding", "json")
+        if encoding not in ("json", "binary"):
+            await ws.close(POLICY_VIOLATION, "encoding is json or binary")
+            return
         await ws.accept()
-        conn = Conn(None, queue_size)
+        conn = Conn(None, queue_size, binary=encoding == "binary")
         key = header_key(ws)
         if key is not None:
             conn.principal = api.auth.authenticate_key(*key)

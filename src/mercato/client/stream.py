@@ -24,8 +24,10 @@ Errors: a refused operation raises the same ``MercatoError`` subclass as the RES
 1008) fails the pending calls and the iterator with ``Unauthorized``; a closed connection
 with ``StreamClosed``.
 
-Sequence gaps: each channel's ``seq`` must go 1, 2, 3, ... A gap (which the server never
-causes: it disconnects a slow consumer rather than drop a message) **raises**
+Sequence gaps: after a channel's snapshot (seq S), its updates must go S+1, S+2, ...
+(quotes and stats excepted: each is the whole state and the server conflates them, so
+their seq may skip). A gap (which the server never causes: it disconnects a slow consumer
+rather than drop a message, and sends a book that fell behind a fresh snapshot) **raises**
 ``SequenceGap`` from the iterator, after the messages received before it; the stream is
 then unusable, and the caller reconnects and re-subscribes (getting fresh book snapshots).
 The same happens when the local queue (``queue_size`` messages) is full because the
@@ -50,6 +52,7 @@ from mercato.client._calls import Number, OrderType, Side, TimeInForce
 from mercato.client.errors import ERRORS, MercatoError
 
 PATH = "/v1/ws"
+_STATE_CHANNELS = ("quotes:", "stats:")  # each message the whole state: the latest wins
 
 
 class StreamError(Exception):
@@ -305,7 +308,9 @@ class Stream:
         seq = data.get("seq")
         if isinstance(seq, int):
             last = self._seqs.get(channel)
-            if last is not None and seq != last + 1:
+            if data.get("type") == "snapshot" or channel.startswith(_STATE_CHANNELS):
+                pass  # a snapshot starts the count; quotes and stats may skip (conflated)
+            elif last is not None and seq != last + 1:
                 self._fail(SequenceGap(channel, last + 1, seq))
                 return
             self._seqs[channel] = seq

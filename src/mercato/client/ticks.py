@@ -13,7 +13,7 @@
 """
 
 from mercato.marketdata.bars import Bar
-from mercato.marketdata.codec import CodecError, Decoder, GapError, TickEvent
+from mercato.marketdata.codec import CodecError, Decoder, GapError, TickEvent, split_channel
 from mercato.marketdata.events import MdClear, MdLevel, MdOrder, MdQuote, MdTrade
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "MdQuote",
     "MdTrade",
     "TickEvent",
+    "split_channel",
 ]

@@ -291,6 +291,21 @@ class _Reader:
         return (z >> 1) ^ -(z & 1)
 
 
+def channel_prefix(channel_id: int) -> bytes:
+    """The varint that starts each of a channel's frames on a binary WebSocket connection
+    (``docs/ticks.md``, "On the WebSocket")."""
+    out = bytearray()
+    _put_unsigned(out, channel_id)
+    return bytes(out)
+
+
+def split_channel(message: bytes | bytearray | memoryview) -> tuple[int, bytes]:
+    """A binary WebSocket message: (its channel id, the small-ticks frame after it)."""
+    r = _Reader(bytes(message))
+    channel_id = r.unsigned()
+    return channel_id, r.data[r.pos :]
+
+
 class Decoder:
     """Decodes one stream's frames, in order, into events of ``symbol``.
 

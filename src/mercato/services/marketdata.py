@@ -1,80 +1,677 @@
-"""The latest market data kept for snapshots: recent trades and one-minute bars per symbol.
+"""Market data: the engine's events and outside feeds turned into per-instrument channels.
 
-A projection of the core's events (``Platform.on_events``), bounded per symbol: the last
-``max_trades`` trades and ``max_bars`` bars; older ones are dropped (the SQL store and,
-later, the analytics history keep everything). Quotes and depth are read from the book
-itself, which is always current. Paper fills are not market data and are left out.
+``MarketData`` keeps, per instrument, the latest of everything a subscriber or a snapshot
+query can ask for — top of book (L1), aggregated depth (L2), the order-level book (L3), the
+recent trades, bars at 1s/1m/5m/1h/1d and 24-hour statistics — without reading the engine
+(the L3 view of our own instruments excepted: see ``resting``). The same values go to a
+last-value cache (``ports.Cache``) for processes that have no ``MarketData`` of their own.
+
+Channels, each sequenced per instrument (``seq`` 1, 2, 3, ... per channel, the same for
+every subscriber because the same bytes go to all of them)::
+
+    trades:SYM        every trade, in order                       (ordered)
+    quotes:SYM        the top of the book                          (state: latest wins)
+    book:SYM          aggregated levels: snapshot, then deltas     (deltas; a lagging
+                                                                    subscriber is re-sent
+                                                                    a snapshot)
+    l3:SYM            orders: snapshot, then changes               (ordered)
+    bars:SYM[:IV]     the bars that changed (IV: 1s 1m 5m 1h 1d;   (ordered)
+                      default 1m)
+    stats:SYM         24-hour statistics                           (state: latest wins)
+
+What happens between two publications (``flush``: at most ``flush_interval`` after the
+first change, or at once when it is 0) goes out as one message per channel: the trades of
+the interval, the levels that changed (each with its new total), the latest quote. Under
+load that is several events per message, so the fan-out's cost per subscriber is paid per
+message, not per event ("smart batching"). Each message is encoded once per encoding —
+JSON text, and small-ticks binary (``docs/ticks.md``) for the channels that have it — and
+the same bytes go to every subscriber (``Message``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 import msgspec
 
-from mercato.domain.events import Event, Trade
+from mercato.domain.events import (
+    BookDelta,
+    Event,
+    InstrumentAdded,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderReplaced,
+    OrderTriggered,
+    Trade,
+)
+from mercato.domain.instrument import format_decimal
+from mercato.marketdata.bars import INTERVALS, Bar, BarBuilder
+from mercato.marketdata.book import LevelBook, OrderBook
+from mercato.marketdata.codec import Encoder
+from mercato.marketdata.events import (
+    BUY,
+    MdClear,
+    MdEvent,
+    MdLevel,
+    MdOrder,
+    MdQuote,
+    MdTrade,
+)
+from mercato.ports import Cache
 
-MINUTE_NS = 60 * 1_000_000_000
+KINDS: Final = ("trades", "quotes", "book", "l3", "bars", "stats")
+STATE_KINDS: Final = frozenset({"quotes", "stats"})  # each message is the whole state
+DEFAULT_BARS: Final = "1m"
+RECENT_TRADES: Final = 1_000  # kept per instrument (the trades snapshot sends 100)
+SNAPSHOT_TRADES: Final = 100
+SNAPSHOT_BARS: Final = 100
+BAR_HISTORY: Final = 1_440  # closed bars kept per instrument and interval
+DAY_NS: Final = 86_400 * 1_000_000_000
+MINUTE_NS: Final = 60 * 1_000_000_000
+_SIDES: Final = {1: "buy", 2: "sell"}
+
+_json = msgspec.json.Encoder()
+
+Resting = Callable[[str, int], tuple[int, int, int] | None]
+"""(symbol, order id) -> (side, price, remaining) if the order rests in our own book."""
 
 
-class TradePrint(msgspec.Struct, frozen=True, gc=False):
-    seq: int
-    ts: int
-    price: int
-    qty: int
-    taker_side: int
+class Message:
+    """One publication of one channel: its seq and its bytes in each encoding, made once
+    and sent as they are to every subscriber. ``binary`` is a small-ticks frame (None for
+    a channel without a binary form); ``key`` is the same publication as a key frame, made
+    on first use for a subscriber that cannot decode the delta (it skipped a message)."""
+
+    __slots__ = ("_key", "binary", "channel", "json", "kind", "seq")
+
+    def __init__(
+        self,
+        channel: Channel,
+        seq: int,
+        json: str,
+        binary: bytes | None,
+        key: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.kind = channel.kind
+        self.seq = seq
+        self.json = json
+        self.binary = binary
+        self._key: Callable[[], bytes] | bytes | None = key
+
+    def key_frame(self) -> bytes | None:
+        k = self._key
+        if callable(k):
+            k = self._key = k()
+        return k if k is not None else self.binary
 
 
-class Bar(msgspec.Struct, gc=False):
-    start_ns: int  # the minute's first nanosecond
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int
-    trades: int
+class Channel:
+    """One channel of one instrument: its seq, its binary encoder and what is pending."""
+
+    __slots__ = ("encoder", "kind", "last", "name", "pending", "seq", "snapshots", "symbol")
+
+    def __init__(self, name: str, kind: str, symbol: str, encoder: Encoder | None) -> None:
+        self.name = name
+        self.kind = kind
+        self.symbol = symbol
+        self.seq = 0
+        self.encoder = encoder
+        self.pending: list[Any] = []
+        self.last: Message | None = None  # the latest publication
+        # (seq, encoding) -> snapshot bytes: many subscribers joining at once share one
+        self.snapshots: dict[tuple[int, str], str | bytes] = {}
 
 
-class MarketTape:
-    """Recent trades and one-minute bars per symbol, from the event stream."""
+class Stats:
+    """24-hour statistics from one-minute buckets: the window is the last 1,440 minutes
+    (the current one included), so it slides a minute at a time. The closed minutes are
+    summed once per minute, not on every query."""
 
-    def __init__(self, max_trades: int = 1_000, max_bars: int = 1_440) -> None:
-        self.max_trades = max_trades
-        self.max_bars = max_bars
-        self._trades: dict[str, deque[TradePrint]] = {}
-        self._bars: dict[str, deque[Bar]] = {}
+    __slots__ = ("_closed", "_closed_len", "minutes")
 
-    def apply(self, events: Iterable[Event]) -> None:
+    def __init__(self) -> None:
+        self.minutes: deque[list[int]] = deque()  # [minute start, o, h, l, c, volume, n]
+        self._closed: tuple[int, int, int, int] | None = None  # high, low, volume, n
+        self._closed_len = -1  # how many minutes _closed covers (-1: to be summed)
+
+    def on_trade(self, t: MdTrade) -> None:
+        start = t.ts - t.ts % MINUTE_NS
+        ms = self.minutes
+        if ms and ms[-1][0] == start:
+            m = ms[-1]
+            m[2] = max(m[2], t.price)
+            m[3] = min(m[3], t.price)
+            m[4] = t.price
+            m[5] += t.qty
+            m[6] += 1
+        elif not ms or start > ms[-1][0]:
+            ms.append([start, t.price, t.price, t.price, t.price, t.qty, 1])
+            self._closed_len = -1
+        # (a trade older than the newest minute is left out: time went back)
+
+    def window(self, now: int) -> tuple[int, int, int, int, int, int] | None:
+        """(open, high, low, last, volume, trades) over the 24 hours to ``now``, or None."""
+        floor = now - now % MINUTE_NS - DAY_NS + MINUTE_NS
+        ms = self.minutes
+        while ms and ms[0][0] < floor:
+            ms.popleft()
+            self._closed_len = -1
+        if not ms:
+            return None
+        if self._closed_len != len(ms) - 1:
+            closed = list(ms)[:-1]
+            self._closed = (
+                (
+                    max(m[2] for m in closed),
+                    min(m[3] for m in closed),
+                    sum(m[5] for m in closed),
+                    sum(m[6] for m in closed),
+                )
+                if closed
+                else None
+            )
+            self._closed_len = len(ms) - 1
+        cur = ms[-1]
+        high, low, volume, n = cur[2], cur[3], cur[5], cur[6]
+        if self._closed is not None:
+            ch, cl, cv, cn = self._closed
+            high, low, volume, n = max(high, ch), min(low, cl), volume + cv, n + cn
+        return ms[0][1], high, low, cur[4], volume, n
+
+
+class Market:
+    """Everything kept for one instrument."""
+
+    def __init__(
+        self, symbol: str, tick_size: int, lot_size: int, price_scale: int, qty_scale: int
+    ) -> None:
+        self.symbol = symbol
+        self.tick_size = tick_size
+        self.lot_size = lot_size
+        self.price_scale = price_scale
+        self.qty_scale = qty_scale
+        self.book = LevelBook(symbol)
+        self.l3 = OrderBook(symbol)
+        self.trades: deque[MdTrade] = deque(maxlen=RECENT_TRADES)
+        self.bars = {name: BarBuilder(symbol, iv, BAR_HISTORY) for name, iv in INTERVALS.items()}
+        self.stats = Stats()
+        self.quote = MdQuote(symbol, 0, 0, 0, 0, 0)
+        self.channels: dict[str, Channel] = {}
+
+    # -- formatting ----------------------------------------------------------------------
+
+    def price(self, value: int) -> str:
+        return format_decimal(value, self.price_scale)
+
+    def qty(self, value: int) -> str:
+        return format_decimal(value, self.qty_scale)
+
+    def trade_json(self, t: MdTrade) -> dict[str, Any]:
+        return {
+            "trade_id": str(t.trade_id),
+            "symbol": t.symbol,
+            "price": self.price(t.price),
+            "qty": self.qty(t.qty),
+            "side": _SIDES.get(t.side),
+            "ts": t.ts,
+        }
+
+    def quote_json(self) -> dict[str, Any]:
+        q = self.quote
+        return {
+            "bid": self.price(q.bid) if q.bid_qty else None,
+            "bid_qty": self.qty(q.bid_qty),
+            "ask": self.price(q.ask) if q.ask_qty else None,
+            "ask_qty": self.qty(q.ask_qty),
+            "last": self.price(self.trades[-1].price) if self.trades else None,
+            "ts": q.ts,
+        }
+
+    def levels_json(self, levels: Iterable[tuple[int, int]]) -> list[list[str]]:
+        return [[self.price(p), self.qty(q)] for p, q in levels]
+
+    def bar_json(self, b: Bar) -> dict[str, Any]:
+        return {
+            "start": b.start,
+            "interval": b.interval // 1_000_000_000,
+            "open": self.price(b.open),
+            "high": self.price(b.high),
+            "low": self.price(b.low),
+            "close": self.price(b.close),
+            "volume": self.qty(b.volume),
+            "trades": b.trades,
+        }
+
+    def stats_json(self, now: int) -> dict[str, Any]:
+        w = self.stats.window(now)
+        if w is None:
+            return {
+                "open": None,
+                "high": None,
+                "low": None,
+                "last": None,
+                "volume": "0",
+                "trades": 0,
+                "change": None,
+            }
+        o, h, lo, last, volume, n = w
+        return {
+            "open": self.price(o),
+            "high": self.price(h),
+            "low": self.price(lo),
+            "last": self.price(last),
+            "volume": self.qty(volume),
+            "trades": n,
+            "change": self.price(last - o),
+        }
+
+
+class MarketData:
+    """The market-data service: feed it events, read snapshots, listen to publications."""
+
+    max_trades = RECENT_TRADES  # the most ``trades`` can return
+    max_bars = BAR_HISTORY + 1  # the most ``bars`` can return (the open bar included)
+
+    def __init__(
+        self,
+        *,
+        flush_interval: float = 0.0,
+        cache: Cache | None = None,
+        resting: Resting | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.flush_interval = flush_interval
+        self.cache = cache
+        self.resting = resting
+        self.clock = clock
+        self.markets: dict[str, Market] = {}
+        self._listeners: list[Callable[[list[Message]], None]] = []
+        self._dirty: dict[Channel, None] = {}
+        self._cache_dirty: set[str] = set()
+        self._scheduled: asyncio.TimerHandle | None = None
+        self._now = 0  # the newest event time seen: the clock of snapshots and stats
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def add_instrument(
+        self, symbol: str, tick_size: int, lot_size: int, price_scale: int, qty_scale: int
+    ) -> Market:
+        m = self.markets.get(symbol)
+        if m is None:
+            m = self.markets[symbol] = Market(symbol, tick_size, lot_size, price_scale, qty_scale)
+        return m
+
+    def on_publish(self, listener: Callable[[list[Message]], None]) -> None:
+        """``listener(messages)`` after each flush (it must neither block nor raise)."""
+        self._listeners.append(listener)
+
+    def channel(self, name: str) -> Channel:
+        """The channel called ``name``; ValueError (unknown kind or interval) or KeyError
+        (unknown symbol) otherwise."""
+        kind, _, rest = name.partition(":")
+        if kind not in KINDS or not rest:
+            raise ValueError(f"no channel {name[:100]!r}")
+        symbol = rest
+        if kind == "bars":
+            head, _, iv = rest.rpartition(":")
+            if head and iv in INTERVALS:
+                symbol = head
+            elif (iv in INTERVALS and not head) or (head in self.markets and iv[:-1].isdigit()):
+                raise ValueError(f"no channel {name[:100]!r}: intervals {', '.join(INTERVALS)}")
+            else:
+                name = f"bars:{rest}:{DEFAULT_BARS}"
+        m = self.markets[symbol]
+        ch = m.channels.get(name)
+        if ch is None:
+            ch = m.channels[name] = Channel(name, kind, symbol, self._encoder(m, kind))
+        return ch
+
+    def _encoder(self, m: Market, kind: str) -> Encoder | None:
+        if kind not in ("trades", "book", "l3", "quotes", "bars"):
+            return None
+        enc = Encoder(m.symbol, m.tick_size, m.lot_size)
+        enc.encode([])  # frame 1, a key frame with no events: from here on deltas...
+        enc.seq = 0  # ...numbered from 1 like the channel's own messages
+        return enc
+
+    # -- input ---------------------------------------------------------------------------
+
+    def on_events(self, events: list[Event]) -> None:
+        """The platform's listener: one command's events (trades, book changes, orders)."""
+        touched: dict[tuple[str, int], None] = {}
+        md: list[MdEvent] = []
         for e in events:
-            if isinstance(e, Trade) and e.maker_account > 0:  # not a paper fill
-                self._trade(e)
+            if isinstance(e, Trade):
+                if e.maker_account > 0:  # not a paper fill: market data
+                    md.append(MdTrade(e.symbol, e.ts, e.seq, e.price, e.qty, e.taker_side))
+                    touched[(e.symbol, e.maker_order_id)] = None
+                touched[(e.symbol, e.taker_order_id)] = None
+            elif isinstance(e, BookDelta):
+                md.append(MdLevel(e.symbol, e.ts, e.side, e.price, e.qty))
+            elif isinstance(
+                e, OrderAccepted | OrderCancelled | OrderExpired | OrderReplaced | OrderTriggered
+            ):
+                touched[(e.symbol, e.order_id)] = None
+            elif isinstance(e, InstrumentAdded):
+                self.add_instrument(e.symbol, e.tick_size, e.lot_size, e.price_scale, e.qty_scale)
+        if self.resting is not None and touched:
+            ts = events[-1].ts if events else 0
+            for symbol, oid in touched:
+                m = self.markets.get(symbol)
+                if m is None:
+                    continue
+                now = self.resting(symbol, oid)
+                if now is not None:
+                    side, price, qty = now
+                    md.append(MdOrder(symbol, ts, oid, side, price, qty))
+                elif oid in m.l3.orders:
+                    side, price, _ = m.l3.orders[oid]
+                    md.append(MdOrder(symbol, ts, oid, side, price, 0))
+        if md:
+            self.publish(md)
 
-    def _trade(self, e: Trade) -> None:
-        tape = self._trades.get(e.symbol)
-        if tape is None:
-            tape = self._trades[e.symbol] = deque(maxlen=self.max_trades)
-            self._bars[e.symbol] = deque(maxlen=self.max_bars)
-        tape.append(TradePrint(e.seq, e.ts, e.price, e.qty, e.taker_side))
-        bars = self._bars[e.symbol]
-        start = e.ts - e.ts % MINUTE_NS
-        if bars and bars[-1].start_ns == start:
-            b = bars[-1]
-            b.high = max(b.high, e.price)
-            b.low = min(b.low, e.price)
-            b.close = e.price
-            b.volume += e.qty
-            b.trades += 1
-        elif not bars or start > bars[-1].start_ns:
-            bars.append(Bar(start, e.price, e.price, e.price, e.price, e.qty, 1))
-        # (a trade stamped before the newest bar's minute joins no bar: time went back)
+    def publish(self, events: Iterable[MdEvent]) -> None:
+        """Apply market-data events (from the engine, or a feed: ``mercato feed``)."""
+        for e in events:
+            m = self.markets.get(e.symbol)
+            if m is None:
+                raise KeyError(f"no instrument {e.symbol!r} in market data")
+            if e.ts > self._now:
+                self._now = e.ts
+            if isinstance(e, MdTrade):
+                self._trade(m, e)
+            elif isinstance(e, MdLevel):
+                if m.book.apply(e):
+                    self._pending(m, "book", e)
+            elif isinstance(e, MdOrder):
+                self._pending(m, "l3", e)
+                if self.resting is None:  # an outside L3 feed: its levels follow from it
+                    for level in m.l3.apply(e):
+                        if m.book.apply(level):
+                            self._pending(m, "book", level)
+                else:
+                    m.l3.apply(e)
+            elif isinstance(e, MdQuote):
+                m.quote = e
+                self._mark(m, "quotes")
+            elif isinstance(e, MdClear):
+                m.book.clear()
+                m.l3.clear()
+                self._pending(m, "book", e)
+                self._pending(m, "l3", e)
+            if not isinstance(e, MdQuote | MdTrade):
+                q = m.book.quote(e.ts)
+                if (q.bid, q.bid_qty, q.ask, q.ask_qty) != (
+                    m.quote.bid,
+                    m.quote.bid_qty,
+                    m.quote.ask,
+                    m.quote.ask_qty,
+                ):
+                    m.quote = q
+                    self._mark(m, "quotes")
+        self._schedule()
 
-    def trades(self, symbol: str, limit: int) -> list[TradePrint]:
+    def _trade(self, m: Market, t: MdTrade) -> None:
+        m.trades.append(t)
+        m.stats.on_trade(t)
+        self._pending(m, "trades", t)
+        self._mark(m, "stats")
+        for name, builder in m.bars.items():
+            closed = builder.on_trade(t)
+            ch = m.channels.get(f"bars:{m.symbol}:{name}")
+            if ch is not None:
+                ch.pending.extend(closed)
+                ch.pending.append(None)  # "the open bar as it stands"
+                self._dirty[ch] = None
+        self._cache_dirty.add(m.symbol)
+
+    def advance(self, now: int) -> None:
+        """The clock reads ``now`` (ns): close the bars whose interval has ended."""
+        if now > self._now:
+            self._now = now
+        for m in self.markets.values():
+            for name, builder in m.bars.items():
+                closed = builder.advance(now)
+                ch = m.channels.get(f"bars:{m.symbol}:{name}")
+                if closed and ch is not None:
+                    ch.pending.extend(closed)
+                    self._dirty[ch] = None
+        self._schedule()
+
+    def _pending(self, m: Market, kind: str, e: Any) -> None:
+        ch = m.channels.get(f"{kind}:{m.symbol}")
+        if ch is not None:
+            ch.pending.append(e)
+            self._dirty[ch] = None
+        self._cache_dirty.add(m.symbol)
+
+    def _mark(self, m: Market, kind: str) -> None:
+        ch = m.channels.get(f"{kind}:{m.symbol}")
+        if ch is not None:
+            self._dirty[ch] = None
+        self._cache_dirty.add(m.symbol)
+
+    def _schedule(self) -> None:
+        if not self._dirty and not self._cache_dirty:
+            return
+        if self.flush_interval <= 0:
+            self.flush()
+        elif self._scheduled is None:
+            loop = asyncio.get_running_loop()
+            self._scheduled = loop.call_later(self.flush_interval, self.flush)
+
+    # -- output --------------------------------------------------------------------------
+
+    def flush(self) -> list[Message]:
+        """Publish what changed since the last flush: one message per channel."""
+        self._scheduled = None
+        dirty, self._dirty = self._dirty, {}
+        out: list[Message] = []
+        for ch in dirty:
+            msg = self._message(self.markets[ch.symbol], ch)
+            ch.pending = []
+            if msg is not None:
+                out.append(msg)
+        if out:
+            for listener in self._listeners:
+                listener(out)
+        if self.cache is not None and self._cache_dirty:
+            self.cache.put_many(
+                {k: v for s in self._cache_dirty for k, v in self.cache_values(s).items()}
+            )
+        self._cache_dirty.clear()
+        return out
+
+    def _message(self, m: Market, ch: Channel) -> Message | None:
+        kind, events = ch.kind, ch.pending
+        head: dict[str, Any] = {"channel": ch.name, "seq": ch.seq + 1, "type": "update"}
+        binary_events: list[Any] = []
+        if kind == "trades":
+            if not events:
+                return None
+            head["trades"] = [m.trade_json(t) for t in events]
+            binary_events = events
+        elif kind == "book":
+            bids: dict[int, int] = {}
+            asks: dict[int, int] = {}
+            for e in events:
+                if isinstance(e, MdClear):
+                    bids.clear()
+                    asks.clear()
+                    head["clear"] = True
+                else:
+                    (bids if e.side == BUY else asks)[e.price] = e.qty
+            head["bids"] = m.levels_json(bids.items())
+            head["asks"] = m.levels_json(asks.items())
+            binary_events = events
+        elif kind == "l3":
+            head["orders"] = [
+                {
+                    "id": str(e.order_id),
+                    "side": _SIDES.get(e.side),
+                    "price": m.price(e.price),
+                    "qty": m.qty(e.qty),
+                }
+                if isinstance(e, MdOrder)
+                else {"clear": True}
+                for e in events
+            ]
+            binary_events = events
+        elif kind == "quotes":
+            head["quote"] = m.quote_json()
+            binary_events = [m.quote]
+        elif kind == "bars":
+            builder = m.bars[ch.name.rpartition(":")[2]]
+            bars = [b if b is not None else builder.current() for b in events]
+            shown = [b for b in bars if b is not None]
+            if not shown:
+                return None
+            head["bars"] = [m.bar_json(b) for b in shown]
+            binary_events = shown
+        elif kind == "stats":
+            head["stats"] = m.stats_json(self._now)
+        ch.seq += 1
+        binary, key = self._encode(ch, binary_events)
+        msg = Message(ch, ch.seq, _json.encode(head).decode(), binary, key)
+        ch.last = msg
+        return msg
+
+    def _encode(
+        self, ch: Channel, events: list[Any]
+    ) -> tuple[bytes | None, Callable[[], bytes] | None]:
+        enc = ch.encoder
+        if enc is None:
+            return None, None
+        before = copy.copy(enc)  # the state the key frame of this publication starts from
+        return enc.encode(events), lambda: before.encode(events, key=True)
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """A channel's current state as JSON data, with the seq it is current as of: the
+        next update is ``seq + 1``."""
+        ch = self.channel(name)
+        m = self.markets[ch.symbol]
+        out: dict[str, Any] = {"channel": ch.name, "seq": ch.seq, "type": "snapshot"}
+        kind = ch.kind
+        if kind == "trades":
+            out["trades"] = [m.trade_json(t) for t in list(m.trades)[-SNAPSHOT_TRADES:]]
+        elif kind == "book":
+            bids, asks = m.book.depth(0)
+            out["bids"] = m.levels_json(bids)
+            out["asks"] = m.levels_json(asks)
+        elif kind == "l3":
+            out["orders"] = [
+                {
+                    "id": str(oid),
+                    "side": _SIDES.get(side),
+                    "price": m.price(price),
+                    "qty": m.qty(qty),
+                }
+                for oid, (side, price, qty) in m.l3.orders.items()
+            ]
+        elif kind == "quotes":
+            out["quote"] = m.quote_json()
+        elif kind == "bars":
+            builder = m.bars[ch.name.rpartition(":")[2]]
+            bars = list(builder.history)[-SNAPSHOT_BARS:]
+            current = builder.current()
+            out["bars"] = [m.bar_json(b) for b in ([*bars, current] if current else bars)]
+        elif kind == "stats":
+            out["stats"] = m.stats_json(self._now)
+        return out
+
+    def snapshot_json(self, name: str) -> str:
+        """``snapshot(name)`` encoded, shared by every subscriber joining at this seq."""
+        ch = self.channel(name)
+        key = (ch.seq, "json")
+        cached = ch.snapshots.get(key)
+        if cached is None:
+            ch.snapshots.clear()
+            cached = ch.snapshots[key] = _json.encode(self.snapshot(name)).decode()
+        assert isinstance(cached, str)
+        return cached
+
+    def snapshot_binary(self, name: str) -> list[bytes]:
+        """The binary snapshot: the state as a key frame of its own (decode it with a fresh
+        decoder; nothing for trades and stats), then the key frame with no events that
+        syncs the channel's stream decoder to its seq. ``[]`` for a channel without a
+        binary form."""
+        ch = self.channel(name)
+        enc = ch.encoder
+        if enc is None:
+            return []
+        m = self.markets[ch.symbol]
+        key = (ch.seq, "binary")
+        state = ch.snapshots.get(key)
+        if state is None:
+            ch.snapshots.pop(key, None)
+            events: list[Any] = []
+            if ch.kind == "book":
+                events = [MdClear(m.symbol, self._now), *m.book.levels(self._now)]
+            elif ch.kind == "l3":
+                events = [MdClear(m.symbol, self._now)] + [
+                    MdOrder(m.symbol, self._now, oid, side, price, qty)
+                    for oid, (side, price, qty) in m.l3.orders.items()
+                ]
+            elif ch.kind == "quotes":
+                events = [m.quote]
+            elif ch.kind == "bars":
+                current = m.bars[ch.name.rpartition(":")[2]].current()
+                events = [current] if current is not None else []
+            state = b""
+            if events:
+                alone = Encoder(m.symbol, m.tick_size, m.lot_size, seq=ch.seq - 1)
+                state = alone.encode(events, key=True)
+            ch.snapshots[key] = state
+        assert isinstance(state, bytes)
+        return [state, enc.snapshot()] if state else [enc.snapshot()]
+
+    # -- queries (the REST snapshots) ----------------------------------------------------
+
+    def market(self, symbol: str) -> Market:
+        return self.markets[symbol]
+
+    def cache_values(self, symbol: str) -> dict[str, bytes]:
+        """What the last-value cache holds for ``symbol``: its snapshots, by key."""
+        m = self.markets[symbol]
+        bids, asks = m.book.depth(10)
+        bar = m.bars[DEFAULT_BARS].current()
+        values: dict[str, Any] = {
+            "quote": m.quote_json(),
+            "depth": {"bids": m.levels_json(bids), "asks": m.levels_json(asks)},
+            "stats": m.stats_json(self._now),
+            "trade": m.trade_json(m.trades[-1]) if m.trades else None,
+            "bar": m.bar_json(bar) if bar is not None else None,
+        }
+        return {f"md:{symbol}:{k}": _json.encode(v) for k, v in values.items()}
+
+    def trades(self, symbol: str, limit: int) -> list[MdTrade]:
         """The newest ``limit`` trades, newest first."""
-        tape = self._trades.get(symbol, deque())
-        return list(reversed(tape))[:limit]
+        tape = self.markets[symbol].trades
+        return [tape[-i] for i in range(1, min(limit, len(tape)) + 1)]
 
-    def bars(self, symbol: str, limit: int) -> list[Bar]:
-        """The newest ``limit`` one-minute bars, oldest first."""
-        bars = list(self._bars.get(symbol, deque()))
-        return bars[-limit:] if limit else []
+    def bars(self, symbol: str, limit: int, interval: str = DEFAULT_BARS) -> list[Bar]:
+        """The newest ``limit`` bars (the open one last), oldest first."""
+        builder = self.markets[symbol].bars[interval]
+        current = builder.current()
+        bars = [*builder.history, current] if current is not None else list(builder.history)
+        return bars[-limit:] if limit > 0 else []
+
+    def seed(self, books: Iterable[Any], resting: Iterable[tuple[str, int, int, int, int]]) -> None:
+        """Start from the engine's state (after a restart): its books' instruments and
+        levels, and its resting orders as (symbol, order id, side, price, remaining)."""
+        for b in books:
+            m = self.add_instrument(b.symbol, b.tick_size, b.lot_size, b.price_scale, b.qty_scale)
+            for side, levels in ((1, b.bids.depth(0)), (2, b.asks.depth(0))):
+                for price, qty in levels:
+                    m.book.apply(MdLevel(b.symbol, 0, side, price, qty))
+            m.quote = m.book.quote(0)
+        for symbol, oid, side, price, qty in resting:
+            self.markets[symbol].l3.apply(MdOrder(symbol, 0, oid, side, price, qty))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mercato.api.app import SERVER_OPTIONS, create_app
+from mercato.api.app import MD_FLUSH, SERVER_OPTIONS, create_app
 from mercato.domain.commands import CreateAccount, Deposit
 from mercato.domain.types import AccountKind
 from mercato.services import gc_policy
@@ -132,7 +132,13 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             f"{len(cfg.symbols)} instruments, {cfg.rate} simulated commands/s)\n"
         )
         out.flush()
-        app = create_app(platform, auth, manage_platform=False, full_gc_every=gc_policy.FULL_EVERY)
+        app = create_app(
+            platform,
+            auth,
+            manage_platform=False,
+            full_gc_every=gc_policy.FULL_EVERY,
+            md_flush=MD_FLUSH,
+        )
         config = uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS)
         server = uvicorn.Server(config)
         trading = asyncio.create_task(_trade(platform, sim, stop, out))

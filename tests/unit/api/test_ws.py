@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from mercato.api.ws import SLOW_CONSUMER, Outbox, websocket_route
+from mercato.api.ws import SLOW_CONSUMER, Conn, Outbox, websocket_route
 from mercato.services.platform import Platform
 
 from .test_rest import World, buy
@@ -58,41 +58,135 @@ def test_public_trades_and_book_snapshot_then_deltas(w: WsWorld) -> None:
     w.ok("POST", "/v1/orders", w.alice, json=buy("99.00", "5"))
     with w.connect() as ws:  # anonymous
         subscribe(ws, "trades:XYZ", "book:XYZ")
-        snap = ws.receive_json()
-        assert snap == {
+        snaps = {m["channel"]: m for m in (ws.receive_json(), ws.receive_json())}
+        assert snaps["book:XYZ"] == {
             "channel": "book:XYZ",
-            "seq": 1,
+            "seq": 0,
             "type": "snapshot",
             "bids": [["99.00", "5"]],
             "asks": [],
-            "event_seq": snap["event_seq"],
+        }
+        assert snaps["trades:XYZ"] == {
+            "channel": "trades:XYZ",
+            "seq": 0,
+            "type": "snapshot",
+            "trades": [],
         }
         w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
         d = ws.receive_json()
-        assert (d["channel"], d["seq"], d["type"]) == ("book:XYZ", 2, "delta")
+        assert (d["channel"], d["seq"], d["type"]) == ("book:XYZ", 1, "update")
         assert (d["bids"], d["asks"]) == ([["100.00", "10"]], [])
-        assert d["event_seq"] > snap["event_seq"]
-        w.ok("POST", "/v1/orders", w.bob, json=sell())
-        t = ws.receive_json()
-        assert t["channel"] == "trades:XYZ" and t["seq"] == 1
-        assert {k: t["trade"][k] for k in ("symbol", "price", "qty", "side")} == {
-            "symbol": "XYZ",
-            "price": "100.00",
-            "qty": "4",
-            "side": "sell",
-        }
-        d = ws.receive_json()
-        assert (d["seq"], d["bids"]) == (3, [["100.00", "6"]])
-        # re-subscribing gives a fresh snapshot, the seq keeps counting
+        w.ok("POST", "/v1/orders", w.bob, json=sell())  # one command: a trade, a level
+        got = {m["channel"]: m for m in (ws.receive_json(), ws.receive_json())}
+        t = got["trades:XYZ"]
+        assert (t["seq"], t["type"]) == (1, "update")
+        assert [{k: x[k] for k in ("symbol", "price", "qty", "side")} for x in t["trades"]] == [
+            {"symbol": "XYZ", "price": "100.00", "qty": "4", "side": "sell"}
+        ]
+        assert (got["book:XYZ"]["seq"], got["book:XYZ"]["bids"]) == (2, [["100.00", "6"]])
+        # re-subscribing gives a fresh snapshot (how a client recovers from a gap)
         subscribe(ws, "book:XYZ")
         snap = ws.receive_json()
-        assert (snap["seq"], snap["type"]) == (4, "snapshot")
+        assert (snap["seq"], snap["type"]) == (2, "snapshot")
         assert snap["bids"] == [["100.00", "6"], ["99.00", "5"]]
         # unsubscribed: nothing more on it
         r = ask(ws, {"op": "unsubscribe", "channels": ["book:XYZ", "trades:XYZ"]})
         assert r == {"op": "unsubscribe", "status": 200, "channels": []}
         w.ok("POST", "/v1/orders", w.bob, json=sell())
         assert ask(ws, {"op": "ping"}) == {"op": "pong"}
+
+
+def test_market_data_channels_are_sequenced_per_instrument_not_per_connection(
+    w: WsWorld,
+) -> None:
+    with w.connect() as a:
+        subscribe(a, "trades:XYZ")
+        assert a.receive_json()["seq"] == 0
+        w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
+        w.ok("POST", "/v1/orders", w.bob, json=sell(qty="1"))
+        w.ok("POST", "/v1/orders", w.bob, json=sell(qty="2"))
+        assert [a.receive_json()["seq"] for _ in range(2)] == [1, 2]
+        with w.connect() as b:  # joins later: its snapshot is at seq 2, the next is 3
+            subscribe(b, "trades:XYZ")
+            snap = b.receive_json()
+            assert (snap["seq"], [t["qty"] for t in snap["trades"]]) == (2, ["1", "2"])
+            w.ok("POST", "/v1/orders", w.bob, json=sell(qty="3"))
+            assert a.receive_json() == b.receive_json()  # the same bytes for everyone
+
+
+def test_quotes_bars_stats_and_l3_channels(w: WsWorld) -> None:
+    with w.connect() as ws:
+        subscribe(ws, "quotes:XYZ", "bars:XYZ", "stats:XYZ", "l3:XYZ")
+        snaps = {m["channel"]: m for m in (ws.receive_json() for _ in range(4))}
+        assert set(snaps) == {"quotes:XYZ", "bars:XYZ:1m", "stats:XYZ", "l3:XYZ"}
+        assert snaps["quotes:XYZ"]["quote"]["bid"] is None
+        o = w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
+        got = {m["channel"]: m for m in (ws.receive_json() for _ in range(2))}
+        assert got["quotes:XYZ"]["quote"] | {"ts": 0} == {
+            "bid": "100.00", "bid_qty": "10", "ask": None, "ask_qty": "0", "last": None,
+            "ts": 0,
+        }  # fmt: skip
+        assert got["l3:XYZ"]["orders"] == [
+            {"id": o["id"], "side": "buy", "price": "100.00", "qty": "10"}
+        ]
+        w.ok("POST", "/v1/orders", w.bob, json=sell(qty="4"))
+        got = {m["channel"]: m for m in (ws.receive_json() for _ in range(4))}
+        assert got["l3:XYZ"]["orders"] == [
+            {"id": o["id"], "side": "buy", "price": "100.00", "qty": "6"}
+        ]
+        assert got["quotes:XYZ"]["quote"]["bid_qty"] == "6"
+        assert got["quotes:XYZ"]["quote"]["last"] == "100.00"
+        (bar,) = got["bars:XYZ:1m"]["bars"]
+        assert (bar["open"], bar["close"], bar["volume"], bar["trades"]) == (
+            "100.00", "100.00", "4", 1,
+        )  # fmt: skip
+        stats = got["stats:XYZ"]["stats"]
+        assert (stats["last"], stats["volume"], stats["trades"], stats["change"]) == (
+            "100.00", "4", 1, "0.00",
+        )  # fmt: skip
+        r = ask(ws, {"op": "subscribe", "channels": ["bars:XYZ:7m"]})
+        assert r["error"]["code"] == "unknown_channel"
+
+
+def test_binary_market_data_decodes_with_the_client_decoder(w: WsWorld) -> None:
+    from mercato.client.ticks import Decoder, split_channel
+    from mercato.marketdata.events import MdLevel, MdTrade
+
+    w.ok("POST", "/v1/orders", w.alice, json=buy("99.00", "5"))
+    with w.client.websocket_connect("/v1/ws?encoding=binary") as ws:
+        r = ask(ws, {"op": "subscribe", "channels": ["trades:XYZ", "book:XYZ"]})
+        ids = {v: k for k, v in r["ids"].items()}
+        assert set(ids.values()) == {"trades:XYZ", "book:XYZ"}
+        decoders = {c: Decoder("XYZ", tick_size=1, lot_size=1) for c in ids.values()}
+        book: dict[int, int] = {}
+
+        def take(n: int) -> list[Any]:
+            events = []
+            for _ in range(n):
+                cid, frame = split_channel(ws.receive_bytes())
+                channel = ids[cid]
+                events += decoders[channel].decode(frame)
+            return events
+
+        # book: the levels as a key frame of their own, then the stream's sync frame;
+        # trades: the sync frame only
+        first = take(3)
+        for e in first:
+            if isinstance(e, MdLevel):
+                book[e.price] = e.qty
+        assert book == {9900: 5}
+        w.ok("POST", "/v1/orders", w.bob, json=sell("99.00", "2"))
+        events = take(2)
+        trades = [e for e in events if isinstance(e, MdTrade)]
+        assert [(t.price, t.qty, t.side) for t in trades] == [(9900, 2, 2)]
+        levels = [e for e in events if isinstance(e, MdLevel)]
+        assert [(lv.price, lv.qty) for lv in levels] == [(9900, 3)]
+
+
+def test_an_unknown_encoding_is_refused(w: WsWorld) -> None:
+    with pytest.raises(WebSocketDisconnect) as e, w.client.websocket_connect("/v1/ws?encoding=xml"):
+        pass
+    assert e.value.code == 1008
 
 
 def test_private_orders_and_fills_for_their_owner_only(w: WsWorld) -> None:
@@ -226,9 +320,10 @@ def test_too_many_subscriptions(tmp_path: Path) -> None:
     try:
         with w.connect() as ws:
             subscribe(ws, "trades:XYZ", "book:XYZ")
-            ws.receive_json()  # the snapshot
+            ws.receive_json(), ws.receive_json()  # the snapshots
             r = ask(ws, {"op": "subscribe", "channels": ["trades:XYZ"]})  # again: no new one
             assert r["status"] == 200
+            assert ws.receive_json()["type"] == "snapshot"  # but a fresh snapshot
             w.ok(
                 "POST",
                 "/v1/admin/instruments",
@@ -250,6 +345,7 @@ def test_the_default_limit_is_100(w: WsWorld) -> None:
             instrument = {"symbol": f"S{i}", "tick_size": "0.01", "reference_price": "1.00"}
             w.ok("POST", "/v1/admin/instruments", w.admin, json=instrument)
         subscribe(ws, "trades:XYZ", *[f"trades:S{i}" for i in range(99)])
+        assert {ws.receive_json()["type"] for _ in range(100)} == {"snapshot"}
         r = ask(ws, {"op": "subscribe", "channels": ["book:XYZ"]})
         assert r["error"]["code"] == "too_many_subscriptions"
 
@@ -288,12 +384,14 @@ def test_heartbeats(tmp_path: Path) -> None:
 def test_a_slow_consumer_is_disconnected(tmp_path: Path) -> None:
     w = WsWorld(tmp_path, heartbeat=0, queue_size=3)
     try:
-        for price in ("100.00", "100.01", "100.02", "100.03", "100.04"):
-            w.ok("POST", "/v1/orders", w.alice, json=sell(price, "1"))
+        w.ok("POST", "/v1/orders", w.alice, json=sell("100.00", "5"))
         with w.connect() as ws, w.connect() as calm:
-            subscribe(ws, "trades:XYZ")
-            # one command, five trades: more than the queue holds, with no chance to drain
-            w.ok("POST", "/v1/orders", w.bob, json=buy("100.04", "5"))
+            for channel in ("trades:XYZ", "book:XYZ", "l3:XYZ", "bars:XYZ"):
+                subscribe(ws, channel)  # a reply and a snapshot: within the queue
+                assert ws.receive_json()["type"] == "snapshot"
+            # one command, a message on each of the four channels: more than the queue
+            # holds, with no chance to drain
+            w.ok("POST", "/v1/orders", w.bob, json=buy("100.00", "1"))
             with pytest.raises(WebSocketDisconnect) as e:
                 while True:
                     ws.receive_json()
@@ -322,16 +420,15 @@ def test_outbox_policy() -> None:
 def test_a_fan_out_failure_never_breaks_the_platform(
     w: WsWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub = w.platform._listeners[-1].__self__  # type: ignore[attr-defined]
-
-    def broken(t: Any) -> Any:
+    def broken(self: Conn, msg: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(hub, "_trade", broken)
+    monkeypatch.setattr(Conn, "deliver", broken)
     with w.connect() as ws:
         subscribe(ws, "trades:XYZ")
+        assert ws.receive_json()["type"] == "snapshot"
         w.ok("POST", "/v1/orders", w.alice, json=buy())
         w.ok("POST", "/v1/orders", w.bob, json=sell())  # the trade: the fan-out fails
-        assert "websocket fan-out failed" in caplog.text
+        assert "websocket market-data fan-out failed" in caplog.text
         assert w.ok("GET", "/v1/orders", w.alice)[0]["status"] == "partially_filled"
         assert ask(ws, {"op": "ping"}) == {"op": "pong"}

@@ -30,6 +30,12 @@ def test_order_trades_over_the_stream(server: tuple[str, str, str]) -> None:
     async def main() -> None:
         async with Stream(url, key_id, secret, timeout=5) as s:
             assert await s.subscribe("orders", "trades:XYZ") == ["orders", "trades:XYZ"]
+            snapshot = await _next(s)
+            assert (snapshot["channel"], snapshot["type"], snapshot["seq"]) == (
+                "trades:XYZ",
+                "snapshot",
+                0,
+            )
             await s.ping()
             order = await s.place_order("XYZ", "buy", "limit", qty=3, price=Decimal("101.00"))
             assert order.status == "filled"
@@ -38,7 +44,7 @@ def test_order_trades_over_the_stream(server: tuple[str, str, str]) -> None:
             got = [await _next(s) for _ in range(2)]
             by_channel = {m["channel"]: m for m in got}
             assert by_channel["trades:XYZ"]["seq"] == 1
-            trade = by_channel["trades:XYZ"]["trade"]
+            (trade,) = by_channel["trades:XYZ"]["trades"]
             assert (trade["symbol"], trade["price"], trade["side"]) == ("XYZ", "101.00", "buy")
             assert Decimal(trade["qty"]) == 3
             update = by_channel["orders"]["order"]

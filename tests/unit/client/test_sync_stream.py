@@ -40,13 +40,14 @@ def test_subscribe_trade_and_cancel(server: Served) -> None:
     url, key_id, secret = server
     with SyncStream(url, key_id, secret, timeout=5) as s:
         assert s.subscribe("orders", "fills", "trades:XYZ") == ["fills", "orders", "trades:XYZ"]
+        assert s.recv(timeout=5)["type"] == "snapshot"  # of the trades
         s.ping()
         order = s.place_order("XYZ", "buy", "limit", qty=2, price="101.00")
         assert (order.status, order.filled_qty) == ("filled", Decimal(2))
         got = {m["channel"]: m for m in (s.recv(timeout=5) for _ in range(3))}
         assert {c: m["seq"] for c, m in got.items()} == {"orders": 1, "fills": 1, "trades:XYZ": 1}
         assert got["fills"]["fill"]["order_id"] == order.id
-        assert got["trades:XYZ"]["trade"]["price"] == "101.00"
+        assert got["trades:XYZ"]["trades"][0]["price"] == "101.00"
 
         rest = s.place_order("XYZ", "sell", "limit", qty="1", price=Decimal("105.00"))
         assert rest.status == "accepted"
