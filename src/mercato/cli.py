@@ -376,6 +376,18 @@ def _add_feed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="pace at N times the recorded speed (default: as fast as possible)",
     )
     pace.add_argument("--fast", action="store_true", help="as fast as possible (the default)")
+    replay.add_argument(
+        "--publish",
+        metavar="URL",
+        help="also send the events to a running platform (its market data shows them)",
+    )
+    replay.add_argument(
+        "--credentials",
+        default=".mercato/credentials.json",
+        metavar="FILE",
+        help="with --publish: the administrator's key, from the platform's credentials.json "
+        "(default .mercato/credentials.json)",
+    )
     check = feed_sub.add_parser(
         "check",
         help="check the book builder against LOBSTER's books, message by message",
@@ -389,6 +401,8 @@ def _add_feed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _feed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mercato.feeds import FeedError
     from mercato.feeds import run as feeds
     from mercato.marketdata.bars import interval_ns
@@ -415,14 +429,32 @@ def _feed(args: argparse.Namespace) -> int:
             source = feeds.lobster_source(args.recording, args.seed_book)
         else:
             source = feeds.binance_source(args.recording)
-        feeds.replay(
-            source,
-            sys.stdout,
-            speed=args.speed,
-            bars_out=args.bars_out,
-            bar_interval=interval_ns(args.bar_interval),
-        )
-    except (FeedError, OSError) as e:
+        publisher = None
+        if args.publish:
+            import json
+
+            from mercato.feeds.publish import Publisher
+
+            creds = json.loads(Path(args.credentials).read_text())
+            publisher = Publisher(
+                args.publish, creds["admin_key_id"], creds["admin_secret"], source.instrument
+            )
+            publisher.register()
+        try:
+            feeds.replay(
+                source,
+                sys.stdout,
+                speed=args.speed,
+                bars_out=args.bars_out,
+                bar_interval=interval_ns(args.bar_interval),
+                sink=publisher,
+            )
+        finally:
+            if publisher is not None:
+                publisher.close()
+        if publisher is not None:
+            print(f"published {publisher.sent:,} events to {args.publish}")
+    except (FeedError, OSError, KeyError, ValueError) as e:
         print(f"mercato feed {args.feed_command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -40,7 +40,7 @@ from mercato.domain.commands import (
     Withdraw,
 )
 from mercato.domain.events import DuplicateClientOrder, Event, Rejected
-from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
+from mercato.domain.instrument import DecimalError, Instrument, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
@@ -57,6 +57,7 @@ from mercato.domain.types import (
 from mercato.engine.book import Book
 from mercato.engine.core import Core
 from mercato.marketdata.bars import INTERVALS
+from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
 from mercato.ports import Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
@@ -631,6 +632,37 @@ class Api:
             raise ApiError(400, "invalid_interval", f"interval is one of {', '.join(INTERVALS)}")
         return json_response([m.bar_json(b) for b in self.md.bars(symbol, limit, interval)])
 
+    # -- outside feeds (market data only; not persisted: a restart forgets them) ----------
+
+    async def add_feed(self, c: Ctx) -> Response:
+        body = await c.body(s.FeedRequest)
+        problem = Instrument(symbol=body.symbol).validate()
+        if problem is not None:
+            raise ApiError(400, "invalid_symbol", problem)
+        try:
+            tick = parse_decimal(body.tick_size, body.price_scale)
+            lot = parse_decimal(body.lot_size, body.qty_scale)
+        except (DecimalError, ValueError) as e:
+            raise ApiError(400, "invalid_number", str(e)) from None
+        if tick <= 0 or lot <= 0:
+            raise ApiError(400, "invalid_number", "tick_size and lot_size must be positive")
+        if body.symbol in self.core.engine.books or body.symbol in self.md.markets:
+            raise ApiError(409, "duplicate_symbol", f"{body.symbol!r} exists already")
+        self.md.add_instrument(body.symbol, tick, lot, body.price_scale, body.qty_scale, True)
+        return json_response({"symbol": body.symbol}, 201)
+
+    async def feed_events(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        if symbol not in self.md.markets or symbol in self.core.engine.books:
+            raise ApiError(404, "unknown_feed", f"no outside feed {symbol[:100]!r}")
+        body = await c.body(s.FeedEvents)
+        for i, e in enumerate(body.events):
+            problem = _feed_problem(e, symbol)
+            if problem is not None:  # nothing applied: the whole batch is refused
+                raise ApiError(400, "invalid_event", f"events[{i}]: {problem}")
+        self.md.publish(body.events)
+        return json_response({"symbol": symbol, "accepted": len(body.events)})
+
     async def stats(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
         m = self.market(symbol)
@@ -833,6 +865,8 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),
     RouteSpec("PUT", "/v1/admin/accounts/{account}/limits", ADMIN, "set_limits"),
     RouteSpec("POST", "/v1/admin/instruments", ADMIN, "add_instrument"),
+    RouteSpec("POST", "/v1/admin/feeds", ADMIN, "add_feed"),
+    RouteSpec("POST", "/v1/admin/feeds/{symbol}/events", ADMIN, "feed_events"),
     RouteSpec("PUT", "/v1/admin/instruments/{symbol}/status", ADMIN, "set_status"),
     RouteSpec("POST", "/v1/admin/kill", ADMIN, "kill"),
 )
@@ -954,6 +988,29 @@ async def _md_clock(md: MarketData, platform: Platform, every: float = 1.0) -> N
     while True:
         await asyncio.sleep(every)
         md.advance(platform.now())
+
+
+_LIMIT = 2**62
+
+
+def _feed_problem(e: MdEvent, symbol: str) -> str | None:
+    """Why an outside feed's event cannot be applied, or None."""
+    if e.symbol != symbol:
+        return f"symbol {e.symbol[:100]!r} in the feed of {symbol!r}"
+    if isinstance(e, MdTrade | MdLevel | MdOrder) and e.side not in (0, 1, 2):
+        return "side is 0 (unknown), 1 (buy) or 2 (sell)"
+    if isinstance(e, MdLevel | MdOrder) and e.side == 0:
+        return "a level or an order has a side"
+    values = [v for v in msgspec.structs.astuple(e) if isinstance(v, int)]
+    if any(not -_LIMIT < v < _LIMIT for v in values):
+        return "an integer out of range"
+    if isinstance(e, MdTrade) and (e.price <= 0 or e.qty <= 0):
+        return "a trade's price and quantity are positive"
+    if isinstance(e, MdLevel | MdOrder) and (e.price < 0 or e.qty < 0):
+        return "prices and quantities are not negative"
+    if isinstance(e, MdQuote) and min(e.bid, e.bid_qty, e.ask, e.ask_qty) < 0:
+        return "prices and quantities are not negative"
+    return None
 
 
 def _int_param(request: Request, name: str) -> int | None:

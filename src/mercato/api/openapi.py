@@ -36,6 +36,8 @@ BODIES: Final[dict[str, type[s.Body]]] = {
     "deposit": s.DepositRequest,
     "set_limits": s.LimitsRequest,
     "add_instrument": s.InstrumentRequest,
+    "add_feed": s.FeedRequest,
+    "feed_events": s.FeedEvents,
     "set_status": s.StatusRequest,
     "kill": s.KillRequest,
 }

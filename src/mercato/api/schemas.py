@@ -7,14 +7,19 @@ currency's scale is known.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
+
+from mercato.marketdata.events import AnyMdEvent
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62 - 1)]  # users and accounts
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**62 - 1)]  # limits: 0 means none
 Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 Scale = Annotated[int, msgspec.Meta(ge=0, le=18)]
+
+
+MAX_FEED_EVENTS: Final = 2_000  # events per request (bodies are at most 64 KiB anyway)
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -96,3 +101,20 @@ class UserRequest(Body):
     username: str
     password: str
     role: Literal["trader", "admin"] = "trader"
+
+
+class FeedRequest(Body):
+    """An outside instrument: market data only, fed by ``mercato feed replay --publish``."""
+
+    symbol: str
+    tick_size: str = "0.01"
+    lot_size: str = "1"
+    price_scale: Scale = 2
+    qty_scale: Scale = 0
+
+
+class FeedEvents(Body):
+    """Market-data events of one outside instrument, as ``mercato.marketdata.events``
+    encodes them (tagged arrays, integers at the instrument's scales)."""
+
+    events: Annotated[list[AnyMdEvent], msgspec.Meta(max_length=MAX_FEED_EVENTS)]

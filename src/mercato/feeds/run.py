@@ -199,6 +199,7 @@ def replay(
     speed: float | None = None,
     bars_out: str | None = None,
     bar_interval: int = 60_000_000_000,
+    sink: Callable[[AnyMdEvent], None] | None = None,
 ) -> Summary:
     """Run ``source`` to its end (paced when ``speed`` is given), optionally writing bars,
     and print the summary to ``out``."""
@@ -209,6 +210,8 @@ def replay(
     events = source.events if speed is None else paced(source.events, speed)
     for e in events:
         summary.add(e)
+        if sink is not None:
+            sink(e)
         if bars_out is not None and isinstance(e, MdTrade):
             bars += builder.on_trade(e)
     bars += builder.flush()

@@ -203,6 +203,7 @@ class Market:
         self.stats = Stats()
         self.quote = MdQuote(symbol, 0, 0, 0, 0, 0)
         self.channels: dict[str, Channel] = {}
+        self.external = False  # an outside feed's instrument, not the engine's
 
     # -- formatting ----------------------------------------------------------------------
 
@@ -300,11 +301,20 @@ class MarketData:
     # -- set-up --------------------------------------------------------------------------
 
     def add_instrument(
-        self, symbol: str, tick_size: int, lot_size: int, price_scale: int, qty_scale: int
+        self,
+        symbol: str,
+        tick_size: int,
+        lot_size: int,
+        price_scale: int,
+        qty_scale: int,
+        external: bool = False,
     ) -> Market:
+        """Start keeping ``symbol``: one of the engine's, or ``external`` (an outside feed's,
+        whose L2 book follows from its L3 orders when it sends them)."""
         m = self.markets.get(symbol)
         if m is None:
             m = self.markets[symbol] = Market(symbol, tick_size, lot_size, price_scale, qty_scale)
+            m.external = external
         return m
 
     def on_publish(self, listener: Callable[[list[Message]], None]) -> None:
@@ -391,7 +401,7 @@ class MarketData:
                     self._pending(m, "book", e)
             elif isinstance(e, MdOrder):
                 self._pending(m, "l3", e)
-                if self.resting is None:  # an outside L3 feed: its levels follow from it
+                if m.external or self.resting is None:  # an outside feed: levels from L3
                     for level in m.l3.apply(e):
                         if m.book.apply(level):
                             self._pending(m, "book", level)
