@@ -666,7 +666,7 @@ class Api:
     async def stats(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
         m = self.market(symbol)
-        return json_response({"symbol": symbol, **m.stats_json(self.platform.now())})
+        return json_response({"symbol": symbol, **m.stats_json(self.md.now)})
 
     # -- admin ---------------------------------------------------------------------------
 
@@ -956,7 +956,7 @@ def create_app(
             platform.start()
         collector = clock = None
         if md_flush > 0:  # a server: bars close on time even when nothing trades
-            clock = asyncio.create_task(_md_clock(api.md, platform))
+            clock = asyncio.create_task(_md_clock(api.md))
         if full_gc_every is not None:
             gc_policy.quiet()
             collector = asyncio.create_task(gc_policy.collect_every(full_gc_every))
@@ -983,11 +983,11 @@ def create_app(
     return app
 
 
-async def _md_clock(md: MarketData, platform: Platform, every: float = 1.0) -> None:
-    """Tell the market data the time once a second (it closes bars by it)."""
+async def _md_clock(md: MarketData, every: float = 1.0) -> None:
+    """Move the market data's clock on once a second (bars close on it)."""
     while True:
         await asyncio.sleep(every)
-        md.advance(platform.now())
+        md.tick()
 
 
 _LIMIT = 2**62

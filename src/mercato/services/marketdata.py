@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -296,7 +297,10 @@ class MarketData:
         self._dirty: dict[Channel, None] = {}
         self._cache_dirty: set[str] = set()
         self._scheduled: asyncio.TimerHandle | None = None
-        self._now = 0  # the newest event time seen: the clock of snapshots and stats
+        self._now = 0  # the newest time known (events, advance): the clock of stats
+        self._event_now = 0  # the newest event time, and when (monotonic) it was seen
+        self._event_seen = 0.0
+        self.monotonic = time.monotonic
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -392,8 +396,11 @@ class MarketData:
             m = self.markets.get(e.symbol)
             if m is None:
                 raise KeyError(f"no instrument {e.symbol!r} in market data")
-            if e.ts > self._now:
-                self._now = e.ts
+            if e.ts > self._event_now:
+                self._event_now = e.ts
+                self._event_seen = -1.0  # stamped below, once per batch
+                if e.ts > self._now:
+                    self._now = e.ts
             if isinstance(e, MdTrade):
                 self._trade(m, e)
             elif isinstance(e, MdLevel):
@@ -425,7 +432,22 @@ class MarketData:
                 ):
                     m.quote = q
                     self._mark(m, "quotes")
+        if self._event_seen < 0:
+            self._event_seen = self.monotonic()
         self._schedule()
+
+    @property
+    def now(self) -> int:
+        """The market data's clock (ns): the newest event time, or later once ``tick`` or
+        ``advance`` moved it on. Event times are the sources' own (the engine's command
+        times; a replay's recorded times), so this is not the wall clock."""
+        return self._now
+
+    def tick(self) -> None:
+        """Called on a timer: move the clock on by the time passed since the newest event
+        was seen, so that bars close when nothing trades, whatever clock the events use."""
+        if self._event_now:
+            self.advance(self._event_now + int((self.monotonic() - self._event_seen) * 1e9))
 
     def _trade(self, m: Market, t: MdTrade) -> None:
         m.trades.append(t)

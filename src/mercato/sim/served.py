@@ -122,7 +122,9 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
         )
     platform = Platform(root / "node", fsync=True)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
-    sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate)
+    # a live market: the simulator's clock starts at the wall clock, like the orders that
+    # people and programs send through the API (and bars, stats and the screen agree)
+    sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate, start_ns=time.time_ns())
     platform.start()
     stop = asyncio.Event()
     try:

@@ -184,3 +184,19 @@ def test_the_cache_holds_the_latest_snapshots() -> None:
     assert quote is not None and J.decode(quote)["bid"] == "99.00"
     assert trade is not None and J.decode(trade)["price"] == "99.00"
     assert depth is not None and J.decode(depth)["bids"] == [["99.00", "5"]]
+
+
+def test_tick_moves_the_clock_on_from_the_newest_event_whatever_its_clock() -> None:
+    md, out = feed()
+    mono = [100.0]
+    md.monotonic = lambda: mono[0]
+    md.channel("bars:EXT")
+    md.publish([MdTrade("EXT", T0 + 5 * S, 1, 10_000, 2, BUY)])  # a recorded time
+    out.clear()
+    mono[0] += 54.0  # T0 + 59 s on the events' clock
+    md.tick()
+    assert out == [] and md.now == T0 + 59 * S
+    mono[0] += 1.0  # T0 + 60 s: the minute is over
+    md.tick()
+    (msg,) = out
+    assert [b["start"] for b in J.decode(msg.json)["bars"]] == [T0]
