@@ -619,14 +619,19 @@ class MarketData:
             out["stats"] = m.stats_json(self._now)
         return out
 
+    def _published(self, name: str) -> Channel:
+        """The channel, with what is pending on it published first: a snapshot at seq S
+        must hold exactly what messages 1..S carried (a trade in it must not come again
+        in message S+1)."""
+        ch = self.channel(name)
+        if ch in self._dirty:
+            self.flush()
+        return ch
+
     def snapshot_json(self, name: str) -> str:
         """``snapshot(name)`` encoded, shared by every subscriber joining at this seq."""
-        ch = self.channel(name)
-        key = (ch.seq, "json")
-        cached = ch.snapshots.get(key)
-        if cached is None:
-            ch.snapshots.clear()
-            cached = ch.snapshots[key] = _json.encode(self.snapshot(name)).decode()
+        ch = self._published(name)
+        cached = _cached(ch, "json", lambda: _json.encode(self.snapshot(name)).decode())
         assert isinstance(cached, str)
         return cached
 
@@ -635,35 +640,34 @@ class MarketData:
         decoder; nothing for trades and stats), then the key frame with no events that
         syncs the channel's stream decoder to its seq. ``[]`` for a channel without a
         binary form."""
-        ch = self.channel(name)
+        ch = self._published(name)
         enc = ch.encoder
         if enc is None:
             return []
-        m = self.markets[ch.symbol]
-        key = (ch.seq, "binary")
-        state = ch.snapshots.get(key)
-        if state is None:
-            ch.snapshots.pop(key, None)
-            events: list[Any] = []
-            if ch.kind == "book":
-                events = [MdClear(m.symbol, self._now), *m.book.levels(self._now)]
-            elif ch.kind == "l3":
-                events = [MdClear(m.symbol, self._now)] + [
-                    MdOrder(m.symbol, self._now, oid, side, price, qty)
-                    for oid, (side, price, qty) in m.l3.orders.items()
-                ]
-            elif ch.kind == "quotes":
-                events = [m.quote]
-            elif ch.kind == "bars":
-                current = m.bars[ch.name.rpartition(":")[2]].current()
-                events = [current] if current is not None else []
-            state = b""
-            if events:
-                alone = Encoder(m.symbol, m.tick_size, m.lot_size, seq=ch.seq - 1)
-                state = alone.encode(events, key=True)
-            ch.snapshots[key] = state
+        state = _cached(ch, "binary", lambda: self._state_frame(ch))
         assert isinstance(state, bytes)
         return [state, enc.snapshot()] if state else [enc.snapshot()]
+
+    def _state_frame(self, ch: Channel) -> bytes:
+        """A channel's state as one key frame of its own (b"": it has none)."""
+        m, now = self.markets[ch.symbol], self._now
+        events: list[Any] = []
+        if ch.kind == "book":
+            events = [MdClear(m.symbol, now), *m.book.levels(now)]
+        elif ch.kind == "l3":
+            events = [MdClear(m.symbol, now)] + [
+                MdOrder(m.symbol, now, oid, side, price, qty)
+                for oid, (side, price, qty) in m.l3.orders.items()
+            ]
+        elif ch.kind == "quotes":
+            events = [m.quote]
+        elif ch.kind == "bars":
+            current = m.bars[ch.name.rpartition(":")[2]].current()
+            events = [current] if current is not None else []
+        if not events:
+            return b""
+        alone = Encoder(m.symbol, m.tick_size, m.lot_size, seq=ch.seq - 1)
+        return alone.encode(events, key=True)
 
     # -- queries (the REST snapshots) ----------------------------------------------------
 
@@ -707,3 +711,15 @@ class MarketData:
             m.quote = m.book.quote(0)
         for symbol, oid, side, price, qty in resting:
             self.markets[symbol].l3.apply(MdOrder(symbol, 0, oid, side, price, qty))
+
+
+def _cached(ch: Channel, encoding: str, make: Callable[[], str | bytes]) -> str | bytes:
+    """The channel's snapshot in ``encoding`` as of its current seq, made once for all the
+    subscribers joining at that seq (older ones are dropped)."""
+    key = (ch.seq, encoding)
+    value = ch.snapshots.get(key)
+    if value is None:
+        if any(k[0] != ch.seq for k in ch.snapshots):
+            ch.snapshots.clear()
+        value = ch.snapshots[key] = make()
+    return value

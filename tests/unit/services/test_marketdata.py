@@ -200,3 +200,22 @@ def test_tick_moves_the_clock_on_from_the_newest_event_whatever_its_clock() -> N
     md.tick()
     (msg,) = out
     assert [b["start"] for b in J.decode(msg.json)["bars"]] == [T0]
+
+
+def test_a_snapshot_taken_between_publications_holds_no_trade_twice() -> None:
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        md = MarketData(flush_interval=60.0)  # nothing published on its own meanwhile
+        md.add_instrument("EXT", 1, 1, 2, 0)
+        out: list[Message] = []
+        md.on_publish(out.extend)
+        md.channel("trades:EXT")
+        md.publish([MdTrade("EXT", T0, 1, 9_900, 1, BUY)])  # pending, not yet published
+        snap = J.decode(md.snapshot_json("trades:EXT"))
+        md.publish([MdTrade("EXT", T0 + 1, 2, 9_901, 1, BUY)])
+        md.flush()
+        return snap, [J.decode(m.json) for m in out]
+
+    snap, messages = asyncio.run(run())
+    assert (snap["seq"], [t["trade_id"] for t in snap["trades"]]) == (1, ["1"])
+    after = [m for m in messages if m["seq"] > snap["seq"]]
+    assert [t["trade_id"] for m in after for t in m["trades"]] == ["2"]
