@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry bench-ticks compile clean
+.PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry bench-ticks bench-fanout compile clean
 # The hot modules, compiled by mypyc from the same .py source into build/mypyc
 # (plain Python is the fallback; the engine tests run against both).
 # Not yet: risk.py (tests/unit/engine/test_risk.py reads its source through __file__),
@@ -66,7 +66,11 @@ bench-order-entry: compile
 bench-ticks: $(STAMP)
 	$(PY) benchmarks/ticks.py
 
-bench: bench-engine bench-core bench-order-entry bench-ticks
+# Market-data fan-out: 1,000 and 10,000 WebSocket subscribers, JSON and binary (its own processes).
+bench-fanout: compile
+	PYTHONPATH=$(COMPILED) $(PY) benchmarks/fanout.py
+
+bench: bench-engine bench-core bench-order-entry bench-ticks bench-fanout
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -46,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from _common import free_port, machine, pct, spawn_server, stop_process, uvloop_run
 
 P99_LIMIT_US = 5_000.0
 SPIN_REST = os.environ.get("BENCH_REST_SPIN", "0") == "1"
@@ -84,12 +85,6 @@ def serve(port: int, data_dir: str | None) -> None:
     auth.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     proc: subprocess.Popen[str]
@@ -101,36 +96,14 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_server(data_dir: str | None) -> Server:
     port = free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port)]
-    if data_dir:
-        cmd += ["--data-dir", data_dir]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.wait()
-        raise RuntimeError(f"the server did not start (exit {proc.returncode})")
-    users = json.loads(line)
-    deadline = time.monotonic() + 20
-    while True:  # wait for the port
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the server did not listen") from None
-            time.sleep(0.05)
+    proc, users = spawn_server(
+        str(Path(__file__).resolve()), port, ["--data-dir", data_dir] if data_dir else []
+    )
     return Server(proc, port, users)
 
 
@@ -216,13 +189,6 @@ class Run:
             "late_p50_us": pct(late, 50),
             "late_p99_us": pct(late, 99),
         }
-
-
-def pct(sorted_ns: list[int], p: float) -> float | None:
-    if not sorted_ns:
-        return None
-    i = min(len(sorted_ns) - 1, int(len(sorted_ns) * p / 100))
-    return round(sorted_ns[i] / 1e3, 1)
 
 
 async def _wait_until(due: int, spin: bool = True) -> None:
@@ -440,13 +406,6 @@ async def run_rest_httpx(
     return run
 
 
-def uvloop_run(coro: Any) -> Any:
-    """The load generator runs on uvloop too (as the server)."""
-    import uvloop
-
-    return uvloop.run(coro)
-
-
 # -- the driver --------------------------------------------------------------------------
 
 
@@ -556,11 +515,7 @@ def main() -> int:
     if args.serve is not None:
         serve(args.serve, args.data_dir)
         return 0
-    print(
-        f"order entry: {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}",
-        file=sys.stderr,
-    )
+    print(f"order entry: {machine()}", file=sys.stderr)
     results = []
     for transport in args.transports.split(","):
         rate = args.ws_rate if transport == "ws" else args.rest_rate
