@@ -93,7 +93,7 @@ from mercato.domain.commands import (
 )
 from mercato.domain.events import Trade
 from mercato.domain.types import OrderType, Side, TimeInForce
-from wsclient import Stats, Subscriber
+from wsclient import MD_ENDPOINT, Stats, Subscriber
 
 TARGET = 250_000  # deliveries per server CPU-second
 MAKER, TRADER = 1, 2
@@ -222,6 +222,8 @@ def serve(port: int, instruments: int, flush: float | None) -> None:
         if "md_flush" not in inspect.signature(create_app).parameters:
             raise SystemExit("this server has no md_flush: run without --flush")
         options["md_flush"] = flush
+    if MD_ENDPOINT:  # the fan-out's fast path: market data alone on the next port
+        options["md_port"] = port + 1
     app = create_app(
         plat, auth, rate=1e9, burst=1_000_000_000, full_gc_every=gc_policy.FULL_EVERY, **options
     )
@@ -239,6 +241,8 @@ async def load(
     """Open connections ``first .. first+count-1``; print ``ready``; on ``start`` and
     ``stop`` (stdin) mark the window; then print the figures as one JSON line."""
     raise_fd_limit()
+    if MD_ENDPOINT:
+        port += 1
     loop = asyncio.get_running_loop()
     stats = Stats()
     subs: list[Subscriber] = []

@@ -22,6 +22,11 @@ from typing import Any
 
 import msgspec
 
+# BENCH_ENDPOINT=md: subscribe on the market-data server (``api/md_stream.py``, port + 1,
+# path /v1/md: writes straight to the transport) instead of the ASGI ``/v1/ws``.
+MD_ENDPOINT = os.environ.get("BENCH_ENDPOINT") == "md"
+PATH = "/v1/md" if MD_ENDPOINT else "/v1/ws"
+
 
 class _Trade(msgspec.Struct):
     ts: int = 0
@@ -113,7 +118,7 @@ class Subscriber(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16)).decode()
         query = "?encoding=binary" if self.binary else ""
         transport.write(
-            f"GET /v1/ws{query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"GET {PATH}{query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )

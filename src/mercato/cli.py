@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", default=".mercato", metavar="DIR", help="default ./.mercato")
     serve.add_argument(
+        "--md-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="also serve market data alone on port P (path /v1/md: the fan-out's fast path)",
+    )
+    serve.add_argument(
         "--redis",
         default=os.environ.get("MERCATO_REDIS_URL"),
         metavar="URL",
@@ -310,7 +317,13 @@ def _serve(args: argparse.Namespace) -> int:
 
         cache = RedisCache(args.redis, prefix="mercato:")
     app = create_app(
-        platform, auth, full_gc_every=gc_policy.FULL_EVERY, md_flush=MD_FLUSH, cache=cache
+        platform,
+        auth,
+        full_gc_every=gc_policy.FULL_EVERY,
+        md_flush=MD_FLUSH,
+        cache=cache,
+        md_port=args.md_port,
+        md_host=args.host,
     )
     print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
     uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)

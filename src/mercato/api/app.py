@@ -924,6 +924,8 @@ def create_app(
     full_gc_every: float | None = None,
     md_flush: float = 0.0,
     cache: Cache | None = None,
+    md_port: int | None = None,
+    md_host: str = "127.0.0.1",
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
@@ -931,7 +933,8 @@ def create_app(
     (``services/gc_policy.py``): for a server process, not for an app inside tests.
     ``md_flush`` is the market data's publication interval in seconds (0: after every
     command; servers use ``MD_FLUSH``); ``cache`` its last-value cache, started and closed
-    with the server."""
+    with the server. ``md_port``: also serve market data on that port (``api/md_stream.py``,
+    the fan-out's fast path)."""
     api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache)
     from mercato.api.alpaca import alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
@@ -955,6 +958,11 @@ def create_app(
         if manage_platform:
             platform.start()
         collector = clock = None
+        md_server = None
+        if md_port is not None:
+            from mercato.api.md_stream import serve_md
+
+            md_server = await serve_md(api.md, md_host, md_port)
         if md_flush > 0:  # a server: bars close on time even when nothing trades
             clock = asyncio.create_task(_md_clock(api.md))
         if full_gc_every is not None:
@@ -963,6 +971,8 @@ def create_app(
         try:
             yield
         finally:
+            if md_server is not None:
+                md_server.close()
             if clock is not None:
                 clock.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -977,7 +987,13 @@ def create_app(
             if cache is not None:
                 await cache.close()
 
-    managed = manage_platform or full_gc_every is not None or cache is not None or md_flush > 0
+    managed = (
+        manage_platform
+        or full_gc_every is not None
+        or cache is not None
+        or md_flush > 0
+        or md_port is not None
+    )
     app = Starlette(routes=routes, lifespan=lifespan if managed else None)
     app.state.api = api
     return app

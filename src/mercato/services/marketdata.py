@@ -88,7 +88,7 @@ class Message:
     a channel without a binary form); ``key`` is the same publication as a key frame, made
     on first use for a subscriber that cannot decode the delta (it skipped a message)."""
 
-    __slots__ = ("_key", "binary", "channel", "json", "kind", "seq")
+    __slots__ = ("_key", "binary", "channel", "json", "kind", "seq", "wire")
 
     def __init__(
         self,
@@ -104,6 +104,7 @@ class Message:
         self.json = json
         self.binary = binary
         self._key: Callable[[], bytes] | bytes | None = key
+        self.wire: list[bytes | None] = [None, None]  # the transport's framing, made once
 
     def key_frame(self) -> bytes | None:
         k = self._key
@@ -115,9 +116,12 @@ class Message:
 class Channel:
     """One channel of one instrument: its seq, its binary encoder and what is pending."""
 
-    __slots__ = ("encoder", "kind", "last", "name", "pending", "seq", "snapshots", "symbol")
+    __slots__ = ("encoder", "id", "kind", "last", "name", "pending", "seq", "snapshots", "symbol")
 
-    def __init__(self, name: str, kind: str, symbol: str, encoder: Encoder | None) -> None:
+    def __init__(
+        self, name: str, kind: str, symbol: str, encoder: Encoder | None, id: int = 0
+    ) -> None:
+        self.id = id  # the same for every subscriber: binary frames start with it
         self.name = name
         self.kind = kind
         self.symbol = symbol
@@ -293,6 +297,7 @@ class MarketData:
         self.resting = resting
         self.clock = clock
         self.markets: dict[str, Market] = {}
+        self._channel_ids = 0
         self._listeners: list[Callable[[list[Message]], None]] = []
         self._dirty: dict[Channel, None] = {}
         self._cache_dirty: set[str] = set()
@@ -343,7 +348,9 @@ class MarketData:
         m = self.markets[symbol]
         ch = m.channels.get(name)
         if ch is None:
-            ch = m.channels[name] = Channel(name, kind, symbol, self._encoder(m, kind))
+            self._channel_ids += 1
+            ch = Channel(name, kind, symbol, self._encoder(m, kind), self._channel_ids)
+            m.channels[name] = ch
         return ch
 
     def _encoder(self, m: Market, kind: str) -> Encoder | None:
