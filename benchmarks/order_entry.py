@@ -63,7 +63,7 @@ def serve(port: int, data_dir: str | None) -> None:
     import uvicorn
     from argon2 import PasswordHasher
 
-    from mercato.api.app import SERVER_OPTIONS, create_app
+    from mercato.api.app import MD_FLUSH, SERVER_OPTIONS, create_app
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import Platform
@@ -78,7 +78,14 @@ def serve(port: int, data_dir: str | None) -> None:
         out[name] = {"user_id": uid, "auth": f"Bearer {key_id}:{secret}"}
     plat = Platform(data_dir, fsync=True) if data_dir else Platform()
     # no rate limit in the way: the benchmark measures the server, not the limiter
-    app = create_app(plat, auth, rate=1e9, burst=1_000_000_000, full_gc_every=gc_policy.FULL_EVERY)
+    app = create_app(  # as `mercato serve` runs it
+        plat,
+        auth,
+        rate=1e9,
+        burst=1_000_000_000,
+        full_gc_every=gc_policy.FULL_EVERY,
+        md_flush=float(os.environ.get("BENCH_MD_FLUSH", MD_FLUSH)),
+    )
     print(json.dumps(out), flush=True)
     options = {**SERVER_OPTIONS, "ws": os.environ.get("BENCH_WS", SERVER_OPTIONS["ws"])}
     uvicorn.run(app, host="127.0.0.1", port=port, **options)

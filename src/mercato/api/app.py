@@ -182,17 +182,25 @@ class Api:
         self.platform = platform
         self.auth = auth
         self.limiter = limiter
-        self.md = MarketData(flush_interval=md_flush, cache=cache, resting=self._resting)
-        engine = platform.core.engine
-        self.md.seed(
-            engine.books.values(),
-            (
-                (o.symbol, o.order_id, o.side, o.price, o.remaining)
-                for o in engine.orders.values()
-                if o.order_id not in engine.books[o.symbol].stops
-            ),
+        self.md = MarketData(
+            flush_interval=md_flush,
+            cache=cache,
+            resting=self._resting,
+            resting_all=self._resting_all,
         )
+        self.md.seed(platform.core.engine.books.values())
         platform.on_events(self.md.on_events)
+
+    def _resting_all(self, symbol: str) -> list[tuple[int, int, int, int]]:
+        """Every order resting in our own book of ``symbol``: (id, side, price, remaining),
+        in time priority per level."""
+        book = self.platform.core.engine.books[symbol]
+        return [
+            (o.order_id, o.side, o.price, o.remaining)
+            for side in (book.bids, book.asks)
+            for level in side.levels_best_first()
+            for o in level.orders.values()
+        ]
 
     def _resting(self, symbol: str, order_id: int) -> tuple[int, int, int] | None:
         """The L3 view of our own book: (side, price, remaining) of a resting order."""

@@ -75,6 +75,9 @@ BAR_HISTORY: Final = 1_440  # closed bars kept per instrument and interval
 DAY_NS: Final = 86_400 * 1_000_000_000
 MINUTE_NS: Final = 60 * 1_000_000_000
 _SIDES: Final = {1: "buy", 2: "sell"}
+_ORDER_EVENTS: Final = frozenset(
+    {OrderAccepted, OrderCancelled, OrderExpired, OrderReplaced, OrderTriggered}
+)
 
 _json = msgspec.json.Encoder()
 
@@ -209,6 +212,10 @@ class Market:
         self.quote = MdQuote(symbol, 0, 0, 0, 0, 0)
         self.channels: dict[str, Channel] = {}
         self.external = False  # an outside feed's instrument, not the engine's
+        # channel names by kind, and the bars' by interval: made once, not on every event
+        self.names = {k: f"{k}:{symbol}" for k in KINDS} | {
+            iv: f"bars:{symbol}:{iv}" for iv in INTERVALS
+        }
 
     # -- formatting ----------------------------------------------------------------------
 
@@ -290,6 +297,7 @@ class MarketData:
         flush_interval: float = 0.0,
         cache: Cache | None = None,
         resting: Resting | None = None,
+        resting_all: Callable[[str], Iterable[tuple[int, int, int, int]]] | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
         self.flush_interval = flush_interval
@@ -297,6 +305,8 @@ class MarketData:
         self.resting = resting
         self.clock = clock
         self.markets: dict[str, Market] = {}
+        self.resting_all = resting_all
+        self._l3_live: set[str] = set()  # our own instruments whose L3 view is kept
         self._channel_ids = 0
         self._listeners: list[Callable[[list[Message]], None]] = []
         self._dirty: dict[Channel, None] = {}
@@ -351,7 +361,17 @@ class MarketData:
             self._channel_ids += 1
             ch = Channel(name, kind, symbol, self._encoder(m, kind), self._channel_ids)
             m.channels[name] = ch
+            if kind == "l3" and not m.external and self.resting is not None:
+                self._start_l3(m)
         return ch
+
+    def _start_l3(self, m: Market) -> None:
+        """Keep the L3 view of one of our own books from now on, starting from the book
+        itself (``resting_all``: its resting orders as (id, side, price, remaining))."""
+        m.l3.clear()
+        for oid, side, price, qty in self.resting_all(m.symbol) if self.resting_all else ():
+            m.l3.apply(MdOrder(m.symbol, self._now, oid, side, price, qty))
+        self._l3_live.add(m.symbol)
 
     def _encoder(self, m: Market, kind: str) -> Encoder | None:
         if kind not in ("trades", "book", "l3", "quotes", "bars"):
@@ -364,29 +384,36 @@ class MarketData:
     # -- input ---------------------------------------------------------------------------
 
     def on_events(self, events: list[Event]) -> None:
-        """The platform's listener: one command's events (trades, book changes, orders)."""
-        touched: dict[tuple[str, int], None] = {}
+        """The platform's listener: one command's events (trades, book changes, orders).
+        On the order path: a type switch, no work for what nobody can ask about (the L3
+        view of our own book is kept only once someone subscribed to it)."""
         md: list[MdEvent] = []
+        touched: dict[tuple[str, int], None] = {}
+        live = self._l3_live
         for e in events:
-            if isinstance(e, Trade):
+            t = type(e)
+            if t is Trade:
+                assert isinstance(e, Trade)
                 if e.maker_account > 0:  # not a paper fill: market data
                     md.append(MdTrade(e.symbol, e.ts, e.seq, e.price, e.qty, e.taker_side))
-                    touched[(e.symbol, e.maker_order_id)] = None
-                touched[(e.symbol, e.taker_order_id)] = None
-            elif isinstance(e, BookDelta):
+                    if e.symbol in live:
+                        touched[(e.symbol, e.maker_order_id)] = None
+                if e.symbol in live:
+                    touched[(e.symbol, e.taker_order_id)] = None
+            elif t is BookDelta:
+                assert isinstance(e, BookDelta)
                 md.append(MdLevel(e.symbol, e.ts, e.side, e.price, e.qty))
-            elif isinstance(
-                e, OrderAccepted | OrderCancelled | OrderExpired | OrderReplaced | OrderTriggered
-            ):
-                touched[(e.symbol, e.order_id)] = None
-            elif isinstance(e, InstrumentAdded):
+            elif t in _ORDER_EVENTS:
+                symbol: str = e.symbol  # type: ignore[attr-defined]
+                if symbol in live:
+                    touched[(symbol, e.order_id)] = None  # type: ignore[attr-defined]
+            elif t is InstrumentAdded:
+                assert isinstance(e, InstrumentAdded)
                 self.add_instrument(e.symbol, e.tick_size, e.lot_size, e.price_scale, e.qty_scale)
-        if self.resting is not None and touched:
-            ts = events[-1].ts if events else 0
+        if touched and self.resting is not None:
+            ts = events[-1].ts
             for symbol, oid in touched:
-                m = self.markets.get(symbol)
-                if m is None:
-                    continue
+                m = self.markets[symbol]
                 now = self.resting(symbol, oid)
                 if now is not None:
                     side, price, qty = now
@@ -399,8 +426,10 @@ class MarketData:
 
     def publish(self, events: Iterable[MdEvent]) -> None:
         """Apply market-data events (from the engine, or a feed: ``mercato feed``)."""
+        moved: dict[Market, int] = {}  # books that changed: their quote is looked at after
+        markets = self.markets
         for e in events:
-            m = self.markets.get(e.symbol)
+            m = markets.get(e.symbol)
             if m is None:
                 raise KeyError(f"no instrument {e.symbol!r} in market data")
             if e.ts > self._event_now:
@@ -408,37 +437,41 @@ class MarketData:
                 self._event_seen = -1.0  # stamped below, once per batch
                 if e.ts > self._now:
                     self._now = e.ts
-            if isinstance(e, MdTrade):
+            t = type(e)
+            if t is MdTrade:
+                assert isinstance(e, MdTrade)
                 self._trade(m, e)
-            elif isinstance(e, MdLevel):
+            elif t is MdLevel:
+                assert isinstance(e, MdLevel)
                 if m.book.apply(e):
                     self._pending(m, "book", e)
-            elif isinstance(e, MdOrder):
+                    moved[m] = e.ts
+            elif t is MdOrder:
+                assert isinstance(e, MdOrder)
                 self._pending(m, "l3", e)
                 if m.external or self.resting is None:  # an outside feed: levels from L3
                     for level in m.l3.apply(e):
                         if m.book.apply(level):
                             self._pending(m, "book", level)
+                            moved[m] = e.ts
                 else:
                     m.l3.apply(e)
-            elif isinstance(e, MdQuote):
+            elif t is MdQuote:
+                assert isinstance(e, MdQuote)
                 m.quote = e
+                moved.pop(m, None)
                 self._mark(m, "quotes")
-            elif isinstance(e, MdClear):
+            elif t is MdClear:
                 m.book.clear()
                 m.l3.clear()
                 self._pending(m, "book", e)
                 self._pending(m, "l3", e)
-            if not isinstance(e, MdQuote | MdTrade):
-                q = m.book.quote(e.ts)
-                if (q.bid, q.bid_qty, q.ask, q.ask_qty) != (
-                    m.quote.bid,
-                    m.quote.bid_qty,
-                    m.quote.ask,
-                    m.quote.ask_qty,
-                ):
-                    m.quote = q
-                    self._mark(m, "quotes")
+                moved[m] = e.ts
+        for m, ts in moved.items():
+            q, old = m.book.quote(ts), m.quote
+            if (q.bid, q.bid_qty, q.ask, q.ask_qty) != (old.bid, old.bid_qty, old.ask, old.ask_qty):
+                m.quote = q
+                self._mark(m, "quotes")
         if self._event_seen < 0:
             self._event_seen = self.monotonic()
         self._schedule()
@@ -463,7 +496,7 @@ class MarketData:
         self._mark(m, "stats")
         for name, builder in m.bars.items():
             closed = builder.on_trade(t)
-            ch = m.channels.get(f"bars:{m.symbol}:{name}")
+            ch = m.channels.get(m.names[name])
             if ch is not None:
                 ch.pending.extend(closed)
                 ch.pending.append(None)  # "the open bar as it stands"
@@ -477,21 +510,21 @@ class MarketData:
         for m in self.markets.values():
             for name, builder in m.bars.items():
                 closed = builder.advance(now)
-                ch = m.channels.get(f"bars:{m.symbol}:{name}")
+                ch = m.channels.get(m.names[name])
                 if closed and ch is not None:
                     ch.pending.extend(closed)
                     self._dirty[ch] = None
         self._schedule()
 
     def _pending(self, m: Market, kind: str, e: Any) -> None:
-        ch = m.channels.get(f"{kind}:{m.symbol}")
+        ch = m.channels.get(m.names[kind])
         if ch is not None:
             ch.pending.append(e)
             self._dirty[ch] = None
         self._cache_dirty.add(m.symbol)
 
     def _mark(self, m: Market, kind: str) -> None:
-        ch = m.channels.get(f"{kind}:{m.symbol}")
+        ch = m.channels.get(m.names[kind])
         if ch is not None:
             self._dirty[ch] = None
         self._cache_dirty.add(m.symbol)
@@ -707,17 +740,15 @@ class MarketData:
         bars = [*builder.history, current] if current is not None else list(builder.history)
         return bars[-limit:] if limit > 0 else []
 
-    def seed(self, books: Iterable[Any], resting: Iterable[tuple[str, int, int, int, int]]) -> None:
-        """Start from the engine's state (after a restart): its books' instruments and
-        levels, and its resting orders as (symbol, order id, side, price, remaining)."""
+    def seed(self, books: Iterable[Any]) -> None:
+        """Start from the engine's books (after a restart): their instruments and levels.
+        (The L3 view starts from the book itself when someone first asks for it.)"""
         for b in books:
             m = self.add_instrument(b.symbol, b.tick_size, b.lot_size, b.price_scale, b.qty_scale)
             for side, levels in ((1, b.bids.depth(0)), (2, b.asks.depth(0))):
                 for price, qty in levels:
                     m.book.apply(MdLevel(b.symbol, 0, side, price, qty))
             m.quote = m.book.quote(0)
-        for symbol, oid, side, price, qty in resting:
-            self.markets[symbol].l3.apply(MdOrder(symbol, 0, oid, side, price, qty))
 
 
 def _cached(ch: Channel, encoding: str, make: Callable[[], str | bytes]) -> str | bytes:

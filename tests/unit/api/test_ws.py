@@ -432,3 +432,21 @@ def test_a_fan_out_failure_never_breaks_the_platform(
         assert "websocket market-data fan-out failed" in caplog.text
         assert w.ok("GET", "/v1/orders", w.alice)[0]["status"] == "partially_filled"
         assert ask(ws, {"op": "ping"}) == {"op": "pong"}
+
+
+def test_l3_starts_from_the_book_as_it_is_when_first_asked_for(w: WsWorld) -> None:
+    first = w.ok("POST", "/v1/orders", w.alice, json=buy("99.00", "5"))
+    second = w.ok("POST", "/v1/orders", w.alice, json=buy("99.00", "3"))
+    with w.connect() as ws:
+        subscribe(ws, "l3:XYZ")
+        snap = ws.receive_json()
+        assert [(o["id"], o["qty"]) for o in snap["orders"]] == [
+            (first["id"], "5"),
+            (second["id"], "3"),
+        ]
+        w.ok("POST", "/v1/orders", w.bob, json=sell("99.00", "6"))  # all of one, 1 of two
+        update = ws.receive_json()
+        assert [(o["id"], o["qty"]) for o in update["orders"]] == [
+            (first["id"], "0"),
+            (second["id"], "2"),
+        ]
