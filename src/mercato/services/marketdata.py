@@ -428,10 +428,12 @@ class MarketData:
         """Apply market-data events (from the engine, or a feed: ``mercato feed``)."""
         moved: dict[Market, int] = {}  # books that changed: their quote is looked at after
         markets = self.markets
-        for e in events:
-            m = markets.get(e.symbol)
-            if m is None:
+        events = list(events)
+        for e in events:  # all known, or nothing applied
+            if e.symbol not in markets:
                 raise KeyError(f"no instrument {e.symbol!r} in market data")
+        for e in events:
+            m = markets[e.symbol]
             if e.ts > self._event_now:
                 self._event_now = e.ts
                 self._event_seen = -1.0  # stamped below, once per batch
@@ -486,7 +488,7 @@ class MarketData:
     def tick(self) -> None:
         """Called on a timer: move the clock on by the time passed since the newest event
         was seen, so that bars close when nothing trades, whatever clock the events use."""
-        if self._event_now:
+        if self._event_now and self._event_seen >= 0:  # (< 0: a batch that failed midway)
             self.advance(self._event_now + int((self.monotonic() - self._event_seen) * 1e9))
 
     def _trade(self, m: Market, t: MdTrade) -> None:

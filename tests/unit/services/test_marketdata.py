@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import msgspec
+import pytest
 
 from mercato.adapters.cache import MemoryCache
 from mercato.api.ws import BOOK_LAG, Conn
@@ -219,3 +220,12 @@ def test_a_snapshot_taken_between_publications_holds_no_trade_twice() -> None:
     assert (snap["seq"], [t["trade_id"] for t in snap["trades"]]) == (1, ["1"])
     after = [m for m in messages if m["seq"] > snap["seq"]]
     assert [t["trade_id"] for m in after for t in m["trades"]] == ["2"]
+
+
+def test_a_batch_with_an_unknown_instrument_is_refused_whole() -> None:
+    md, out = feed()
+    with pytest.raises(KeyError):
+        md.publish([MdTrade("EXT", T0, 1, 9_900, 1, BUY), MdTrade("NOPE", T0, 2, 1, 1, BUY)])
+    assert md.trades("EXT", 10) == [] and out == []
+    md.tick()  # and the clock did not jump
+    assert md.now == 0
