@@ -13,9 +13,10 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mercato.api.ws import Conn
+from mercato.api.outbox import Conn
 from mercato.marketdata.events import BUY, SELL, MdLevel
-from mercato.services.marketdata import MarketData, Message
+from mercato.marketdata.market import Message
+from mercato.services.marketdata import MarketData
 
 J = msgspec.json.Decoder()
 NAME = "book:EXT"

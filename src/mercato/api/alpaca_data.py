@@ -52,7 +52,7 @@ from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_respo
 from mercato.engine.book import Book
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
-from mercato.services.marketdata import MINUTE_NS
+from mercato.marketdata.market import MINUTE_NS
 
 EXCHANGE: Final = "MERCATO"
 TAPE: Final = "M"

@@ -57,7 +57,8 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from mercato.api.app import Api
-from mercato.api.ws import POLICY_VIOLATION, QUEUE_SIZE, Outbox
+from mercato.api.outbox import QUEUE_SIZE, Outbox
+from mercato.api.ws import POLICY_VIOLATION
 from mercato.domain.events import BookDelta, Event, Trade
 from mercato.engine.book import Book
 from mercato.services.auth import Principal

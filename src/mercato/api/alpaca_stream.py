@@ -44,7 +44,8 @@ from starlette.websockets import WebSocket
 
 from mercato.api.alpaca import AlpacaApi, Order, _iso
 from mercato.api.app import Api
-from mercato.api.ws import POLICY_VIOLATION, QUEUE_SIZE, Outbox
+from mercato.api.outbox import QUEUE_SIZE, Outbox
+from mercato.api.ws import POLICY_VIOLATION
 from mercato.domain.events import (
     Event,
     OrderAccepted,

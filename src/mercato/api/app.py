@@ -58,10 +58,11 @@ from mercato.engine.book import Book
 from mercato.engine.core import Core
 from mercato.marketdata.bars import INTERVALS
 from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
+from mercato.marketdata.market import DEFAULT_BARS, Market
 from mercato.ports import Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
-from mercato.services.marketdata import DEFAULT_BARS, Market, MarketData
+from mercato.services.marketdata import MarketData
 from mercato.services.oms import FillView, OrderView
 from mercato.services.platform import Platform
 

@@ -27,9 +27,11 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-from mercato.api.ws import MAX_MESSAGE, MAX_SUBSCRIPTIONS, QUEUE_SIZE, SLOW_CONSUMER, Conn
+from mercato.api.outbox import QUEUE_SIZE, Conn
+from mercato.api.ws import MAX_MESSAGE, MAX_SUBSCRIPTIONS
 from mercato.marketdata.codec import channel_prefix
-from mercato.services.marketdata import MarketData, Message
+from mercato.marketdata.market import Message
+from mercato.services.marketdata import ChannelError, MarketData
 
 log = logging.getLogger(__name__)
 
@@ -248,8 +250,8 @@ class MdPeer(asyncio.Protocol):
         elif msg.op == "unsubscribe":
             for name in msg.channels:
                 try:
-                    name = self.md.channel(name).name
-                except (ValueError, KeyError):
+                    name = self.md.canonical(name)
+                except ChannelError:
                     continue
                 self.conn.channels.discard(name)
                 self.fanout.unfollow(self, name)
@@ -262,12 +264,9 @@ class MdPeer(asyncio.Protocol):
         wanted: list[str] = []
         for name in msg.channels:
             try:
-                wanted.append(md.channel(name).name)
-            except ValueError:
-                self._error("subscribe", 400, "unknown_channel", f"no channel {name[:100]!r}")
-                return
-            except KeyError:
-                self._error("subscribe", 404, "unknown_symbol", f"no instrument in {name[:100]!r}")
+                wanted.append(md.canonical(name))
+            except ChannelError as e:
+                self._error("subscribe", e.status, e.code, str(e), msg.id)
                 return
         if len(conn.channels | set(wanted)) > MAX_SUBSCRIPTIONS:
             limit = f"at most {MAX_SUBSCRIPTIONS} channels per connection"
@@ -319,4 +318,4 @@ async def serve_md(md: MarketData, host: str, port: int) -> asyncio.Server:
     return await loop.create_server(fanout.protocol, host, port)
 
 
-__all__ = ["PATH", "SLOW_CONSUMER", "MdFanout", "MdPeer", "serve_md"]
+__all__ = ["PATH", "MdFanout", "MdPeer", "serve_md"]

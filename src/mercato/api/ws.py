@@ -66,7 +66,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -76,6 +75,7 @@ from starlette.websockets import WebSocket
 
 from mercato.api import schemas as s
 from mercato.api.app import Api, ApiError
+from mercato.api.outbox import QUEUE_SIZE, Conn
 from mercato.domain.events import (
     Event,
     OrderAccepted,
@@ -88,19 +88,17 @@ from mercato.domain.events import (
     Trade,
 )
 from mercato.marketdata.codec import channel_prefix
+from mercato.marketdata.market import Message
 from mercato.services.auth import Principal
-from mercato.services.marketdata import STATE_KINDS, MarketData, Message
+from mercato.services.marketdata import ChannelError
 
 log = logging.getLogger(__name__)
 
 PATH: Final = "/v1/ws"
 MAX_MESSAGE: Final = 64 * 1024  # bytes
 MAX_SUBSCRIPTIONS: Final = 100
-QUEUE_SIZE: Final = 1_000
-BOOK_LAG: Final = 32  # book deltas waiting for one connection before a fresh snapshot
 MAX_IN_FLIGHT: Final = 1_000  # a connection's messages being handled at once (journaled)
 HEARTBEAT: Final = 10.0  # seconds
-SLOW_CONSUMER: Final = (1013, "slow consumer")
 POLICY_VIOLATION: Final = 1008
 PRIVATE: Final = ("orders", "fills")
 
@@ -152,170 +150,6 @@ _TYPES_BY_OP: Final[dict[str, type[Any]]] = {
     "order": OrderMsg,
     "cancel": CancelMsg,
 }
-
-
-# -- the outgoing queue ------------------------------------------------------------------
-
-
-class Outbox:
-    """A connection's bounded queue of outgoing frames.
-
-    ``offer`` never blocks: when the queue is full the connection is condemned (close
-    code 1013, "slow consumer"), what it still had queued is dropped, and the writer sees
-    the close next. After ``close`` every offer is refused. Frames leave in order, through
-    ``take`` (by whichever task is sending: see ``Session.flush``) or ``next``.
-    """
-
-    def __init__(self, maxsize: int = QUEUE_SIZE) -> None:
-        self._frames: deque[Any] = deque()  # frames (str/bytes) or market-data entries
-        self._maxsize = maxsize
-        self._ready = asyncio.Event()
-        self.closed: tuple[int, str] | None = None
-
-    def offer(self, frame: Any) -> bool:
-        if self.closed is not None:
-            return False
-        if len(self._frames) >= self._maxsize:
-            self.close(*SLOW_CONSUMER)
-            return False
-        self._frames.append(frame)
-        self._ready.set()
-        return True
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.closed is not None:
-            return
-        self.closed = (code, reason)
-        self._frames.clear()  # drop the backlog: the close goes out next
-        self._ready.set()
-
-    def take(self) -> Any:
-        """The next frame if one is queued (None when empty or closed), without waiting."""
-        return self._frames.popleft() if self._frames and self.closed is None else None
-
-    async def offered(self) -> None:
-        """Wait until something was offered (or the outbox closed) since the last wait."""
-        await self._ready.wait()
-        self._ready.clear()
-
-    async def next(self) -> Any:
-        """The next frame, or None once closed (then ``closed`` says how)."""
-        while True:
-            if self.closed is not None:
-                return None
-            if self._frames:
-                return self._frames.popleft()
-            await self.offered()
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-
-class _Slot:
-    """A place in a connection's queue for a state channel: what is sent when its turn
-    comes is the channel's latest message then (``Conn.slots``)."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class _Resync(_Slot):
-    """A place in the queue for a fresh book snapshot: the connection fell behind on it."""
-
-    __slots__ = ()
-
-
-class Conn:
-    """One client: who it is, what it follows, its per-channel seqs and its outbox.
-
-    Market data reaches it as shared ``Message`` objects, turned into frames of the
-    connection's encoding only when they are sent. Trades, L3 and bars are queued in order;
-    quotes and stats conflate (one place in the queue per channel, the latest message wins);
-    book deltas are queued until ``BOOK_LAG`` of one book wait, then dropped for a fresh
-    snapshot sent in their place. Private channels (orders, fills) carry per-connection
-    seqs; market-data channels carry the channel's own seq, the same for everyone.
-    """
-
-    def __init__(self, principal: Principal | None, queue_size: int, binary: bool = False) -> None:
-        self.principal = principal
-        self.binary = binary
-        self.channels: set[str] = set()
-        self.seqs: dict[str, int] = {}  # private channels: the last seq sent
-        self.outbox = Outbox(queue_size)
-        self.ids: dict[str, int] = {}  # market-data channel -> its id in binary frames
-        self.prefix: dict[str, bytes] = {}  # the id as the varint that starts each frame
-        self.sent: dict[str, int] = {}  # market-data channel -> seq of the last message sent
-        self.slots: dict[str, Message] = {}
-        self.book_queued: dict[str, int] = {}
-        self.resync: set[str] = set()
-
-    def reply(self, data: dict[str, Any]) -> None:
-        self.outbox.offer(_json.encode(data).decode())
-
-    def publish(self, channel: str, body: bytes) -> None:
-        """Send ``body`` (an encoded JSON object) on private ``channel``, with the next seq."""
-        seq = self.seqs.get(channel, 0) + 1
-        self.seqs[channel] = seq
-        head = b'{"channel":%s,"seq":%d' % (_json.encode(channel), seq)
-        self.outbox.offer((head + b"," + body[1:]).decode())
-
-    def deliver(self, msg: Message) -> None:
-        """Queue one market-data publication (never blocks: see the class's policy)."""
-        name = msg.channel.name
-        kind = msg.kind
-        if kind in STATE_KINDS:
-            if name not in self.slots:
-                self.outbox.offer(_Slot(name))
-            self.slots[name] = msg
-        elif kind == "book":
-            if name in self.resync:
-                return
-            queued = self.book_queued.get(name, 0)
-            if queued >= BOOK_LAG:
-                self.resync.add(name)
-                self.outbox.offer(_Resync(name))
-                return
-            self.book_queued[name] = queued + 1
-            self.outbox.offer(msg)
-        else:
-            self.outbox.offer(msg)
-
-    def frames(self, entry: Any, md: MarketData) -> list[str | bytes]:
-        """What to send for one queue entry (none for what became stale meanwhile)."""
-        if isinstance(entry, str | bytes):
-            return [entry]
-        if isinstance(entry, _Resync):
-            self.resync.discard(entry.name)
-            self.book_queued.pop(entry.name, None)
-            return self.snapshot(entry.name, md) if entry.name in self.channels else []
-        if isinstance(entry, _Slot):
-            msg: Message = self.slots.pop(entry.name)
-        else:
-            msg = entry
-            if msg.kind == "book":
-                self.book_queued[msg.channel.name] -= 1
-        name = msg.channel.name
-        if name not in self.channels or msg.seq <= self.sent.get(name, 0):
-            return []  # unsubscribed, or already in the snapshot it was sent
-        follows = self.sent.get(name) == msg.seq - 1
-        self.sent[name] = msg.seq
-        if not self.binary or msg.binary is None:
-            return [msg.json]
-        frame = msg.binary if follows else msg.key_frame()
-        assert frame is not None
-        return [self.prefix[name] + frame]
-
-    def snapshot(self, name: str, md: MarketData) -> list[str | bytes]:
-        """The channel's snapshot in this connection's encoding; the next message it is
-        sent on the channel follows it."""
-        self.sent[name] = md.channel(name).seq
-        if self.binary:
-            frames = md.snapshot_binary(name)
-            if frames:
-                return [self.prefix[name] + f for f in frames]
-        return [md.snapshot_json(name)]
 
 
 # -- the fan-out -------------------------------------------------------------------------
@@ -599,12 +433,9 @@ class Session:
                 wanted[channel] = None
                 continue
             try:
-                wanted[md.channel(channel).name] = None  # "bars:X" is "bars:X:1m"
-            except ValueError:
-                raise ApiError(400, "unknown_channel", f"no channel {channel[:100]!r}") from None
-            except KeyError:
-                symbol = channel.partition(":")[2]
-                raise ApiError(404, "unknown_symbol", f"no instrument {symbol[:100]!r}") from None
+                wanted[md.canonical(channel)] = None  # "bars:X" is "bars:X:1m"
+            except ChannelError as e:
+                raise ApiError(e.status, e.code, str(e)) from None
         if len(conn.channels | set(wanted)) > self.max_subscriptions:
             raise ApiError(
                 400,
@@ -630,8 +461,8 @@ class Session:
         md = self.hub.md
         for channel in msg.channels:
             if channel not in PRIVATE:
-                with contextlib.suppress(ValueError, KeyError):
-                    channel = md.channel(channel).name
+                with contextlib.suppress(ChannelError):
+                    channel = md.canonical(channel)
             if channel in self.conn.channels:
                 self.hub.unfollow(self.conn, channel)
         self.reply(msg, status=200, channels=sorted(self.conn.channels))

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from mercato.api.ws import SLOW_CONSUMER, Conn, Outbox, websocket_route
+from mercato.api.outbox import SLOW_CONSUMER, Conn, Outbox
+from mercato.api.ws import websocket_route
 from mercato.services.platform import Platform
 
 from .test_rest import World, buy

@@ -11,11 +11,12 @@ import msgspec
 import pytest
 
 from mercato.adapters.cache import MemoryCache
-from mercato.api.ws import BOOK_LAG, Conn
+from mercato.api.outbox import BOOK_LAG, Conn
 from mercato.domain.commands import AddInstrument, CreateAccount, Deposit, NewOrder
 from mercato.domain.types import AccountKind, OrderType, Side
 from mercato.marketdata.events import BUY, SELL, MdLevel, MdOrder, MdQuote, MdTrade
-from mercato.services.marketdata import MINUTE_NS, MarketData, Message
+from mercato.marketdata.market import MINUTE_NS, Message
+from mercato.services.marketdata import MarketData
 from mercato.services.platform import Platform
 
 S = 1_000_000_000
