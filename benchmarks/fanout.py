@@ -49,7 +49,7 @@ Prints, as its last lines, one JSON object per (connections, encoding):
 
 Usage: python benchmarks/fanout.py [--connections 1000,10000] [--encodings json,binary]
        [--rate 1000] [--instruments 100] [--duration 10] [--load-procs 2] [--runs 3]
-       [--flush SECONDS] [--sample 10]
+       [--flush SECONDS] [--sample 10] [--interval MS]   (BENCH_ENDPOINT=md: /v1/md)
        python benchmarks/fanout.py --floor [--connections 1000,10000]
 """
 
@@ -236,7 +236,7 @@ def serve(port: int, instruments: int, flush: float | None) -> None:
 
 
 async def load(
-    port: int, first: int, count: int, names: list[str], binary: bool, sample: int
+    port: int, first: int, count: int, names: list[str], binary: bool, sample: int, interval: int
 ) -> None:
     """Open connections ``first .. first+count-1``; print ``ready``; on ``start`` and
     ``stop`` (stdin) mark the window; then print the figures as one JSON line."""
@@ -252,7 +252,7 @@ async def load(
         channel = f"trades:{names[i % len(names)]}"
         async with gate:
             _, sub = await loop.create_connection(
-                lambda: Subscriber(stats, port, channel, binary, i % sample == 0),
+                lambda: Subscriber(stats, port, channel, binary, i % sample == 0, interval),
                 "127.0.0.1",
                 port,
             )
@@ -387,7 +387,7 @@ def start_server(instruments: int, flush: float | None = None) -> FanoutServer:
 
 
 def start_load(
-    server: FanoutServer, connections: int, procs: int, binary: bool, sample: int
+    server: FanoutServer, connections: int, procs: int, binary: bool, sample: int, interval: int
 ) -> list[subprocess.Popen[str]]:
     out = []
     for k in range(procs):
@@ -408,6 +408,8 @@ def start_load(
             "binary" if binary else "json",
             "--sample",
             str(sample),
+            "--interval",
+            str(interval),
         ]
         out.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     return out
@@ -437,6 +439,7 @@ def measure(
     procs: int,
     sample: int = 10,
     flush: float | None = None,
+    interval: int = 0,
     baseline_s: float = 2.0,
     log: bool = True,
 ) -> dict[str, Any]:
@@ -454,7 +457,7 @@ def measure(
         base_cpu_per_trade = (c1 - c0) / max(1, n1 - n0)
         time.sleep(0.3)
         rss0 = rss_bytes(pid)
-        loaders = start_load(server, connections, procs, encoding == "binary", sample)
+        loaders = start_load(server, connections, procs, encoding == "binary", sample, interval)
         ready = [_read(p) for p in loaders]
         time.sleep(0.5)
         rss1 = rss_bytes(pid)
@@ -485,6 +488,7 @@ def measure(
         "instruments": instruments,
         "rate": rate,
         "encoding": encoding,
+        "interval_ms": interval,
         "achieved_rate": round(trades / (t1 - t0)),
         "deliveries_per_s": round(per_s),
         "deliveries_per_server_cpu_s": round(deliveries / cpu) if cpu > 0 else None,
@@ -567,6 +571,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sample", type=int, default=10, help="every k-th connection: delays")
     ap.add_argument("--flush", type=float, help="the server's md_flush (its default if unset)")
+    ap.add_argument(
+        "--interval",
+        type=int,
+        default=0,
+        help="BENCH_ENDPOINT=md: the subscribers' ?interval= (ms between the server's writes)",
+    )
     args = ap.parse_args()
     if args.serve is not None:
         serve(args.serve, args.instruments, args.flush)
@@ -574,7 +584,9 @@ def main() -> int:
     if args.load is not None:
         names = symbols(args.instruments)
         binary = args.encodings == "binary"
-        uvloop_run(load(args.load, args.first, args.count, names, binary, args.sample))
+        uvloop_run(
+            load(args.load, args.first, args.count, names, binary, args.sample, args.interval)
+        )
         return 0
     if args.sink is not None:
         uvloop_run(sink(args.sink, args.count))
@@ -599,6 +611,7 @@ def main() -> int:
                     args.load_procs,
                     args.sample,
                     args.flush,
+                    args.interval,
                 )
                 for _ in range(args.runs)
             ]

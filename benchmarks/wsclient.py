@@ -94,8 +94,11 @@ class Stats:
 class Subscriber(asyncio.Protocol):
     """One minimal WebSocket client on one ``trades`` channel."""
 
-    def __init__(self, stats: Stats, port: int, channel: str, binary: bool, sampled: bool) -> None:
+    def __init__(
+        self, stats: Stats, port: int, channel: str, binary: bool, sampled: bool, interval: int = 0
+    ) -> None:
         self.stats = stats
+        self.interval = interval  # /v1/md's ?interval=: ms between the server's writes
         self.port = port
         self.channel = channel
         self.binary = binary
@@ -116,7 +119,10 @@ class Subscriber(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        query = "?encoding=binary" if self.binary else ""
+        params = ["encoding=binary"] if self.binary else []
+        if self.interval:
+            params.append(f"interval={self.interval}")
+        query = "?" + "&".join(params) if params else ""
         transport.write(
             f"GET {PATH}{query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"

@@ -13,12 +13,23 @@ behind gets a fresh snapshot, a full queue disconnects it (1013, "slow consumer"
 
 The WebSocket protocol itself (handshake, incoming frames, pings, close) is the
 ``websockets`` library's sans-I/O ``ServerProtocol``.
+
+**Batched subscribers** (``?interval=MS``, one of ``INTERVALS``): a client that needs no
+more than a few updates a second (a screen, a phone) takes its market data in one write
+every MS milliseconds. The publications of the interval keep their own frames and seqs,
+nothing is re-encoded: for each channel they are joined once into one buffer for every
+batched subscriber of the channel, and each subscriber gets its channels' buffers in one
+``transport.write``. The kernel's cost of a
+write to a socket, about 7 us here (``docs/benchmarks.md``), is then paid once per
+interval instead of once per publication; quotes and stats send only the interval's last
+value (as a key frame in binary when earlier ones were skipped).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any, Final, cast
 from urllib.parse import parse_qs
 
@@ -30,12 +41,13 @@ from websockets.server import ServerProtocol
 from mercato.api.outbox import QUEUE_SIZE, Conn
 from mercato.api.ws import MAX_MESSAGE, MAX_SUBSCRIPTIONS
 from mercato.marketdata.codec import channel_prefix
-from mercato.marketdata.market import Message
+from mercato.marketdata.market import STATE_KINDS, Message
 from mercato.services.marketdata import ChannelError, MarketData
 
 log = logging.getLogger(__name__)
 
 PATH: Final = "/v1/md"
+INTERVALS: Final = (0, 100, 250, 1000)  # ?interval=: milliseconds (0: each publication)
 _json = msgspec.json.Encoder()
 
 
@@ -51,7 +63,9 @@ class MdFanout:
     def __init__(self, md: MarketData, queue_size: int = QUEUE_SIZE) -> None:
         self.md = md
         self.queue_size = queue_size
-        self.followers: dict[str, set[MdPeer]] = {}
+        self.followers: dict[str, set[MdPeer]] = {}  # real-time subscribers, by channel
+        self.batches = {ms: Batch(ms / 1000) for ms in INTERVALS if ms}
+        self.batched: dict[str, list[Batch]] = {}  # channel -> batches that follow it
         md.on_publish(self.on_publish)
 
     def on_publish(self, messages: list[Message]) -> None:
@@ -60,43 +74,128 @@ class MdFanout:
         the prepared frame in one ``transport.write``; any other goes through
         ``MdPeer.deliver``."""
         try:
-            followers = self.followers
+            followers, batched = self.followers, self.batched
             for msg in messages:
                 name = msg.channel.name
                 peers = followers.get(name)
-                if not peers:
-                    continue
-                seq, prev = msg.seq, msg.seq - 1
-                has_binary = msg.binary is not None
-                text = binary = b""
-                for peer in list(peers):
-                    conn = peer.conn
-                    sent = conn.sent
-                    if peer.held or sent.get(name) != prev:
-                        peer.deliver(msg)
-                        continue
-                    sent[name] = seq
-                    if conn.binary and has_binary:
-                        binary = binary or _wire(msg, 1)
-                        peer.write(binary)
-                    else:
-                        text = text or _wire(msg, 0)
-                        peer.write(text)
+                if peers:
+                    send(name, [msg], peers)
+                batches = batched.get(name)
+                if batches:
+                    for batch in batches:
+                        batch.add(msg)
         except Exception:  # a bug here must not break the platform's submit
             log.exception("market-data fan-out failed")
 
     def follow(self, peer: MdPeer, channel: str) -> None:
-        self.followers.setdefault(channel, set()).add(peer)
+        if not peer.interval:
+            self.followers.setdefault(channel, set()).add(peer)
+            return
+        batch = self.batches[peer.interval]
+        batch.followers.setdefault(channel, set()).add(peer)
+        batches = self.batched.setdefault(channel, [])
+        if batch not in batches:
+            batches.append(batch)
 
     def unfollow(self, peer: MdPeer, channel: str) -> None:
-        peers = self.followers.get(channel)
-        if peers is not None:
-            peers.discard(peer)
-            if not peers:
-                del self.followers[channel]
+        if not peer.interval:
+            _discard(self.followers, channel, peer)
+            return
+        batch = self.batches[peer.interval]
+        if _discard(batch.followers, channel, peer):
+            self.batched[channel].remove(batch)
+            if not self.batched[channel]:
+                del self.batched[channel]
 
     def protocol(self) -> MdPeer:
         return MdPeer(self)
+
+
+class Batch:
+    """The subscribers that take their market data every ``seconds``: what each of their
+    channels published meanwhile, sent in one write per subscriber when the timer fires
+    (it runs only while something is pending)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.followers: dict[str, set[MdPeer]] = {}
+        self.pending: dict[str, list[Message]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, msg: Message) -> None:
+        waiting = self.pending.get(msg.channel.name)
+        if waiting is None:
+            self.pending[msg.channel.name] = [msg]
+        else:
+            waiting.append(msg)
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.seconds, self.flush)
+
+    def flush(self) -> None:
+        """Send what is pending: one write per subscriber, whatever its channels."""
+        self.timer = None
+        pending, self.pending = self.pending, {}
+        out: dict[MdPeer, list[bytes]] = {}
+        try:
+            for name, msgs in pending.items():
+                peers = self.followers.get(name)
+                if peers:
+                    send(name, msgs, peers, out)
+            for peer, parts in out.items():
+                peer.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        except Exception:
+            log.exception("market-data fan-out failed")
+
+
+def send(
+    name: str,
+    msgs: list[Message],
+    peers: Iterable[MdPeer],
+    out: dict[MdPeer, list[bytes]] | None = None,
+) -> None:
+    """Publications ``msgs`` of channel ``name`` (consecutive, in order) to its subscribers
+    ``peers``. The common case is written inline: a subscriber that is up to date (it has
+    the message before the first) and not held back gets them in one ``transport.write``,
+    as prepared frames made once for everyone, or, given ``out``, collected there to be
+    written with its other channels'; any other goes through ``MdPeer.deliver``. Of a
+    state channel's messages (quotes, stats) only the last is sent."""
+    last, form = msgs[-1], 1
+    if len(msgs) > 1 and last.kind in STATE_KINDS:  # the latest value is the news
+        msgs, form = [last], 2  # in binary as a key frame: it needs none of those skipped
+    prev, seq = msgs[0].seq - 1, last.seq
+    has_binary = last.binary is not None
+    text = binary = b""
+    for peer in list(peers):
+        conn = peer.conn
+        sent = conn.sent
+        had = sent.get(name)
+        if peer.held or had is None or (had != prev if form == 1 else had >= seq):
+            for msg in msgs:
+                peer.deliver(msg)
+            continue
+        sent[name] = seq
+        if conn.binary and has_binary:
+            data = binary = binary or _joined(msgs, form)
+        else:
+            data = text = text or _joined(msgs, 0)
+        if out is None:
+            peer.write(data)
+        elif (parts := out.get(peer)) is None:
+            out[peer] = [data]
+        else:
+            parts.append(data)
+
+
+def _discard(followers: dict[str, set[MdPeer]], channel: str, peer: MdPeer) -> bool:
+    """Remove ``peer`` from ``channel``'s followers; True when it was the last one."""
+    peers = followers.get(channel)
+    if peers is None:
+        return False
+    peers.discard(peer)
+    if peers:
+        return False
+    del followers[channel]
+    return True
 
 
 class MdPeer(asyncio.Protocol):
@@ -112,6 +211,7 @@ class MdPeer(asyncio.Protocol):
         self.paused = False
         self.held = False  # paused, or something queued: frames must wait their turn
         self.open = False
+        self.interval = 0  # ms between writes (?interval=); 0: each publication
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -167,12 +267,8 @@ class MdPeer(asyncio.Protocol):
             return
         conn.sent[name] = msg.seq
         if conn.binary and msg.binary is not None:
-            if last == msg.seq - 1:
-                data = _wire(msg, 1)
-            else:  # it missed one (a resubscribe): a key frame, which decodes alone
-                key = msg.key_frame()
-                assert key is not None
-                data = _frame(Opcode.BINARY, conn.prefix[name] + key)
+            # it missed one (a resubscribe, a skipped quote): a key frame, which decodes alone
+            data = _wire(msg, 1 if last == msg.seq - 1 else 2)
         else:
             data = _wire(msg, 0)
         assert self.transport is not None
@@ -212,13 +308,22 @@ class MdPeer(asyncio.Protocol):
 
     def _handshake(self, request: Request) -> None:
         path, _, query = request.path.partition("?")
-        encoding = parse_qs(query).get("encoding", ["json"])[0]
-        if path != PATH or encoding not in ("json", "binary"):
-            why = "encoding is json or binary" if path == PATH else f"no route {path[:100]}"
+        params = parse_qs(query)
+        encoding = params.get("encoding", ["json"])[0]
+        interval = params.get("interval", ["0"])[0]
+        why = ""
+        if path != PATH:
+            why = f"no route {path[:100]}"
+        elif encoding not in ("json", "binary"):
+            why = "encoding is json or binary"
+        elif interval not in [str(ms) for ms in INTERVALS]:
+            why = f"interval is one of {', '.join(map(str, INTERVALS))} (milliseconds)"
+        if why:
             self.ws.send_response(self.ws.reject(404 if path != PATH else 400, why))
             return
         self.ws.send_response(self.ws.accept(request))
         self.conn.binary = encoding == "binary"
+        self.interval = int(interval)
         self.open = True
 
     def _reply(self, data: dict[str, Any]) -> None:
@@ -288,17 +393,23 @@ class MdPeer(asyncio.Protocol):
         self._drain()
 
 
-def _wire(msg: Message, binary: int) -> bytes:
-    """The publication as one WebSocket frame (0: JSON text, 1: binary), made once."""
-    data = msg.wire[binary]
+def _wire(msg: Message, form: int) -> bytes:
+    """The publication as one WebSocket frame, made once: 0 JSON text, 1 binary, 2 binary
+    as a key frame (it decodes without the message before it)."""
+    data = msg.wire[form]
     if data is None:
-        if binary:
-            assert msg.binary is not None
-            data = _frame(Opcode.BINARY, channel_prefix(msg.channel.id) + msg.binary)
+        if form:
+            ticks = msg.binary if form == 1 else msg.key_frame()
+            assert ticks is not None
+            data = _frame(Opcode.BINARY, channel_prefix(msg.channel.id) + ticks)
         else:
             data = _frame(Opcode.TEXT, msg.json.encode())
-        msg.wire[binary] = data
+        msg.wire[form] = data
     return data
+
+
+def _joined(msgs: list[Message], form: int) -> bytes:
+    return _wire(msgs[0], form) if len(msgs) == 1 else b"".join([_wire(m, form) for m in msgs])
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
@@ -318,4 +429,4 @@ async def serve_md(md: MarketData, host: str, port: int) -> asyncio.Server:
     return await loop.create_server(fanout.protocol, host, port)
 
 
-__all__ = ["PATH", "MdFanout", "MdPeer", "serve_md"]
+__all__ = ["INTERVALS", "PATH", "Batch", "MdFanout", "MdPeer", "serve_md"]

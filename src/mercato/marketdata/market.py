@@ -53,7 +53,8 @@ class Message:
         self.json = json
         self.binary = binary
         self._key: Callable[[], bytes] | bytes | None = key
-        self.wire: list[bytes | None] = [None, None]  # the transport's framing, made once
+        # the transport's framing, made once: JSON, binary, binary key frame (md_stream)
+        self.wire: list[bytes | None] = [None, None, None]
 
     def key_frame(self) -> bytes | None:
         k = self._key

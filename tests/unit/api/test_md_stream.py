@@ -155,3 +155,125 @@ def test_create_app_serves_market_data_on_its_own_port(market: Any) -> None:
         assert json.loads(ws.recv())["channels"] == ["book:XYZ"]
         snapshot = json.loads(ws.recv())
         assert (snapshot["bids"], snapshot["asks"]) == ([["99.00", "1000"]], [["101.00", "1000"]])
+
+
+def batched_peer(fanout: MdFanout, interval: int, channels: list[str], binary: bool) -> Any:
+    """A subscriber at ``?interval=`` on a fake transport, up to date on ``channels``."""
+    peer = MdPeer(fanout)
+    transport = FakeTransport()
+    peer.connection_made(transport)
+    peer.open = True
+    peer.ws.state = State.OPEN
+    peer.interval = interval
+    peer.conn.binary = binary
+    for name in channels:
+        peer.conn.channels.add(name)
+        peer.conn.sent[name] = fanout.md.channel(name).seq
+        fanout.follow(peer, name)
+    return peer, transport
+
+
+def frames(data: bytes) -> list[bytes]:
+    """The payloads of the unmasked WebSocket frames in ``data`` (none over 64 KiB here)."""
+    out, i = [], 0
+    while i < len(data):
+        n, head = data[i + 1], 2
+        if n == 126:
+            n, head = int.from_bytes(data[i + 2 : i + 4], "big"), 4
+        out.append(data[i + head : i + head + n])
+        i += head + n
+    return out
+
+
+def test_a_batched_subscriber_gets_an_intervals_publications_in_one_write() -> None:
+    async def run() -> None:
+        md = market()
+        fanout = MdFanout(md)
+        live, live_out = batched_peer(fanout, 0, ["trades:EXT"], binary=True)
+        slow, slow_out = batched_peer(fanout, 100, ["trades:EXT", "quotes:EXT"], binary=True)
+        other, other_out = batched_peer(fanout, 100, ["trades:EXT"], binary=False)
+        seq0 = md.channel("trades:EXT").seq
+        quote_seq = md.channel("quotes:EXT").seq
+        trades, quotes = Decoder("EXT", 1, 1), Decoder("EXT", 1, 1)
+        for frame in md.snapshot_binary("trades:EXT"):  # what the subscriber had first
+            trades.decode(frame)
+        for i in range(3):
+            md.publish([MdTrade("EXT", T0 + i, i + 1, 9_900, 1, 1)])
+            md.publish([MdLevel("EXT", T0 + i, BUY, 9_900 + i + 1, 1)])  # a new best bid
+        assert len(live_out.written) == 3  # real time: each publication as it is made
+        assert slow_out.written == other_out.written == []  # the interval has not passed
+        await asyncio.sleep(0.15)
+        assert len(slow_out.written) == 1 and len(other_out.written) == 1  # one write each
+        # the same frames as the real-time subscriber's, joined, then the last quote alone
+        got = frames(slow_out.written[0])
+        assert got[:3] == [f for w in live_out.written for f in frames(w)]
+        assert len(got) == 4
+        events = [e for f in got[:3] for e in trades.decode(split_channel(f)[1])]
+        assert [e.trade_id for e in events] == [1, 2, 3]
+        # the quote skipped two: a key frame, which a fresh decoder reads alone
+        (quote,) = quotes.decode(split_channel(got[3])[1])
+        assert quote.bid == 9_903 and md.channel("quotes:EXT").seq == quote_seq + 3
+        assert slow.conn.sent == {"trades:EXT": seq0 + 3, "quotes:EXT": quote_seq + 3}
+        texts = [json.loads(f) for f in frames(other_out.written[0])]
+        assert [m["seq"] for m in texts] == [seq0 + 1, seq0 + 2, seq0 + 3]
+        await asyncio.sleep(0.15)
+        assert len(slow_out.written) == 1  # nothing new, nothing written, no timer left
+        assert all(b.timer is None for b in fanout.batches.values())
+        slow.connection_lost(None)
+        other.connection_lost(None)
+        assert fanout.batched == {} and all(not b.followers for b in fanout.batches.values())
+        assert live in fanout.followers["trades:EXT"]
+
+    asyncio.run(run())
+
+
+def test_a_batched_subscriber_behind_goes_through_its_queue_in_order() -> None:
+    async def run() -> None:
+        md = market()
+        fanout = MdFanout(md)
+        peer, out = batched_peer(fanout, 100, ["trades:EXT"], binary=False)
+        seq0 = md.channel("trades:EXT").seq
+        peer.pause_writing()
+        for i in range(3):
+            md.publish([MdTrade("EXT", T0 + i, i + 1, 9_900, 1, 1)])
+        await asyncio.sleep(0.15)
+        assert out.written == [] and len(peer.conn.outbox) == 3
+        peer.resume_writing()
+        md.publish([MdTrade("EXT", T0 + 3, 4, 9_900, 1, 1)])
+        await asyncio.sleep(0.15)
+        seqs = [json.loads(f)["seq"] for w in out.written for f in frames(w)]
+        assert seqs == [seq0 + 1, seq0 + 2, seq0 + 3, seq0 + 4]
+        assert len(out.written) == 4  # the queue, then up to date again: the batch's write
+
+    asyncio.run(run())
+
+
+def test_a_batched_subscriber_over_a_socket_and_an_unknown_interval_is_refused() -> None:
+    async def run() -> None:
+        md = market()
+        server = await serve_md(md, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            url = f"ws://127.0.0.1:{port}/v1/md?encoding=binary&interval=100"
+            async with connect(url) as ws:
+                await ws.send(json.dumps({"op": "subscribe", "channels": ["trades:EXT"]}))
+                assert json.loads(await ws.recv())["status"] == 200
+                decoder = Decoder("EXT", 1, 1)
+                decoder.decode(split_channel(await ws.recv())[1])  # the snapshot
+                for i in range(5):
+                    md.publish([MdTrade("EXT", T0 + i, i + 1, 9_900 + i, 2, 1)])
+                events = []
+                while len(events) < 5:
+                    events += decoder.decode(split_channel(await ws.recv())[1])
+                assert events == [MdTrade("EXT", T0 + i, i + 1, 9_900 + i, 2, 1) for i in range(5)]
+            for bad in ("interval=7", "interval=fast"):
+                with pytest.raises(InvalidStatus) as e:
+                    async with connect(f"ws://127.0.0.1:{port}/v1/md?{bad}"):
+                        pass
+                assert e.value.response.status_code == 400
+                assert b"interval is one of 0, 100, 250, 1000" in e.value.response.body
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(run())
