@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PATH: Final = "/v1/md"
 INTERVALS: Final = (0, 100, 250, 1000)  # ?interval=: milliseconds (0: each publication)
+Outgoing = dict["MdPeer", list[bytes]]  # what each subscriber is sent in its next write
 _json = msgspec.json.Encoder()
 
 
@@ -69,21 +70,21 @@ class MdFanout:
         md.on_publish(self.on_publish)
 
     def on_publish(self, messages: list[Message]) -> None:
-        """Each publication to its followers. The common case is written inline: a
-        subscriber that is up to date (it has the previous message) and not held back gets
-        the prepared frame in one ``transport.write``; any other goes through
-        ``MdPeer.deliver``."""
+        """A flush's publications (one per channel) to the real-time subscribers, each in
+        one write whatever its channels (``send``), and to the batches that follow them."""
         try:
             followers, batched = self.followers, self.batched
+            out: Outgoing = {}
             for msg in messages:
                 name = msg.channel.name
                 peers = followers.get(name)
                 if peers:
-                    send(name, [msg], peers)
+                    send(name, [msg], peers, out)
                 batches = batched.get(name)
                 if batches:
                     for batch in batches:
                         batch.add(msg)
+            write_out(out)
         except Exception:  # a bug here must not break the platform's submit
             log.exception("market-data fan-out failed")
 
@@ -135,29 +136,23 @@ class Batch:
         """Send what is pending: one write per subscriber, whatever its channels."""
         self.timer = None
         pending, self.pending = self.pending, {}
-        out: dict[MdPeer, list[bytes]] = {}
+        out: Outgoing = {}
         try:
             for name, msgs in pending.items():
                 peers = self.followers.get(name)
                 if peers:
                     send(name, msgs, peers, out)
-            for peer, parts in out.items():
-                peer.write(parts[0] if len(parts) == 1 else b"".join(parts))
+            write_out(out)
         except Exception:
             log.exception("market-data fan-out failed")
 
 
-def send(
-    name: str,
-    msgs: list[Message],
-    peers: Iterable[MdPeer],
-    out: dict[MdPeer, list[bytes]] | None = None,
-) -> None:
+def send(name: str, msgs: list[Message], peers: Iterable[MdPeer], out: Outgoing) -> None:
     """Publications ``msgs`` of channel ``name`` (consecutive, in order) to its subscribers
-    ``peers``. The common case is written inline: a subscriber that is up to date (it has
-    the message before the first) and not held back gets them in one ``transport.write``,
-    as prepared frames made once for everyone, or, given ``out``, collected there to be
-    written with its other channels'; any other goes through ``MdPeer.deliver``. Of a
+    ``peers``. The common case is inline: a subscriber that is up to date (it has the
+    message before the first) and not held back gets the prepared frames, made once for
+    everyone, added to ``out``, where its other channels' join them for one
+    ``transport.write`` (``write_out``); any other goes through ``MdPeer.deliver``. Of a
     state channel's messages (quotes, stats) only the last is sent."""
     last, form = msgs[-1], 1
     if len(msgs) > 1 and last.kind in STATE_KINDS:  # the latest value is the news
@@ -178,12 +173,16 @@ def send(
             data = binary = binary or _joined(msgs, form)
         else:
             data = text = text or _joined(msgs, 0)
-        if out is None:
-            peer.write(data)
-        elif (parts := out.get(peer)) is None:
+        if (parts := out.get(peer)) is None:
             out[peer] = [data]
         else:
             parts.append(data)
+
+
+def write_out(out: Outgoing) -> None:
+    """One write per subscriber of what ``send`` collected for it."""
+    for peer, parts in out.items():
+        peer.write(parts[0] if len(parts) == 1 else b"".join(parts))
 
 
 def _discard(followers: dict[str, set[MdPeer]], channel: str, peer: MdPeer) -> bool:

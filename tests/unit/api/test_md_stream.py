@@ -277,3 +277,16 @@ def test_a_batched_subscriber_over_a_socket_and_an_unknown_interval_is_refused()
             await server.wait_closed()
 
     asyncio.run(run())
+
+
+def test_a_real_time_subscriber_gets_a_flushs_channels_in_one_write() -> None:
+    md = market()
+    fanout = MdFanout(md)
+    channels = ["trades:EXT", "quotes:EXT", "book:EXT"]
+    peer, out = batched_peer(fanout, 0, channels, binary=False)
+    seqs = {name: md.channel(name).seq for name in channels}
+    md.publish([MdTrade("EXT", T0, 1, 9_900, 1, 1), MdLevel("EXT", T0, BUY, 9_901, 2)])
+    assert len(out.written) == 1
+    got = {m["channel"]: m["seq"] for m in map(json.loads, frames(out.written[0]))}
+    assert got == {name: seq + 1 for name, seq in seqs.items()}
+    assert peer.conn.sent == got
