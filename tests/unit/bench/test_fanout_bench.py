@@ -4,6 +4,7 @@ instrument, no client is dropped, and the result line parses; the load processes
 count of a binary frame's events (its header only) agrees with the decoder."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,23 @@ def test_a_tiny_run_delivers_every_trade_to_every_subscriber() -> None:
     assert r["deliveries_per_s"] > 0 and r["deliveries_per_server_cpu_s"] > 0
     assert r["delay_samples"] > 0 and 0 < r["delay_p50_ms"] <= r["delay_p99_ms"]
     assert r["bytes_per_delivery"] > 0 and r["rss_per_conn_kib"] is not None
+
+
+def test_a_tiny_run_of_batched_binary_subscribers_on_the_fast_path() -> None:
+    cmd = [
+        sys.executable,
+        FANOUT,
+        *("--connections", "20", "--encodings", "binary", "--instruments", "5"),
+        *("--rate", "200", "--duration", "1", "--runs", "1", "--load-procs", "1"),
+        *("--sample", "1", "--interval", "100"),
+    ]
+    env = {**os.environ, "BENCH_ENDPOINT": "md"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True, env=env)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (r["encoding"], r["interval_ms"]) == ("binary", 100)
+    assert r["without_trades"] == 0 and r["slow_consumers"] == 0 and r["closed"] == 0
+    assert 3.5 <= r["deliveries_per_trade"] <= 4.5  # every frame decoded, in order
+    assert r["delay_p50_ms"] >= 10  # held for the interval (0-100 ms), not sent at once
 
 
 def test_the_frame_header_count_agrees_with_the_decoder() -> None:
