@@ -19,17 +19,19 @@ Alpaca's do). Other parameters (``feed``, ``adjustment``, ``currency``, ``asof``
 accepted and ignored. Timestamps are RFC-3339 in UTC with nanoseconds; prices and sizes
 are JSON numbers, as Alpaca sends them.
 
-What there is to read is Mercato's ``MarketTape``: the most recent trades (1,000 per
-symbol) and one-minute bars (a day's worth) of the matching engine (paper fills are not
-market data). Bars of other timeframes (``nMin``, ``nHour``, ``1Day``, UTC days) are
-aggregated from the one-minute bars; weeks and months are refused (422). ``vw`` (the
+What there is to read is Mercato's market-data service (``services/marketdata.py``, never
+the engine): the most recent trades and one-minute bars of every instrument it has, the
+engine's and those of outside feeds (paper fills are not market data). Bars of other
+timeframes (``nMin``, ``nHour``, ``1Day``, UTC days) are aggregated from the one-minute
+bars; weeks and months are refused (422). ``vw`` (the
 volume-weighted price) is given where every trade of the bar is still on the trade tape,
 else null. The exchange (``x``, ``ax``, ``bx``) is ``"MERCATO"``, the tape (``z``)
-``"M"``, trade conditions ``["@"]``; trade ids (``i``) are the engine's event seqs.
+``"M"``, trade conditions ``["@"]``; trade ids (``i``) are the engine's event seqs (an
+outside feed's own ids for its instruments).
 
 Quotes: Mercato keeps no quote history yet. ``/v2/stocks/quotes`` answers one quote, the
-book's current top (stamped now; an empty side is price 0 and size 0), when now is within
-the requested ``start`` .. ``end``; otherwise nothing.
+market data's current top of book (stamped now; an empty side is price 0 and size 0), when
+now is within the requested ``start`` .. ``end``; otherwise nothing.
 
 Market data is public here, as on ``/v1/marketdata``: a key is not needed, but a wrong
 one is refused (401). Errors take Alpaca's shape (``alpaca.alpaca_error``); a symbol with
@@ -49,10 +51,9 @@ from starlette.routing import BaseRoute, Route
 
 from mercato.api.alpaca import AlpacaRoute, Param, alpaca_error
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
-from mercato.engine.book import Book
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
-from mercato.marketdata.market import MINUTE_NS
+from mercato.marketdata.market import MINUTE_NS, Market
 
 EXCHANGE: Final = "MERCATO"
 TAPE: Final = "M"
@@ -179,7 +180,7 @@ def _number(value: int, scale: int) -> float | int:
 
 
 class AlpacaData:
-    """The ``/v2/stocks`` handlers, over the native ``Api``'s tape and books."""
+    """The ``/v2/stocks`` handlers, over the native ``Api``'s market data."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -196,9 +197,9 @@ class AlpacaData:
             raise ApiError(422, "too_many_symbols", f"at most {MAX_SYMBOLS} symbols")
         return symbols
 
-    def _books(self, c: Ctx) -> list[tuple[str, Book]]:
-        books = self.api.core.engine.books
-        return [(s, books[s]) for s in self._symbols(c) if s in books]
+    def _markets(self, c: Ctx) -> list[tuple[str, Market]]:
+        markets = self.api.md.markets
+        return [(s, markets[s]) for s in self._symbols(c) if s in markets]
 
     @staticmethod
     def _range(c: Ctx) -> tuple[int | None, int | None]:
@@ -260,34 +261,32 @@ class AlpacaData:
     # -- items ---------------------------------------------------------------------------
 
     @staticmethod
-    def _trade(book: Book, t: MdTrade) -> Trade:
+    def _trade(m: Market, t: MdTrade) -> Trade:
         return Trade(
             t=rfc3339(t.ts),
             x=EXCHANGE,
-            p=_number(t.price, book.price_scale),
-            s=_number(t.qty, book.qty_scale),
+            p=_number(t.price, m.price_scale),
+            s=_number(t.qty, m.qty_scale),
             c=["@"],
             i=t.trade_id,
             z=TAPE,
         )
 
-    def _quote(self, book: Book) -> Quote:
-        ps, qs = book.price_scale, book.qty_scale
-        bid = book.bids.levels_best_first()[:1]
-        ask = book.asks.levels_best_first()[:1]
+    def _quote(self, m: Market) -> Quote:
+        ps, qs, q = m.price_scale, m.qty_scale, m.quote
         return Quote(
             t=rfc3339(self.api.platform.now()),
             ax=EXCHANGE,
-            ap=_number(ask[0].price, ps) if ask else 0,
-            as_=_number(ask[0].total, qs) if ask else 0,
+            ap=_number(q.ask, ps),
+            as_=_number(q.ask_qty, qs),
             bx=EXCHANGE,
-            bp=_number(bid[0].price, ps) if bid else 0,
-            bs=_number(bid[0].total, qs) if bid else 0,
+            bp=_number(q.bid, ps),
+            bs=_number(q.bid_qty, qs),
             c=["R"],
             z=TAPE,
         )
 
-    def _bars(self, symbol: str, book: Book, span: int) -> list[tuple[int, Bar]]:
+    def _bars(self, symbol: str, m: Market, span: int) -> list[tuple[int, Bar]]:
         """The symbol's bars of ``span`` ns, oldest first: (start ns, Alpaca bar)."""
         tape = self.api.md
         minutes = tape.bars(symbol, tape.max_bars)
@@ -305,7 +304,7 @@ class AlpacaData:
                 groups[-1][1].append(b)
             else:
                 groups.append((start, [b]))
-        ps, qs = book.price_scale, book.qty_scale
+        ps, qs = m.price_scale, m.qty_scale
         out = []
         for start, bars in groups:
             notional = volume = 0
@@ -339,40 +338,39 @@ class AlpacaData:
 
     async def bars(self, c: Ctx) -> Response:
         span = timeframe_ns(c.request.query_params.get("timeframe", ""))
-        series = [(s, self._bars(s, b, span)) for s, b in self._books(c)]
+        series = [(s, self._bars(s, m, span)) for s, m in self._markets(c)]
         return json_response(Bars(*self._page(c, series)))
 
     async def trades(self, c: Ctx) -> Response:
         tape = self.api.md
         series = []
-        for symbol, book in self._books(c):
+        for symbol, m in self._markets(c):
             prints = list(reversed(tape.trades(symbol, tape.max_trades)))  # oldest first
-            series.append((symbol, [(t.ts, self._trade(book, t)) for t in prints]))
+            series.append((symbol, [(t.ts, self._trade(m, t)) for t in prints]))
         return json_response(Trades(*self._page(c, series)))
 
     async def quotes(self, c: Ctx) -> Response:
         now = self.api.platform.now()
         series = []
-        for symbol, book in self._books(c):
-            q = self._quote(book)
-            series.append((symbol, [(now, q)]))
+        for symbol, m in self._markets(c):
+            series.append((symbol, [(now, self._quote(m))]))
         return json_response(Quotes(*self._page(c, series)))
 
     async def latest_trades(self, c: Ctx) -> Response:
         out = {}
-        for symbol, book in self._books(c):
+        for symbol, m in self._markets(c):
             last = self.api.md.trades(symbol, 1)
             if last:
-                out[symbol] = self._trade(book, last[0])
+                out[symbol] = self._trade(m, last[0])
         return json_response(LatestTrades(out))
 
     async def latest_quotes(self, c: Ctx) -> Response:
-        return json_response(LatestQuotes({s: self._quote(b) for s, b in self._books(c)}))
+        return json_response(LatestQuotes({s: self._quote(m) for s, m in self._markets(c)}))
 
     async def latest_bars(self, c: Ctx) -> Response:
         out = {}
-        for symbol, book in self._books(c):
-            bars = self._bars(symbol, book, MINUTE_NS)
+        for symbol, m in self._markets(c):
+            bars = self._bars(symbol, m, MINUTE_NS)
             if bars:
                 out[symbol] = bars[-1][1]
         return json_response(LatestBars(out))

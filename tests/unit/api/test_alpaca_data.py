@@ -28,6 +28,7 @@ from mercato.api.app import create_app
 from mercato.domain.commands import (
     AddInstrument,
 )
+from mercato.marketdata.events import BUY, SELL, MdLevel, MdTrade
 
 Serve = Callable[[Any], tuple[str, int]]  # the serve_app fixture (tests/conftest.py)
 
@@ -91,6 +92,35 @@ def test_bars_trades_and_quotes_after_some_trades(server: tuple[str, str, str]) 
     assert latest_trade["XYZ"].size == 2
     latest_quote: Any = d.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="XYZ"))
     assert latest_quote["XYZ"].ask_price == 101.0
+
+
+def test_an_outside_feeds_instrument_is_served_from_market_data(
+    market: Any, serve_app: Serve
+) -> None:
+    """Not the engine's: the answers come from the market-data service alone."""
+    app = create_app(market.platform, market.auth)
+    md = app.state.api.md
+    md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0, external=True)
+    now = int(datetime.now(UTC).timestamp() * 1e9)
+    md.publish(
+        [
+            MdLevel("EXT", now, BUY, 4_990, 7),
+            MdLevel("EXT", now, SELL, 5_010, 3),
+            MdTrade("EXT", now, 41, 5_000, 2, BUY),
+        ]
+    )
+    url, _ = serve_app(app)
+    d = StockHistoricalDataClient(*market.auth.create_key(market.trader), url_override=url)
+    assert "EXT" not in market.platform.core.engine.books
+    quote: Any = d.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="EXT"))
+    q = quote["EXT"]
+    assert (q.bid_price, q.bid_size, q.ask_price, q.ask_size) == (49.9, 7, 50.1, 3)
+    trades: Any = d.get_stock_trades(StockTradesRequest(symbol_or_symbols="EXT"))
+    assert [(t.price, t.size, t.id) for t in trades["EXT"]] == [(50.0, 2, 41)]
+    bars: Any = d.get_stock_bars(
+        StockBarsRequest(symbol_or_symbols="EXT", timeframe=TimeFrame.Minute)
+    )
+    assert [(b.open, b.volume, b.trade_count) for b in bars["EXT"]] == [(50.0, 2, 1)]
 
 
 def test_multiple_symbols_range_sort_and_pages(server: tuple[str, str, str]) -> None:
