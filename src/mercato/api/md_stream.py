@@ -161,19 +161,20 @@ def send(name: str, msgs: list[Message], peers: Iterable[MdPeer], out: Outgoing)
     has_binary = last.binary is not None
     text = binary = b""
     for peer in list(peers):
-        conn = peer.conn
-        sent = conn.sent
+        sent = peer.sent
         had = sent.get(name)
         if peer.held or had is None or (had != prev if form == 1 else had >= seq):
             for msg in msgs:
                 peer.deliver(msg)
             continue
         sent[name] = seq
-        if conn.binary and has_binary:
+        if peer.binary and has_binary:
             data = binary = binary or _joined(msgs, form)
         else:
             data = text = text or _joined(msgs, 0)
-        if (parts := out.get(peer)) is None:
+        if peer.single:  # nothing else to wait for
+            peer.write(data)
+        elif (parts := out.get(peer)) is None:
             out[peer] = [data]
         else:
             parts.append(data)
@@ -204,6 +205,9 @@ class MdPeer(asyncio.Protocol):
         self.fanout = fanout
         self.md = fanout.md
         self.conn = Conn(None, fanout.queue_size)
+        self.sent = self.conn.sent  # the fan-out's loop reads these three for every peer
+        self.binary = False
+        self.single = False  # follows one channel: its frames need not wait for others
         self.ws = ServerProtocol(max_size=MAX_MESSAGE)
         self.transport: asyncio.Transport | None = None
         self.write: Any = None  # the transport's write
@@ -240,6 +244,7 @@ class MdPeer(asyncio.Protocol):
         for channel in list(self.conn.channels):
             self.fanout.unfollow(self, channel)
         self.conn.channels.clear()
+        self.single = False
         self.open = False
 
     def pause_writing(self) -> None:
@@ -321,7 +326,7 @@ class MdPeer(asyncio.Protocol):
             self.ws.send_response(self.ws.reject(404 if path != PATH else 400, why))
             return
         self.ws.send_response(self.ws.accept(request))
-        self.conn.binary = encoding == "binary"
+        self.conn.binary = self.binary = encoding == "binary"
         self.interval = int(interval)
         self.open = True
 
@@ -358,6 +363,7 @@ class MdPeer(asyncio.Protocol):
                 except ChannelError:
                     continue
                 self.conn.channels.discard(name)
+                self.single = len(self.conn.channels) == 1
                 self.fanout.unfollow(self, name)
             self._reply({**head, "status": 200, "channels": sorted(self.conn.channels)})
         else:
@@ -381,6 +387,7 @@ class MdPeer(asyncio.Protocol):
             conn.ids[name] = ch.id
             conn.prefix[name] = channel_prefix(ch.id)
             conn.channels.add(name)
+            self.single = len(conn.channels) == 1
             self.fanout.follow(self, name)
         reply = {**head, "status": 200, "channels": sorted(conn.channels)}
         if conn.binary:

@@ -310,6 +310,8 @@ class MarketData:
             self.advance(self._event_now + int((self.monotonic() - self._event_seen) * 1e9))
 
     def _trade(self, m: Market, t: MdTrade) -> None:
+        if not m.trades or m.trades[-1].price != t.price:
+            self._mark(m, "quotes")  # the quote's "last" moves, even if its book does not
         m.trades.append(t)
         m.stats.on_trade(t)
         self._pending(m, "trades", t)
