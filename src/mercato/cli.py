@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="with --port (default 127.0.0.1)")
     demo.add_argument(
+        "--md-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="with the API: also serve market data alone on port P (/v1/md, the fan-out's "
+        "fast path)",
+    )
+    demo.add_argument(
         "--fast",
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
@@ -236,10 +244,6 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _persist(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -340,6 +344,7 @@ def _served_demo(args: argparse.Namespace) -> int:
         rate=min(args.rate, 1_000),
         host=args.host,
         port=args.port,
+        md_port=args.md_port,
         data_dir=args.data_dir,
         duration=args.duration,
     )
@@ -471,3 +476,7 @@ def _feed(args: argparse.Namespace) -> int:
         print(f"mercato feed {args.feed_command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,6 +44,7 @@ class ServedConfig:
     rate: int = 200  # simulated commands per second
     host: str = "127.0.0.1"
     port: int = 8000
+    md_port: int | None = None  # also market data alone there (/v1/md)
     data_dir: str | None = None
     duration: float | None = None  # seconds; None: until stopped
 
@@ -133,6 +134,8 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             f"mercato demo: {creds['url']}/v1  (credentials in {root / CREDENTIALS}; "
             f"{len(cfg.symbols)} instruments, {cfg.rate} simulated commands/s)\n"
         )
+        if cfg.md_port is not None:
+            out.write(f"  market data alone: ws://{cfg.host}:{cfg.md_port}/v1/md\n")
         out.flush()
         app = create_app(
             platform,
@@ -140,6 +143,8 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             manage_platform=False,
             full_gc_every=gc_policy.FULL_EVERY,
             md_flush=MD_FLUSH,
+            md_port=cfg.md_port,
+            md_host=cfg.host,
         )
         config = uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS)
         server = uvicorn.Server(config)

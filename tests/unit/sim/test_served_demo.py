@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from mercato.sim.served import ServedConfig, ServedDemoError, serve_demo
 
@@ -24,8 +25,14 @@ def free_port() -> int:
 
 
 def test_a_script_trades_against_the_served_demo(tmp_path: Path) -> None:
+    md_port = free_port()
     cfg = ServedConfig(
-        symbols=("AAPL", "MSFT"), rate=300, port=free_port(), data_dir=str(tmp_path), duration=6
+        symbols=("AAPL", "MSFT"),
+        rate=300,
+        port=free_port(),
+        md_port=md_port,
+        data_dir=str(tmp_path),
+        duration=6,
     )
     out = io.StringIO()
     done: list[object] = []
@@ -60,6 +67,15 @@ def test_a_script_trades_against_the_served_demo(tmp_path: Path) -> None:
         assert httpx.get(creds["url"] + "/v1/admin/accounts", headers=admin).status_code == 405
         acct = httpx.get(creds["url"] + "/v1/account", headers=h).json()
         assert acct["account"] == creds["account"] and acct["cash"] != "1000000.00"
+        # the fan-out's fast path, batched: the simulated market's trades arrive there too
+        with connect(f"ws://127.0.0.1:{md_port}/v1/md?interval=250") as ws:
+            ws.send(json.dumps({"op": "subscribe", "channels": ["trades:AAPL"]}))
+            assert json.loads(ws.recv(timeout=5))["channels"] == ["trades:AAPL"]
+            snapshot = json.loads(ws.recv(timeout=5))
+            update = json.loads(ws.recv(timeout=5))
+            assert (update["type"], update["seq"]) == ("update", snapshot["seq"] + 1)
+            assert update["trades"]
+        assert f"ws://127.0.0.1:{md_port}/v1/md" in out.getvalue()
     finally:
         thread.join(timeout=15)
     assert done and not thread.is_alive()
