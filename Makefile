@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 # paper.py (mypyc erases the element types of its msgspec state structs' list fields).
 HOT := mercato/domain/orders.py mercato/engine/book.py mercato/engine/engine.py \
 	mercato/engine/money.py mercato/engine/ledger.py mercato/engine/positions.py \
-	mercato/engine/core.py
+	mercato/engine/core.py mercato/marketdata/codec.py mercato/marketdata/bars.py \
+	mercato/marketdata/book.py mercato/marketdata/market.py mercato/services/marketdata.py
 COMPILED := build/mypyc
 
 $(STAMP): pyproject.toml
@@ -30,9 +31,11 @@ test: test-pure test-compiled
 test-pure: $(STAMP)
 	$(PY) -m pytest -q
 
-# The engine's own tests again, against the compiled engine.
+# The tests of the compiled modules again, against the compiled build.
 test-compiled: compile
-	MERCATO_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(PY) -m pytest -q -p no:cacheprovider tests/unit/engine tests/property
+	MERCATO_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(PY) -m pytest -q -p no:cacheprovider \
+		tests/unit/engine tests/property tests/unit/marketdata tests/unit/services/test_marketdata.py \
+		tests/unit/api/test_md_stream.py
 
 # The compiled tree is a full copy of the package: every make compile refreshes the plain
 # modules; the mypyc build of the hot ones is redone only when they change.

@@ -108,6 +108,17 @@ class Encoder:
         self._since_key = -1  # frames since the last key frame; -1: none made yet
         self._ts = self._price = self._trade_id = self._order_id = self._interval = 0
 
+    def copy(self) -> Encoder:
+        """An independent encoder in this one's state: what a key frame made later must start
+        from (``copy.copy`` does not work on the compiled build)."""
+        other = Encoder(
+            self.symbol, self.tick_size, self.lot_size, seq=self.seq, key_interval=self.key_interval
+        )
+        other._since_key = self._since_key
+        other._ts, other._price, other._trade_id = self._ts, self._price, self._trade_id
+        other._order_id, other._interval = self._order_id, self._interval
+        return other
+
     def snapshot(self) -> bytes:
         """A key frame with no events and the seq of the last frame: the state a subscriber
         needs to decode the next frame. It does not advance the stream's seq."""

@@ -31,7 +31,6 @@ the same bytes go to every subscriber (``Message``).
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -437,7 +436,7 @@ class MarketData:
         enc = ch.encoder
         if enc is None:
             return None, None
-        before = copy.copy(enc)  # the state the key frame of this publication starts from
+        before = enc.copy()  # the state the key frame of this publication starts from
         return enc.encode(events), lambda: before.encode(events, key=True)
 
     # -- snapshots -----------------------------------------------------------------------

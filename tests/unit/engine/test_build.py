@@ -1,8 +1,9 @@
 """Which build of the hot modules the tests run against.
 
-`make test` runs the engine tests twice: on the plain Python source, and with
-MERCATO_EXPECT_COMPILED=1 on the mypyc build. This test makes sure the second run really
-exercises compiled code, and the first really exercises the source.
+`make test` runs the tests of the compiled modules (the engine's, the market data's) twice:
+on the plain Python source, and with MERCATO_EXPECT_COMPILED=1 on the mypyc build. This
+test makes sure the second run really exercises compiled code, and the first really
+exercises the source.
 """
 
 import os
@@ -10,8 +11,16 @@ import os
 import mercato.domain.orders
 import mercato.engine.book
 import mercato.engine.engine
+import mercato.marketdata.codec
+import mercato.services.marketdata
 
-HOT = (mercato.domain.orders, mercato.engine.book, mercato.engine.engine)
+HOT = (
+    mercato.domain.orders,
+    mercato.engine.book,
+    mercato.engine.engine,
+    mercato.marketdata.codec,
+    mercato.services.marketdata,
+)
 
 
 def test_hot_modules_are_the_expected_build() -> None:

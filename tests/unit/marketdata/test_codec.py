@@ -224,3 +224,17 @@ def test_the_worked_example_in_the_spec_is_what_the_codec_does() -> None:
     enc, dec = Encoder(SYM, TICK, LOT), Decoder(SYM, TICK, LOT)
     assert frames == [enc.encode(events) for events in DOC_EXAMPLE]
     assert [dec.decode(f) for f in frames] == DOC_EXAMPLE
+
+
+def test_a_copied_encoder_goes_on_alone_from_the_same_state() -> None:
+    enc = Encoder("X", 1, 1)
+    ts = 1_700_000_000_000_000_000
+    enc.encode([MdTrade("X", ts, 1, 100, 2, 1)])
+    twin = enc.copy()
+    later = [MdTrade("X", ts + 5, 2, 101, 1, 2)]
+    assert twin.encode(later) == enc.encode(later)  # the same deltas from the same state
+    key = twin.copy().encode(later, key=True)  # a key frame of what came after
+    enc.encode([MdTrade("X", ts + 9, 3, 99, 4, 1)])  # the original moves on alone
+    assert twin.encode(later, key=True) == key
+    dec = Decoder("X", 1, 1)
+    assert dec.decode(key) == later
