@@ -14,63 +14,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mercato.api import schemas as s
+from mercato.api.admin_handlers import AdminHandlers
+from mercato.api.base import (
+    ADMIN,
+    MAX_BODY,
+    PUBLIC,
+    SESSION_COOKIE,
+    TRADER,
+    ApiError,
+    Ctx,
+    Handler,
+    RateLimiter,
+    error_response,
+    int_param,
+    json_response,
+    limit_param,
+    path_int,
+)
+from mercato.api.md_handlers import MarketDataHandlers, md_clock
 from mercato.domain.commands import (
-    AddInstrument,
     CancelOrder,
-    CreateAccount,
-    Deposit,
     NewOrder,
     ReplaceOrder,
-    SetInstrumentRisk,
-    SetKillSwitch,
-    SetRiskLimits,
-    SetTradingStatus,
-    Withdraw,
 )
-from mercato.domain.events import DuplicateClientOrder, Event, Rejected
-from mercato.domain.instrument import DecimalError, Instrument, format_decimal, parse_decimal
+from mercato.domain.events import DuplicateClientOrder
+from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
-from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
-    ORDER_TYPE_NAMES,
-    SIDE_NAMES,
-    TIF_NAMES,
     AccountKind,
     OrderType,
     Side,
     TimeInForce,
     TradingStatus,
-    Venue,
 )
-from mercato.engine.book import Book
-from mercato.engine.core import Core
-from mercato.marketdata.bars import INTERVALS
-from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
-from mercato.marketdata.market import DEFAULT_BARS, Market
 from mercato.ports import Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
-from mercato.services.marketdata import MarketData
 from mercato.services.oms import FillView, OrderView
 from mercato.services.platform import Platform
-
-PUBLIC: Final = "public"
-TRADER: Final = "trader"
-ADMIN: Final = "admin"
-MAX_BODY: Final = 64 * 1024  # bytes: a larger request body is refused with 413
-SESSION_COOKIE: Final = "mercato_session"
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _TYPES = {
@@ -85,217 +76,12 @@ _TIFS = {
     "ioc": TimeInForce.IOC,
     "fok": TimeInForce.FOK,
 }
-_STATUS = {
-    "open": TradingStatus.OPEN,
-    "halted": TradingStatus.HALTED,
-    "closed": TradingStatus.CLOSED,
-}
-_STATUS_NAMES = {st: st.name.lower() for st in OrderStatus}
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
-_json = msgspec.json.Encoder()
-T = TypeVar("T")
 
 
-class ApiError(Exception):
-    """An answer other than success: HTTP status, machine-readable code, message."""
-
-    def __init__(self, status: int, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.status = status
-        self.code = code
-        self.message = message or code.replace("_", " ")
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_json.encode(data), status, headers, media_type="application/json")
-
-
-def error_response(e: ApiError) -> Response:
-    body = {"error": {"code": e.code, "message": e.message}}
-    headers = {"Retry-After": "1"} if e.status == 429 else None
-    return json_response(body, e.status, headers)
-
-
-@dataclass
-class Ctx:
-    """What a handler gets: the request, the caller (None when anonymous) and the app."""
-
-    request: Request
-    principal: Principal | None
-    api: Api
-
-    @property
-    def user(self) -> Principal:
-        assert self.principal is not None
-        return self.principal
-
-    async def body(self, kind: type[T]) -> T:
-        raw = await self.request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, "body_too_large", f"bodies are at most {MAX_BODY} bytes")
-        try:
-            return msgspec.json.decode(raw or b"{}", type=kind)
-        except msgspec.ValidationError as e:
-            raise ApiError(400, "invalid_body", str(e)) from None
-        except msgspec.DecodeError as e:
-            raise ApiError(400, "invalid_json", str(e)) from None
-
-
-Handler = Callable[[Ctx], Awaitable[Response]]
-
-
-class RateLimiter:
-    """A token bucket per key: ``rate`` requests per second, bursts up to ``burst``."""
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 100_000:  # bounded: forget the oldest half
-            for k in list(self._buckets)[:50_000]:
-                del self._buckets[k]
-        return True
-
-
-class Api:
-    """The handlers, over one platform and one auth store."""
-
-    def __init__(
-        self,
-        platform: Platform,
-        auth: AuthStore,
-        limiter: RateLimiter,
-        md_flush: float = 0.0,
-        cache: Cache | None = None,
-    ) -> None:
-        self.platform = platform
-        self.auth = auth
-        self.limiter = limiter
-        self.md = MarketData(
-            flush_interval=md_flush,
-            cache=cache,
-            resting=self._resting,
-            resting_all=self._resting_all,
-        )
-        self.md.seed(platform.core.engine.books.values())
-        platform.on_events(self.md.on_events)
-
-    def _resting_all(self, symbol: str) -> list[tuple[int, int, int, int]]:
-        """Every order resting in our own book of ``symbol``: (id, side, price, remaining),
-        in time priority per level."""
-        book = self.platform.core.engine.books[symbol]
-        return [
-            (o.order_id, o.side, o.price, o.remaining)
-            for side in (book.bids, book.asks)
-            for level in side.levels_best_first()
-            for o in level.orders.values()
-        ]
-
-    def _resting(self, symbol: str, order_id: int) -> tuple[int, int, int] | None:
-        """The L3 view of our own book: (side, price, remaining) of a resting order."""
-        engine = self.platform.core.engine
-        o = engine.orders.get(order_id)
-        if o is None or order_id in engine.books[symbol].stops:
-            return None
-        return o.side, o.price, o.remaining
-
-    # -- helpers -------------------------------------------------------------------------
-
-    @property
-    def core(self) -> Core:
-        return self.platform.core
-
-    def book(self, symbol: str) -> Book:
-        book = self.core.engine.books.get(symbol)
-        if book is None:
-            raise ApiError(404, "unknown_symbol", f"no instrument {symbol!r}")
-        return book
-
-    def own_account(self, p: Principal, account: int | None) -> int:
-        if account is None:
-            if not p.accounts:
-                raise ApiError(404, "no_account", "you have no trading account yet")
-            return p.accounts[0]
-        if account not in p.accounts and p.role != ADMIN:
-            raise ApiError(404, "unknown_account", "no such account")
-        if account not in self.core.accounts:
-            raise ApiError(404, "unknown_account", "no such account")
-        return account
-
-    def own_order(self, p: Principal, order_id: int) -> OrderView:
-        v = self.platform.history.order(order_id)
-        if v is None or (v.account not in p.accounts and p.role != ADMIN):
-            raise ApiError(404, "unknown_order", "no such order")
-        return v
-
-    def order_json(self, v: OrderView) -> dict[str, Any]:
-        book = self.core.engine.books.get(v.symbol)
-        ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
-        notional, filled = v.avg_price  # exact; shown rounded down to the price's scale
-        avg = format_decimal(notional // filled, ps) if filled and notional else None
-        return {
-            "id": str(v.order_id),
-            "client_order_id": v.client_order_id,
-            "account": v.account,
-            "symbol": v.symbol,
-            "side": SIDE_NAMES.get(v.side, "?") if v.side else None,  # (IntEnum keys)
-            "type": ORDER_TYPE_NAMES.get(v.type, "?") if v.type else None,
-            "tif": TIF_NAMES.get(v.tif, "?") if v.tif else None,
-            "price": format_decimal(v.price, ps) if v.price else None,
-            "stop_price": format_decimal(v.stop_price, ps) if v.stop_price else None,
-            "qty": format_decimal(v.qty, qs),
-            "filled_qty": format_decimal(v.filled, qs),
-            "remaining_qty": format_decimal(v.remaining, qs),
-            "avg_fill_price": avg,
-            "status": _STATUS_NAMES[v.status],
-            "reason": v.reason or None,
-            "created_at": v.created_ts,
-            "updated_at": v.updated_ts,
-        }
-
-    def fill_json(self, f: FillView) -> dict[str, Any]:
-        book = self.core.engine.books.get(f.symbol)
-        ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
-        inst = self.core.instruments.get(f.symbol)
-        cs = self.core.currencies.get(inst.currency, 0) if inst is not None else 0
-        return {
-            "trade_id": str(f.seq),
-            "order_id": str(f.order_id),
-            "account": f.account,
-            "symbol": f.symbol,
-            "side": SIDE_NAMES.get(Side(f.side), "?"),
-            "price": format_decimal(f.price, ps),
-            "qty": format_decimal(f.qty, qs),
-            "liquidity": f.liquidity,
-            "fee": format_decimal(f.fee, cs),
-            "ts": f.ts,
-        }
-
-    def money(self, account: int, value: int) -> str:
-        currency = self.core.accounts[account].currency
-        return format_decimal(value, self.core.currencies[currency])
-
-    async def submit(self, cmd: Any) -> list[Event]:
-        return await self.platform.submit(cmd)
-
-    @staticmethod
-    def refused(events: list[Event]) -> Rejected | None:
-        for e in events:
-            if isinstance(e, Rejected):
-                return e
-        return None
+class Api(MarketDataHandlers, AdminHandlers):
+    """The handlers, over one platform and one auth store: auth and trading here, market
+    data in ``md_handlers.py``, administration in ``admin_handlers.py``."""
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -363,7 +149,7 @@ class Api:
         return json_response(out)
 
     async def account(self, c: Ctx) -> Response:
-        account = self.own_account(c.user, _int_param(c.request, "account"))
+        account = self.own_account(c.user, int_param(c.request, "account"))
         sm = self.core.summary(account)
         money = {
             k: self.money(account, getattr(sm, k))
@@ -394,7 +180,7 @@ class Api:
         )
 
     async def positions(self, c: Ctx) -> Response:
-        account = self.own_account(c.user, _int_param(c.request, "account"))
+        account = self.own_account(c.user, int_param(c.request, "account"))
         out = []
         for sym, pos in sorted(self.core.accounts[account].positions.items()):
             if not pos.qty:
@@ -465,7 +251,7 @@ class Api:
         return 201, v
 
     async def get_order(self, c: Ctx) -> Response:
-        v = self.own_order(c.user, _path_int(c.request, "order_id"))
+        v = self.own_order(c.user, path_int(c.request, "order_id"))
         data = self.order_json(v)
         data["history"] = [
             {
@@ -483,9 +269,7 @@ class Api:
         status = q.get("status", "open")
         if status not in ("open", "closed", "all"):
             raise ApiError(400, "invalid_status", "status is open, closed or all")
-        limit = _int_param(c.request, "limit") or 100
-        if not 1 <= limit <= 1_000:
-            raise ApiError(400, "invalid_limit", "limit is 1..1000")
+        limit = limit_param(c.request)
         symbol = q.get("symbol")
         out: list[OrderView] = []
         for account in self._accounts_for(c):
@@ -502,7 +286,7 @@ class Api:
         return json_response([self.order_json(v) for v in out[:limit]])
 
     async def cancel(self, c: Ctx) -> Response:
-        v = await self.cancel_for(c.user, _path_int(c.request, "order_id"))
+        v = await self.cancel_for(c.user, path_int(c.request, "order_id"))
         return json_response(self.order_json(v))
 
     async def cancel_for(self, p: Principal, order_id: int) -> OrderView:
@@ -532,7 +316,7 @@ class Api:
         return json_response({"cancelled": done})
 
     async def replace(self, c: Ctx) -> Response:
-        v = self.own_order(c.user, _path_int(c.request, "order_id"))
+        v = self.own_order(c.user, path_int(c.request, "order_id"))
         body = await c.body(s.ReplaceRequest)
         book = self.book(v.symbol)
         try:
@@ -559,9 +343,7 @@ class Api:
 
     async def fills(self, c: Ctx) -> Response:
         q = c.request.query_params
-        limit = _int_param(c.request, "limit") or 100
-        if not 1 <= limit <= 1_000:
-            raise ApiError(400, "invalid_limit", "limit is 1..1000")
+        limit = limit_param(c.request)
         out: list[FillView] = []
         for account in self._accounts_for(c):
             out.extend(
@@ -571,272 +353,10 @@ class Api:
         return json_response([self.fill_json(f) for f in out[:limit]])
 
     def _accounts_for(self, c: Ctx) -> list[int]:
-        requested = _int_param(c.request, "account")
+        requested = int_param(c.request, "account")
         if requested is not None:
             return [self.own_account(c.user, requested)]
         return list(c.user.accounts)
-
-    # -- market data snapshots (from MarketData, never the engine) -----------------------
-
-    def market(self, symbol: str) -> Market:
-        m = self.md.markets.get(symbol)
-        if m is None:
-            raise ApiError(404, "unknown_symbol", f"no instrument {symbol!r}")
-        return m
-
-    async def quote(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        q = m.quote_json()
-        return json_response(
-            {
-                "symbol": symbol,
-                "bid": q["bid"],
-                "bid_size": q["bid_qty"] if q["bid"] else None,
-                "ask": q["ask"],
-                "ask_size": q["ask_qty"] if q["ask"] else None,
-                "last": q["last"],
-                "seq": self.md.channel(f"quotes:{symbol}").seq,
-            }
-        )
-
-    async def depth(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        levels = _int_param(c.request, "levels")
-        levels = 10 if levels is None else levels
-        if not 1 <= levels <= 1_000:
-            raise ApiError(400, "invalid_levels", "levels is 1..1000")
-        bids, asks = m.book.depth(levels)
-        return json_response(
-            {
-                "symbol": symbol,
-                "bids": m.levels_json(bids),
-                "asks": m.levels_json(asks),
-                "seq": self.md.channel(f"book:{symbol}").seq,
-            }
-        )
-
-    async def recent_trades(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        limit = _int_param(c.request, "limit") or 100
-        if not 1 <= limit <= 1_000:
-            raise ApiError(400, "invalid_limit", "limit is 1..1000")
-        return json_response(
-            [
-                {k: v for k, v in m.trade_json(t).items() if k != "symbol"}
-                for t in self.md.trades(symbol, limit)
-            ]
-        )
-
-    async def bars(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        limit = _int_param(c.request, "limit") or 100
-        if not 1 <= limit <= 1_000:
-            raise ApiError(400, "invalid_limit", "limit is 1..1000")
-        interval = c.request.query_params.get("interval", DEFAULT_BARS)
-        if interval not in INTERVALS:
-            raise ApiError(400, "invalid_interval", f"interval is one of {', '.join(INTERVALS)}")
-        return json_response([m.bar_json(b) for b in self.md.bars(symbol, limit, interval)])
-
-    # -- outside feeds (market data only; not persisted: a restart forgets them) ----------
-
-    async def add_feed(self, c: Ctx) -> Response:
-        body = await c.body(s.FeedRequest)
-        problem = Instrument(symbol=body.symbol).validate()
-        if problem is not None:
-            raise ApiError(400, "invalid_symbol", problem)
-        try:
-            tick = parse_decimal(body.tick_size, body.price_scale)
-            lot = parse_decimal(body.lot_size, body.qty_scale)
-        except (DecimalError, ValueError) as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
-        if tick <= 0 or lot <= 0:
-            raise ApiError(400, "invalid_number", "tick_size and lot_size must be positive")
-        if body.symbol in self.core.engine.books or body.symbol in self.md.markets:
-            raise ApiError(409, "duplicate_symbol", f"{body.symbol!r} exists already")
-        self.md.add_instrument(body.symbol, tick, lot, body.price_scale, body.qty_scale, True)
-        return json_response({"symbol": body.symbol}, 201)
-
-    async def feed_events(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        if symbol not in self.md.markets or symbol in self.core.engine.books:
-            raise ApiError(404, "unknown_feed", f"no outside feed {symbol[:100]!r}")
-        body = await c.body(s.FeedEvents)
-        for i, e in enumerate(body.events):
-            problem = _feed_problem(e, symbol)
-            if problem is not None:  # nothing applied: the whole batch is refused
-                raise ApiError(400, "invalid_event", f"events[{i}]: {problem}")
-        self.md.publish(body.events)
-        return json_response({"symbol": symbol, "accepted": len(body.events)})
-
-    async def stats(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        return json_response({"symbol": symbol, **m.stats_json(self.md.now)})
-
-    # -- admin ---------------------------------------------------------------------------
-
-    async def create_user(self, c: Ctx) -> Response:
-        body = await c.body(s.UserRequest)
-        try:
-            user_id = await asyncio.to_thread(
-                self.auth.create_user, body.username, body.password, body.role
-            )
-        except AuthError as e:
-            raise ApiError(409 if e.code == "user_exists" else 400, e.code, str(e)) from None
-        return json_response(
-            {"user_id": user_id, "username": body.username, "role": body.role}, 201
-        )
-
-    async def create_account(self, c: Ctx) -> Response:
-        body = await c.body(s.AccountRequest)
-        if self.auth.user(body.user_id) is None:
-            raise ApiError(404, "unknown_user", "no such user")
-        account = self.platform.next_account_id()
-        kind = AccountKind.CASH if body.kind == "cash" else AccountKind.MARGIN
-        venue = Venue.INTERNAL if body.venue == "internal" else Venue.PAPER
-        events = await self.submit(
-            CreateAccount(
-                ts=self.platform.now(),
-                account=account,
-                kind=kind,
-                currency=body.currency,
-                venue=venue,
-            )
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(422, rej.reason, rej.detail or rej.reason)
-        self.auth.add_account(body.user_id, account)
-        return json_response({"account": account, "user_id": body.user_id}, 201)
-
-    async def deposit(self, c: Ctx) -> Response:
-        account = _path_int(c.request, "account")
-        if account not in self.core.accounts:
-            raise ApiError(404, "unknown_account", "no such account")
-        body = await c.body(s.DepositRequest)
-        acct = self.core.accounts[account]
-        if body.asset == acct.currency:
-            scale = self.core.currencies[acct.currency]
-        else:
-            scale = self.book(body.asset).qty_scale
-        try:
-            amount = parse_decimal(body.amount, scale)
-        except DecimalError as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
-        kind = Withdraw if body.withdraw else Deposit
-        events = await self.submit(
-            kind(ts=self.platform.now(), account=account, asset=body.asset, amount=amount)
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(422, rej.reason, rej.detail or rej.reason)
-        return json_response(
-            {"account": account, "balance": self.money(account, self.core.cash(account))}
-        )
-
-    async def set_limits(self, c: Ctx) -> Response:
-        account = _path_int(c.request, "account")
-        body = await c.body(s.LimitsRequest)
-        try:
-            limits = RiskLimits(**msgspec.structs.asdict(body))
-        except ValueError as e:
-            raise ApiError(400, "invalid_limits", str(e)) from None
-        events = await self.submit(
-            SetRiskLimits(ts=self.platform.now(), account=account, limits=limits)
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
-        return json_response({"account": account, "limits": msgspec.structs.asdict(limits)})
-
-    async def add_instrument(self, c: Ctx) -> Response:
-        body = await c.body(s.InstrumentRequest)
-        try:
-            tick = parse_decimal(body.tick_size, body.price_scale)
-            lot = parse_decimal(body.lot_size, body.qty_scale)
-            ref = (
-                parse_decimal(body.reference_price, body.price_scale) if body.reference_price else 0
-            )
-        except (DecimalError, ValueError) as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
-        ts = self.platform.now()
-        events = await self.submit(
-            AddInstrument(
-                ts=ts,
-                symbol=body.symbol,
-                tick_size=tick,
-                lot_size=lot,
-                price_scale=body.price_scale,
-                qty_scale=body.qty_scale,
-                currency=body.currency,
-            )
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(
-                409 if rej.reason == "duplicate_symbol" else 422,
-                rej.reason,
-                rej.detail or rej.reason,
-            )
-        events = await self.submit(
-            SetInstrumentRisk(
-                ts=self.platform.now(),
-                symbol=body.symbol,
-                maker_fee_bps=body.maker_fee_bps,
-                taker_fee_bps=body.taker_fee_bps,
-                reference_price=ref,
-            )
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(422, rej.reason, rej.detail or rej.reason)
-        return json_response({"symbol": body.symbol}, 201)
-
-    async def set_status(self, c: Ctx) -> Response:
-        symbol = c.request.path_params["symbol"]
-        self.book(symbol)
-        body = await c.body(s.StatusRequest)
-        await self.submit(
-            SetTradingStatus(ts=self.platform.now(), symbol=symbol, status=_STATUS[body.status])
-        )
-        return json_response({"symbol": symbol, "status": body.status})
-
-    async def kill(self, c: Ctx) -> Response:
-        body = await c.body(s.KillRequest)
-        events = await self.submit(
-            SetKillSwitch(ts=self.platform.now(), account=body.account, on=body.on)
-        )
-        rej = self.refused(events)
-        if rej is not None:
-            raise ApiError(404, rej.reason, rej.reason)
-        return json_response({"account": body.account, "on": body.on})
-
-    # -- the caller ----------------------------------------------------------------------
-
-    def principal(self, request: Request) -> tuple[Principal | None, str]:
-        """The caller and the rate-limit key: an API key (``Authorization: Bearer
-        KEY_ID:SECRET``, or Alpaca's ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``), else a
-        session cookie, else anonymous (by client address)."""
-        h = request.headers
-        key_id, secret = h.get("apca-api-key-id"), h.get("apca-api-secret-key")
-        auth = h.get("authorization", "")
-        if not key_id and auth.lower().startswith("bearer ") and ":" in auth:
-            key_id, _, secret = auth[7:].strip().partition(":")
-        if key_id or secret:
-            p = self.auth.authenticate_key(key_id or "", secret or "")
-            if p is None:
-                raise ApiError(401, "bad_key", "unknown or revoked API key, or wrong secret")
-            return p, f"k:{key_id}"
-        token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            p = self.auth.session(token)
-            if p is not None:
-                return p, f"u:{p.user_id}"
-        return None, f"ip:{request.client.host if request.client else '?'}"
 
 
 @dataclass(frozen=True)
@@ -973,7 +493,7 @@ def create_app(
 
             md_server = await serve_md(api.md, md_host, md_port)
         if md_flush > 0:  # a server: bars close on time even when nothing trades
-            clock = asyncio.create_task(_md_clock(api.md))
+            clock = asyncio.create_task(md_clock(api.md))
         if full_gc_every is not None:
             gc_policy.quiet()
             collector = asyncio.create_task(gc_policy.collect_every(full_gc_every))
@@ -1008,48 +528,23 @@ def create_app(
     return app
 
 
-async def _md_clock(md: MarketData, every: float = 1.0) -> None:
-    """Move the market data's clock on once a second (bars close on it)."""
-    while True:
-        await asyncio.sleep(every)
-        md.tick()
-
-
-_LIMIT = 2**62
-
-
-def _feed_problem(e: MdEvent, symbol: str) -> str | None:
-    """Why an outside feed's event cannot be applied, or None."""
-    if e.symbol != symbol:
-        return f"symbol {e.symbol[:100]!r} in the feed of {symbol!r}"
-    if isinstance(e, MdTrade | MdLevel | MdOrder) and e.side not in (0, 1, 2):
-        return "side is 0 (unknown), 1 (buy) or 2 (sell)"
-    if isinstance(e, MdLevel | MdOrder) and e.side == 0:
-        return "a level or an order has a side"
-    values = [v for v in msgspec.structs.astuple(e) if isinstance(v, int)]
-    if any(not -_LIMIT < v < _LIMIT for v in values):
-        return "an integer out of range"
-    if isinstance(e, MdTrade) and (e.price <= 0 or e.qty <= 0):
-        return "a trade's price and quantity are positive"
-    if isinstance(e, MdLevel | MdOrder) and (e.price < 0 or e.qty < 0):
-        return "prices and quantities are not negative"
-    if isinstance(e, MdQuote) and min(e.bid, e.bid_qty, e.ask, e.ask_qty) < 0:
-        return "prices and quantities are not negative"
-    return None
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
-
-
-def _path_int(request: Request, name: str) -> int:
-    try:
-        return int(request.path_params[name])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such resource") from None
+__all__ = [
+    "ADMIN",
+    "MAX_BODY",
+    "MD_FLUSH",
+    "PUBLIC",
+    "ROUTES",
+    "SERVER_OPTIONS",
+    "SESSION_COOKIE",
+    "TRADER",
+    "Api",
+    "ApiError",
+    "Ctx",
+    "Handler",
+    "RateLimiter",
+    "RouteSpec",
+    "create_app",
+    "endpoint_for",
+    "error_response",
+    "json_response",
+]

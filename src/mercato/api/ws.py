@@ -75,6 +75,7 @@ from starlette.websockets import WebSocket
 
 from mercato.api import schemas as s
 from mercato.api.app import Api, ApiError
+from mercato.api.base import header_key
 from mercato.api.outbox import QUEUE_SIZE, Conn
 from mercato.domain.events import (
     Event,
@@ -506,18 +507,6 @@ class Session:
             self.conn.outbox.offer(frame)
 
 
-def header_key(ws: WebSocket) -> tuple[str, str] | None:
-    """The API key in the upgrade request's headers, as ``Api.principal`` reads it."""
-    h = ws.headers
-    key_id, secret = h.get("apca-api-key-id"), h.get("apca-api-secret-key")
-    auth = h.get("authorization", "")
-    if not key_id and auth.lower().startswith("bearer ") and ":" in auth:
-        key_id, _, secret = auth[7:].strip().partition(":")
-    if key_id or secret:
-        return key_id or "", secret or ""
-    return None
-
-
 def websocket_route(
     api: Api,
     *,
@@ -537,7 +526,7 @@ def websocket_route(
             return
         await ws.accept()
         conn = Conn(None, queue_size, binary=encoding == "binary")
-        key = header_key(ws)
+        key = header_key(ws.headers)
         if key is not None:
             conn.principal = api.auth.authenticate_key(*key)
             if conn.principal is None:

@@ -1,0 +1,176 @@
+"""The native API's administrator handlers: users, accounts and their money and limits,
+instruments, trading status and the kill switch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from starlette.responses import Response
+
+from mercato.api import schemas as s
+from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int
+from mercato.domain.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    SetInstrumentRisk,
+    SetKillSwitch,
+    SetRiskLimits,
+    SetTradingStatus,
+    Withdraw,
+)
+from mercato.domain.instrument import DecimalError, parse_decimal
+from mercato.domain.risk import RiskLimits
+from mercato.domain.types import (
+    AccountKind,
+    TradingStatus,
+    Venue,
+)
+from mercato.services.auth import AuthError
+
+_STATUS = {
+    "open": TradingStatus.OPEN,
+    "halted": TradingStatus.HALTED,
+    "closed": TradingStatus.CLOSED,
+}
+
+
+class AdminHandlers(ApiBase):
+    # -- admin ---------------------------------------------------------------------------
+
+    async def create_user(self, c: Ctx) -> Response:
+        body = await c.body(s.UserRequest)
+        try:
+            user_id = await asyncio.to_thread(
+                self.auth.create_user, body.username, body.password, body.role
+            )
+        except AuthError as e:
+            raise ApiError(409 if e.code == "user_exists" else 400, e.code, str(e)) from None
+        return json_response(
+            {"user_id": user_id, "username": body.username, "role": body.role}, 201
+        )
+
+    async def create_account(self, c: Ctx) -> Response:
+        body = await c.body(s.AccountRequest)
+        if self.auth.user(body.user_id) is None:
+            raise ApiError(404, "unknown_user", "no such user")
+        account = self.platform.next_account_id()
+        kind = AccountKind.CASH if body.kind == "cash" else AccountKind.MARGIN
+        venue = Venue.INTERNAL if body.venue == "internal" else Venue.PAPER
+        events = await self.submit(
+            CreateAccount(
+                ts=self.platform.now(),
+                account=account,
+                kind=kind,
+                currency=body.currency,
+                venue=venue,
+            )
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(422, rej.reason, rej.detail or rej.reason)
+        self.auth.add_account(body.user_id, account)
+        return json_response({"account": account, "user_id": body.user_id}, 201)
+
+    async def deposit(self, c: Ctx) -> Response:
+        account = path_int(c.request, "account")
+        if account not in self.core.accounts:
+            raise ApiError(404, "unknown_account", "no such account")
+        body = await c.body(s.DepositRequest)
+        acct = self.core.accounts[account]
+        if body.asset == acct.currency:
+            scale = self.core.currencies[acct.currency]
+        else:
+            scale = self.book(body.asset).qty_scale
+        try:
+            amount = parse_decimal(body.amount, scale)
+        except DecimalError as e:
+            raise ApiError(400, "invalid_number", str(e)) from None
+        kind = Withdraw if body.withdraw else Deposit
+        events = await self.submit(
+            kind(ts=self.platform.now(), account=account, asset=body.asset, amount=amount)
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(422, rej.reason, rej.detail or rej.reason)
+        return json_response(
+            {"account": account, "balance": self.money(account, self.core.cash(account))}
+        )
+
+    async def set_limits(self, c: Ctx) -> Response:
+        account = path_int(c.request, "account")
+        body = await c.body(s.LimitsRequest)
+        try:
+            limits = RiskLimits(**msgspec.structs.asdict(body))
+        except ValueError as e:
+            raise ApiError(400, "invalid_limits", str(e)) from None
+        events = await self.submit(
+            SetRiskLimits(ts=self.platform.now(), account=account, limits=limits)
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
+        return json_response({"account": account, "limits": msgspec.structs.asdict(limits)})
+
+    async def add_instrument(self, c: Ctx) -> Response:
+        body = await c.body(s.InstrumentRequest)
+        try:
+            tick = parse_decimal(body.tick_size, body.price_scale)
+            lot = parse_decimal(body.lot_size, body.qty_scale)
+            ref = (
+                parse_decimal(body.reference_price, body.price_scale) if body.reference_price else 0
+            )
+        except (DecimalError, ValueError) as e:
+            raise ApiError(400, "invalid_number", str(e)) from None
+        ts = self.platform.now()
+        events = await self.submit(
+            AddInstrument(
+                ts=ts,
+                symbol=body.symbol,
+                tick_size=tick,
+                lot_size=lot,
+                price_scale=body.price_scale,
+                qty_scale=body.qty_scale,
+                currency=body.currency,
+            )
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(
+                409 if rej.reason == "duplicate_symbol" else 422,
+                rej.reason,
+                rej.detail or rej.reason,
+            )
+        events = await self.submit(
+            SetInstrumentRisk(
+                ts=self.platform.now(),
+                symbol=body.symbol,
+                maker_fee_bps=body.maker_fee_bps,
+                taker_fee_bps=body.taker_fee_bps,
+                reference_price=ref,
+            )
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(422, rej.reason, rej.detail or rej.reason)
+        return json_response({"symbol": body.symbol}, 201)
+
+    async def set_status(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        self.book(symbol)
+        body = await c.body(s.StatusRequest)
+        await self.submit(
+            SetTradingStatus(ts=self.platform.now(), symbol=symbol, status=_STATUS[body.status])
+        )
+        return json_response({"symbol": symbol, "status": body.status})
+
+    async def kill(self, c: Ctx) -> Response:
+        body = await c.body(s.KillRequest)
+        events = await self.submit(
+            SetKillSwitch(ts=self.platform.now(), account=body.account, on=body.on)
+        )
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(404, rej.reason, rej.reason)
+        return json_response({"account": body.account, "on": body.on})

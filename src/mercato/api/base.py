@@ -1,0 +1,301 @@
+"""What every handler of the native API shares: the error shape, the request context, the
+rate limiter, and ``ApiBase``: the platform, the auth store and the market data, with the
+helpers that find what the caller may see and format it. The handlers themselves are in
+``app.py`` (auth, trading), ``md_handlers.py`` and ``admin_handlers.py``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mercato.domain.events import Event, Rejected
+from mercato.domain.instrument import format_decimal
+from mercato.domain.orders import OrderStatus
+from mercato.domain.types import (
+    ORDER_TYPE_NAMES,
+    SIDE_NAMES,
+    TIF_NAMES,
+    Side,
+)
+from mercato.engine.book import Book
+from mercato.engine.core import Core
+from mercato.ports import Cache
+from mercato.services.auth import AuthStore, Principal
+from mercato.services.marketdata import MarketData
+from mercato.services.oms import FillView, OrderView
+from mercato.services.platform import Platform
+
+PUBLIC: Final = "public"
+TRADER: Final = "trader"
+ADMIN: Final = "admin"
+MAX_BODY: Final = 64 * 1024  # bytes: a larger request body is refused with 413
+SESSION_COOKIE: Final = "mercato_session"
+
+_STATUS_NAMES = {st: st.name.lower() for st in OrderStatus}
+_json = msgspec.json.Encoder()
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status, machine-readable code, message."""
+
+    def __init__(self, status: int, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.status = status
+        self.code = code
+        self.message = message or code.replace("_", " ")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_json.encode(data), status, headers, media_type="application/json")
+
+
+def error_response(e: ApiError) -> Response:
+    body = {"error": {"code": e.code, "message": e.message}}
+    headers = {"Retry-After": "1"} if e.status == 429 else None
+    return json_response(body, e.status, headers)
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, the caller (None when anonymous) and the app."""
+
+    request: Request
+    principal: Principal | None
+    api: ApiBase
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    async def body(self, kind: type[T]) -> T:
+        raw = await self.request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "body_too_large", f"bodies are at most {MAX_BODY} bytes")
+        try:
+            return msgspec.json.decode(raw or b"{}", type=kind)
+        except msgspec.ValidationError as e:
+            raise ApiError(400, "invalid_body", str(e)) from None
+        except msgspec.DecodeError as e:
+            raise ApiError(400, "invalid_json", str(e)) from None
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` requests per second, bursts up to ``burst``."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:  # bounded: forget the oldest half
+            for k in list(self._buckets)[:50_000]:
+                del self._buckets[k]
+        return True
+
+
+class ApiBase:
+    """One platform, one auth store and the market data fed by the platform; the helpers
+    every group of handlers uses."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        auth: AuthStore,
+        limiter: RateLimiter,
+        md_flush: float = 0.0,
+        cache: Cache | None = None,
+    ) -> None:
+        self.platform = platform
+        self.auth = auth
+        self.limiter = limiter
+        self.md = MarketData(
+            flush_interval=md_flush,
+            cache=cache,
+            resting=self._resting,
+            resting_all=self._resting_all,
+        )
+        self.md.seed(platform.core.engine.books.values())
+        platform.on_events(self.md.on_events)
+
+    def _resting_all(self, symbol: str) -> list[tuple[int, int, int, int]]:
+        """Every order resting in our own book of ``symbol``: (id, side, price, remaining),
+        in time priority per level."""
+        book = self.platform.core.engine.books[symbol]
+        return [
+            (o.order_id, o.side, o.price, o.remaining)
+            for side in (book.bids, book.asks)
+            for level in side.levels_best_first()
+            for o in level.orders.values()
+        ]
+
+    def _resting(self, symbol: str, order_id: int) -> tuple[int, int, int] | None:
+        """The L3 view of our own book: (side, price, remaining) of a resting order."""
+        engine = self.platform.core.engine
+        o = engine.orders.get(order_id)
+        if o is None or order_id in engine.books[symbol].stops:
+            return None
+        return o.side, o.price, o.remaining
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def core(self) -> Core:
+        return self.platform.core
+
+    def book(self, symbol: str) -> Book:
+        book = self.core.engine.books.get(symbol)
+        if book is None:
+            raise ApiError(404, "unknown_symbol", f"no instrument {symbol!r}")
+        return book
+
+    def own_account(self, p: Principal, account: int | None) -> int:
+        if account is None:
+            if not p.accounts:
+                raise ApiError(404, "no_account", "you have no trading account yet")
+            return p.accounts[0]
+        if account not in p.accounts and p.role != ADMIN:
+            raise ApiError(404, "unknown_account", "no such account")
+        if account not in self.core.accounts:
+            raise ApiError(404, "unknown_account", "no such account")
+        return account
+
+    def own_order(self, p: Principal, order_id: int) -> OrderView:
+        v = self.platform.history.order(order_id)
+        if v is None or (v.account not in p.accounts and p.role != ADMIN):
+            raise ApiError(404, "unknown_order", "no such order")
+        return v
+
+    def order_json(self, v: OrderView) -> dict[str, Any]:
+        book = self.core.engine.books.get(v.symbol)
+        ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
+        notional, filled = v.avg_price  # exact; shown rounded down to the price's scale
+        avg = format_decimal(notional // filled, ps) if filled and notional else None
+        return {
+            "id": str(v.order_id),
+            "client_order_id": v.client_order_id,
+            "account": v.account,
+            "symbol": v.symbol,
+            "side": SIDE_NAMES.get(v.side, "?") if v.side else None,  # (IntEnum keys)
+            "type": ORDER_TYPE_NAMES.get(v.type, "?") if v.type else None,
+            "tif": TIF_NAMES.get(v.tif, "?") if v.tif else None,
+            "price": format_decimal(v.price, ps) if v.price else None,
+            "stop_price": format_decimal(v.stop_price, ps) if v.stop_price else None,
+            "qty": format_decimal(v.qty, qs),
+            "filled_qty": format_decimal(v.filled, qs),
+            "remaining_qty": format_decimal(v.remaining, qs),
+            "avg_fill_price": avg,
+            "status": _STATUS_NAMES[v.status],
+            "reason": v.reason or None,
+            "created_at": v.created_ts,
+            "updated_at": v.updated_ts,
+        }
+
+    def fill_json(self, f: FillView) -> dict[str, Any]:
+        book = self.core.engine.books.get(f.symbol)
+        ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
+        inst = self.core.instruments.get(f.symbol)
+        cs = self.core.currencies.get(inst.currency, 0) if inst is not None else 0
+        return {
+            "trade_id": str(f.seq),
+            "order_id": str(f.order_id),
+            "account": f.account,
+            "symbol": f.symbol,
+            "side": SIDE_NAMES.get(Side(f.side), "?"),
+            "price": format_decimal(f.price, ps),
+            "qty": format_decimal(f.qty, qs),
+            "liquidity": f.liquidity,
+            "fee": format_decimal(f.fee, cs),
+            "ts": f.ts,
+        }
+
+    def money(self, account: int, value: int) -> str:
+        currency = self.core.accounts[account].currency
+        return format_decimal(value, self.core.currencies[currency])
+
+    async def submit(self, cmd: Any) -> list[Event]:
+        return await self.platform.submit(cmd)
+
+    @staticmethod
+    def refused(events: list[Event]) -> Rejected | None:
+        for e in events:
+            if isinstance(e, Rejected):
+                return e
+        return None
+
+    # -- the caller ----------------------------------------------------------------------
+
+    def principal(self, request: Request) -> tuple[Principal | None, str]:
+        """The caller and the rate-limit key: an API key (``Authorization: Bearer
+        KEY_ID:SECRET``, or Alpaca's ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``), else a
+        session cookie, else anonymous (by client address)."""
+        key = header_key(request.headers)
+        if key is not None:
+            p = self.auth.authenticate_key(*key)
+            if p is None:
+                raise ApiError(401, "bad_key", "unknown or revoked API key, or wrong secret")
+            return p, f"k:{key[0]}"
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            p = self.auth.session(token)
+            if p is not None:
+                return p, f"u:{p.user_id}"
+        return None, f"ip:{request.client.host if request.client else '?'}"
+
+
+def header_key(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The API key in a request's headers: ``Authorization: Bearer KEY_ID:SECRET``, or
+    Alpaca's ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``; None without one."""
+    key_id, secret = headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
+    auth = headers.get("authorization", "")
+    if not key_id and auth.lower().startswith("bearer ") and ":" in auth:
+        key_id, _, secret = auth[7:].strip().partition(":")
+    if key_id or secret:
+        return key_id or "", secret or ""
+    return None
+
+
+def limit_param(request: Request, default: int = 100, most: int = 1_000) -> int:
+    """The ``limit`` query parameter: 1..``most``, ``default`` when absent."""
+    limit = int_param(request, "limit") or default
+    if not 1 <= limit <= most:
+        raise ApiError(400, "invalid_limit", f"limit is 1..{most}")
+    return limit
+
+
+def int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
+
+
+def path_int(request: Request, name: str) -> int:
+    try:
+        return int(request.path_params[name])
+    except ValueError:
+        raise ApiError(404, "not_found", "no such resource") from None
