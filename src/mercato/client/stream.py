@@ -110,8 +110,10 @@ def _error(data: dict[str, Any]) -> MercatoError:
 class Stream:
     """A WebSocket connection to ``/v1/ws``, authenticated with an API key.
 
-    ``url`` is the server's base (``ws://host:port`` or ``http://host:port``; a URL ending
-    in ``/v1/ws`` is used as is). ``timeout`` (seconds) bounds each call's wait for its
+    ``url`` is the server's base (``ws://host:port`` or ``http://host:port``), or a whole
+    URL naming its path, used as is: ``/v1/ws``, or the market-data server's ``/v1/md``
+    (``mercato serve --md-port``; market data only, ``?interval=250`` for batched
+    delivery). ``timeout`` (seconds) bounds each call's wait for its
     reply; ``queue_size`` bounds the channel messages not yet iterated. Use as an async
     context manager, or ``await connect()`` / ``await close()``.
     """
@@ -128,7 +130,8 @@ class Stream:
         url = str(url).rstrip("/")
         if url.startswith("http"):
             url = "ws" + url[4:]
-        self.url = url if url.endswith(PATH) else url + PATH
+        path = url.split("://", 1)[-1].partition("/")[2].partition("?")[0]
+        self.url = url if path in ("v1/ws", "v1/md") else url + PATH
         self.timeout = timeout
         self._headers = {"Authorization": f"Bearer {key_id}:{secret}"}
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)

@@ -117,3 +117,35 @@ def test_closed_stream_stops_iteration_with_stream_closed(server: tuple[str, str
             await _next(s)
 
     asyncio.run(main())
+
+
+def test_the_stream_follows_the_market_data_server_batched() -> None:
+    """``/v1/md?interval=100`` (the fan-out's fast path): the same client, the URL as is;
+    a batch's several publications arrive in one write and iterate one by one, in order."""
+    from mercato.api.md_stream import serve_md
+    from mercato.marketdata.events import BUY, MdTrade
+    from mercato.services.marketdata import MarketData
+
+    assert Stream("ws://h:1", "k", "s").url == "ws://h:1/v1/ws"
+    assert Stream("http://h:1/v1/md?interval=250", "", "").url == "ws://h:1/v1/md?interval=250"
+
+    async def main() -> None:
+        md = MarketData()
+        md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0)
+        server = await serve_md(md, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with Stream(f"ws://127.0.0.1:{port}/v1/md?interval=100", "", "") as s:
+                assert await s.subscribe("trades:EXT") == ["trades:EXT"]
+                snapshot = await _next(s)
+                assert snapshot["type"] == "snapshot"
+                for i in range(1, 4):
+                    md.publish([MdTrade("EXT", i, i, 100 * i, 1, BUY)])
+                got = [await _next(s) for _ in range(3)]
+                assert [m["seq"] for m in got] == [snapshot["seq"] + i for i in (1, 2, 3)]
+                assert [m["trades"][0]["price"] for m in got] == ["1.00", "2.00", "3.00"]
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
