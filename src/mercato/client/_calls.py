@@ -86,6 +86,12 @@ _limits = _then(_reader(m.Limits), lambda x: x.limits)
 _created = _then(_reader(m.Created), lambda c: c.symbol)
 _status = _reader(m.InstrumentStatus)
 _kill = _reader(m.KillSwitch)
+_quote = _reader(m.Quote)
+_depth = _reader(m.Depth)
+_trades = _reader(list[m.Trade])
+_bars = _reader(list[m.Bar])
+_stats = _reader(m.Stats)
+BarInterval: TypeAlias = Literal["1s", "1m", "5m", "1h", "1d"]
 
 
 def _params(**kw: str | int | None) -> dict[str, str | int]:
@@ -182,6 +188,36 @@ def cancel_all() -> Call[list[str]]:
 
 def fills(symbol: str | None, limit: int) -> Call[list[m.Fill]]:
     return Call("GET", "/v1/fills", _fills, _params(symbol=symbol, limit=_int(limit, "limit")))
+
+
+# -- market data -----------------------------------------------------------------------
+
+
+def _md_path(symbol: str, what: str) -> str:
+    if not isinstance(symbol, str) or not symbol:
+        raise TypeError("symbol: expected a non-empty str")
+    return f"/v1/marketdata/{quote(symbol, safe='')}/{what}"
+
+
+def quote_of(symbol: str) -> Call[m.Quote]:
+    return Call("GET", _md_path(symbol, "quote"), _quote)
+
+
+def depth(symbol: str, levels: int) -> Call[m.Depth]:
+    return Call("GET", _md_path(symbol, "depth"), _depth, {"levels": _int(levels, "levels")})
+
+
+def trades(symbol: str, limit: int) -> Call[list[m.Trade]]:
+    return Call("GET", _md_path(symbol, "trades"), _trades, {"limit": _int(limit, "limit")})
+
+
+def bars(symbol: str, interval: BarInterval, limit: int) -> Call[list[m.Bar]]:
+    params: dict[str, str | int] = {"interval": interval, "limit": _int(limit, "limit")}
+    return Call("GET", _md_path(symbol, "bars"), _bars, params)
+
+
+def stats(symbol: str) -> Call[m.Stats]:
+    return Call("GET", _md_path(symbol, "stats"), _stats)
 
 
 # -- admin -----------------------------------------------------------------------------

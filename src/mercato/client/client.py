@@ -15,6 +15,7 @@ from mercato.client import _calls as c
 from mercato.client import models as m
 from mercato.client._calls import (
     AccountKind,
+    BarInterval,
     Number,
     OrderStatusFilter,
     OrderType,
@@ -166,6 +167,25 @@ class Client(_Base):
     def fills(self, symbol: str | None = None, limit: int = 100) -> list[m.Fill]:
         """The caller's executions, most recent first."""
         return self._send(c.fills(symbol, limit))
+
+    # -- market data (public: no key needed) ---------------------------------------------
+
+    def quote(self, symbol: str) -> m.Quote:
+        return self._send(c.quote_of(symbol))
+
+    def depth(self, symbol: str, levels: int = 10) -> m.Depth:
+        return self._send(c.depth(symbol, levels))
+
+    def trades(self, symbol: str, limit: int = 100) -> list[m.Trade]:
+        """The most recent trades, newest first."""
+        return self._send(c.trades(symbol, limit))
+
+    def bars(self, symbol: str, interval: BarInterval = "1m", limit: int = 100) -> list[m.Bar]:
+        """The most recent bars, oldest first (the open one last)."""
+        return self._send(c.bars(symbol, interval, limit))
+
+    def stats(self, symbol: str) -> m.Stats:
+        return self._send(c.stats(symbol))
 
     # -- admin ---------------------------------------------------------------------------
 
@@ -345,6 +365,27 @@ class AsyncClient(_Base):
     async def fills(self, symbol: str | None = None, limit: int = 100) -> list[m.Fill]:
         """The caller's executions, most recent first."""
         return await self._send(c.fills(symbol, limit))
+
+    # -- market data (public: no key needed) ---------------------------------------------
+
+    async def quote(self, symbol: str) -> m.Quote:
+        return await self._send(c.quote_of(symbol))
+
+    async def depth(self, symbol: str, levels: int = 10) -> m.Depth:
+        return await self._send(c.depth(symbol, levels))
+
+    async def trades(self, symbol: str, limit: int = 100) -> list[m.Trade]:
+        """The most recent trades, newest first."""
+        return await self._send(c.trades(symbol, limit))
+
+    async def bars(
+        self, symbol: str, interval: BarInterval = "1m", limit: int = 100
+    ) -> list[m.Bar]:
+        """The most recent bars, oldest first (the open one last)."""
+        return await self._send(c.bars(symbol, interval, limit))
+
+    async def stats(self, symbol: str) -> m.Stats:
+        return await self._send(c.stats(symbol))
 
     # -- admin ---------------------------------------------------------------------------
 

@@ -161,3 +161,60 @@ class Cancelled(msgspec.Struct, frozen=True, kw_only=True):
 
 class Created(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
+
+
+# -- market data (/v1/marketdata/SYM/...) ---------------------------------------------
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    """The top of the book (None: that side is empty) and the last trade's price; ``seq``
+    is the ``quotes:SYM`` channel's, so a stream can take over from here."""
+
+    symbol: str
+    bid: Decimal | None
+    bid_size: Decimal | None
+    ask: Decimal | None
+    ask_size: Decimal | None
+    last: Decimal | None
+    seq: int
+
+
+class Depth(msgspec.Struct, frozen=True, kw_only=True):
+    """Aggregated levels, best first: (price, total quantity); ``seq`` as ``book:SYM``'s."""
+
+    symbol: str
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+    seq: int
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    side: str | None  # the aggressor's, "buy" or "sell" (None: unknown)
+    ts: int
+
+
+class Bar(msgspec.Struct, frozen=True, kw_only=True):
+    start: int  # ns since the epoch
+    interval: int  # seconds
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    trades: int
+
+
+class Stats(msgspec.Struct, frozen=True, kw_only=True):
+    """The last 24 hours (None, volume 0: no trade in them)."""
+
+    symbol: str
+    open: Decimal | None
+    high: Decimal | None
+    low: Decimal | None
+    last: Decimal | None
+    volume: Decimal
+    trades: int
+    change: Decimal | None

@@ -328,6 +328,9 @@ def test_async_client_end_to_end(w: World) -> None:
                 Decimal("0.04"),
             )
             assert (await alice.positions())[0].qty == Decimal("504")
+            assert (await alice.quote("XYZ")).last == Decimal("100.00")
+            assert [t.qty for t in await alice.trades("XYZ")] == [Decimal("4")]
+            assert (await alice.stats("XYZ")).volume == Decimal("4")
             figures = await alice.account()
             assert (figures.cash, figures.reserved) == (Decimal("99599.96"), Decimal("600.06"))
             r = await alice.replace_order(o.id, 3, "99.50")
@@ -347,6 +350,53 @@ def test_async_client_end_to_end(w: World) -> None:
                 await alice.set_status("XYZ", "halted")
 
     asyncio.run(main())
+
+
+def test_market_data_calls(w: World, http: TestClient) -> None:
+    admin = sync_client(http, w.admin_key)
+    traders = setup_market(admin, w)
+    alice, _ = traders["alice"]
+    bob, _ = traders["bob"]
+    alice.place_order("XYZ", "buy", "limit", qty=10, price="99.50")
+    bob.place_order("XYZ", "sell", "limit", qty=5, price="100.50")
+    bob.place_order("XYZ", "sell", "market", qty=4)  # 4 at 99.50
+    anyone = Client(BASE, "", "", http=http)  # market data is public
+    q = anyone.quote("XYZ")
+    assert (q.bid, q.bid_size, q.ask, q.ask_size, q.last) == (
+        Decimal("99.50"),
+        Decimal("6"),
+        Decimal("100.50"),
+        Decimal("5"),
+        Decimal("99.50"),
+    )
+    d = anyone.depth("XYZ", levels=1)
+    assert (d.bids, d.asks) == (
+        [(Decimal("99.50"), Decimal("6"))],
+        [(Decimal("100.50"), Decimal("5"))],
+    )
+    (t,) = anyone.trades("XYZ")
+    assert (t.price, t.qty, t.side) == (Decimal("99.50"), Decimal("4"), "sell")
+    (bar,) = anyone.bars("XYZ", "1s")
+    assert (bar.interval, bar.open, bar.volume, bar.trades) == (
+        1,
+        Decimal("99.50"),
+        Decimal("4"),
+        1,
+    )
+    st = anyone.stats("XYZ")
+    assert (st.last, st.volume, st.trades, st.change) == (
+        Decimal("99.50"),
+        Decimal("4"),
+        1,
+        Decimal("0.00"),
+    )
+    with pytest.raises(NotFound):
+        anyone.quote("NOPE")
+    with pytest.raises(MercatoError) as e:
+        anyone.bars("XYZ", "2m")  # type: ignore[arg-type]
+    assert e.value.code == "invalid_interval"
+    with pytest.raises(TypeError):
+        anyone.depth("XYZ", levels="3")  # type: ignore[arg-type]
 
 
 def test_public_names() -> None:
