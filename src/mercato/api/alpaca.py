@@ -12,8 +12,8 @@ an order it cannot afford.
 The trading stream (``trade_updates``) is in ``alpaca_stream.py`` and the historical data
 endpoints in ``alpaca_data.py``. Not yet: the market-data streams.
 
-Bodies in and out are the msgspec structs below; ``ROUTES`` names each route's handler,
-structs and query parameters, and ``openapi.alpaca_document`` (served at
+Bodies in and out are the msgspec structs of ``alpaca_models.py``; ``ROUTES`` names each
+route's handler, structs and query parameters, and ``openapi.alpaca_document`` (served at
 ``GET /v2/openapi.json``) is built from it.
 """
 
@@ -22,12 +22,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mercato.api.alpaca_models import (
+    Account,
+    Asset,
+    Canceled,
+    Clock,
+    Closed,
+    Error,
+    Kind,
+    Order,
+    OrderBody,
+    OrderPatch,
+    Position,
+    State,
+    Tif,
+)
 from mercato.api.app import (
     TRADER,
     Api,
@@ -43,11 +58,6 @@ from mercato.domain.instrument import DecimalError, format_decimal, parse_decima
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 from mercato.services.oms import OrderView
-
-Kind = Literal["market", "limit", "stop", "stop_limit"]
-Tif = Literal["day", "gtc", "ioc", "fok"]
-State = Literal["new", "partially_filled", "filled", "canceled", "rejected", "expired"]
-Amount = str | int | float  # alpaca-py sends numbers, Alpaca's docs strings: both are read
 
 _NS: Final = uuid.UUID("6d657263-6174-6f00-0000-000000000000")  # names asset and account ids
 _SIDES: Final = {"buy": Side.BUY, "sell": Side.SELL}
@@ -77,170 +87,6 @@ _OPEN: Final = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.
 _KIND_NAMES: Final[dict[int, Kind]] = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}
 _TIF_NAMES: Final[dict[int, Tif]] = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}
 _B = TypeVar("_B", bound=msgspec.Struct)
-
-
-# -- bodies --------------------------------------------------------------------------------
-
-
-class OrderBody(msgspec.Struct, kw_only=True):
-    """``POST /v2/orders``. Fields Mercato does not use (``order_class``,
-    ``extended_hours``, ``notional``, ...) are ignored, not refused, as alpaca-py sends them."""
-
-    symbol: str
-    side: Literal["buy", "sell"]
-    type: Kind | None = None  # default market
-    order_type: Kind | None = None  # the same, as some clients name it
-    time_in_force: Tif = "day"
-    qty: Amount | None = None
-    limit_price: Amount | None = None
-    stop_price: Amount | None = None
-    client_order_id: str | None = None
-
-
-class OrderPatch(msgspec.Struct, kw_only=True):
-    """``PATCH /v2/orders/{id}``: what is not sent stays as it is."""
-
-    qty: Amount | None = None
-    limit_price: Amount | None = None
-    stop_price: Amount | None = None
-
-
-class Order(msgspec.Struct, kw_only=True):
-    id: str
-    client_order_id: str
-    created_at: str
-    updated_at: str
-    submitted_at: str
-    filled_at: str | None
-    expired_at: str | None
-    canceled_at: str | None
-    failed_at: str | None
-    replaced_at: str | None
-    replaced_by: str | None
-    replaces: str | None
-    asset_id: str
-    symbol: str
-    asset_class: Literal["us_equity"]
-    notional: str | None
-    qty: str
-    filled_qty: str
-    filled_avg_price: str | None
-    order_class: Literal["simple"]
-    order_type: Kind
-    type: Kind
-    side: Literal["buy", "sell"]
-    time_in_force: Tif
-    limit_price: str | None
-    stop_price: str | None
-    status: State
-    extended_hours: bool
-    legs: list[Order] | None
-    trail_percent: str | None
-    trail_price: str | None
-    hwm: str | None
-
-
-class Account(msgspec.Struct, kw_only=True):
-    id: str
-    account_number: str
-    status: Literal["ACTIVE"]
-    crypto_status: str | None
-    currency: str
-    buying_power: str
-    regt_buying_power: str
-    daytrading_buying_power: str
-    non_marginable_buying_power: str
-    cash: str
-    accrued_fees: str
-    pending_transfer_in: str
-    portfolio_value: str
-    equity: str
-    last_equity: str
-    long_market_value: str
-    short_market_value: str
-    initial_margin: str
-    maintenance_margin: str
-    last_maintenance_margin: str
-    sma: str
-    multiplier: str
-    shorting_enabled: bool
-    pattern_day_trader: bool
-    trading_blocked: bool
-    transfers_blocked: bool
-    account_blocked: bool
-    trade_suspended_by_user: bool
-    daytrade_count: int
-    created_at: str
-
-
-class Clock(msgspec.Struct, kw_only=True):
-    timestamp: str
-    is_open: bool
-    next_open: str
-    next_close: str
-
-
-class Asset(msgspec.Struct, kw_only=True, rename={"class_": "class"}):
-    id: str
-    class_: Literal["us_equity"]
-    asset_class: Literal["us_equity"]
-    exchange: str
-    symbol: str
-    name: str
-    status: Literal["active", "inactive"]
-    tradable: bool
-    marginable: bool
-    shortable: bool
-    easy_to_borrow: bool
-    fractionable: bool
-    min_order_size: str | None
-    min_trade_increment: str | None
-    price_increment: str | None
-    maintenance_margin_requirement: float | None
-    attributes: list[str]
-
-
-class Position(msgspec.Struct, kw_only=True):
-    asset_id: str
-    symbol: str
-    exchange: str
-    asset_class: Literal["us_equity"]
-    avg_entry_price: str
-    qty: str
-    qty_available: str
-    side: Literal["long", "short"]
-    market_value: str
-    cost_basis: str
-    unrealized_pl: str
-    unrealized_plpc: str | None
-    unrealized_intraday_pl: str
-    unrealized_intraday_plpc: str | None
-    current_price: str | None
-    lastday_price: str | None
-    change_today: str | None
-
-
-class Canceled(msgspec.Struct):
-    """One order of ``DELETE /v2/orders`` (a 207): its status is 200, or 500 if refused."""
-
-    id: str
-    status: int
-    body: Order | None = None
-
-
-class Closed(msgspec.Struct):
-    """One position of ``DELETE /v2/positions`` (a 207): the closing order."""
-
-    symbol: str
-    status: int
-    body: Order
-
-
-class Error(msgspec.Struct):
-    """Alpaca's error shape: ``code`` is the HTTP status times 100,000, plus one."""
-
-    code: int
-    message: str
 
 
 def alpaca_error(e: ApiError) -> Response:

@@ -42,7 +42,8 @@ import msgspec
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from mercato.api.alpaca import AlpacaApi, Order, _iso
+from mercato.api.alpaca import AlpacaApi, _iso
+from mercato.api.alpaca_models import Order
 from mercato.api.app import Api
 from mercato.api.outbox import QUEUE_SIZE, Outbox
 from mercato.api.ws import POLICY_VIOLATION

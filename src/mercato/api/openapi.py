@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from mercato.api import alpaca, alpaca_data
+from mercato.api import alpaca, alpaca_data, alpaca_models
 from mercato.api import schemas as s
 from mercato.api.alpaca import AlpacaRoute
 from mercato.api.app import ADMIN, MAX_BODY, PUBLIC, ROUTES, RouteSpec
@@ -345,7 +345,7 @@ def alpaca_document(
     answers = [r.response for r in ALPACA_ROUTES if r.response is not None]
     bodies = [r.body for r in ALPACA_ROUTES if r.body is not None]
     out, schemas = msgspec.json.schema_components(
-        [*answers, *bodies, alpaca.Error], ref_template=_REF
+        [*answers, *bodies, alpaca_models.Error], ref_template=_REF
     )
     schema = iter(out)  # one per route with a success body, in order
     paths: dict[str, dict[str, Any]] = {}
