@@ -19,10 +19,11 @@ more than a few updates a second (a screen, a phone) takes its market data in on
 every MS milliseconds. The publications of the interval keep their own frames and seqs,
 nothing is re-encoded: for each channel they are joined once into one buffer for every
 batched subscriber of the channel, and each subscriber gets its channels' buffers in one
-``transport.write``. The kernel's cost of a
-write to a socket, about 7 us here (``docs/benchmarks.md``), is then paid once per
-interval instead of once per publication; quotes and stats send only the interval's last
-value (as a key frame in binary when earlier ones were skipped).
+``transport.write``. The kernel's cost of a write to a socket, about 7 us here
+(``docs/benchmarks.md``), is then paid once per interval instead of once per publication;
+quotes and stats send only the interval's last value (as a key frame in binary when
+earlier ones were skipped). A channel with ``BATCH_MAX`` publications waiting sends the
+batch at once: what waits is bounded.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 PATH: Final = "/v1/md"
 INTERVALS: Final = (0, 100, 250, 1000)  # ?interval=: milliseconds (0: each publication)
+BATCH_MAX: Final = 1_000  # publications of one channel a batch holds before it is sent
 Outgoing = dict["MdPeer", list[bytes]]  # what each subscriber is sent in its next write
 _json = msgspec.json.Encoder()
 
@@ -127,13 +129,19 @@ class Batch:
         waiting = self.pending.get(msg.channel.name)
         if waiting is None:
             self.pending[msg.channel.name] = [msg]
-        else:
+        elif len(waiting) < BATCH_MAX - 1:
             waiting.append(msg)
+        else:  # full: the interval ends now
+            waiting.append(msg)
+            self.flush()
+            return
         if self.timer is None:
             self.timer = asyncio.get_running_loop().call_later(self.seconds, self.flush)
 
     def flush(self) -> None:
         """Send what is pending: one write per subscriber, whatever its channels."""
+        if self.timer is not None:
+            self.timer.cancel()
         self.timer = None
         pending, self.pending = self.pending, {}
         out: Outgoing = {}
@@ -435,4 +443,4 @@ async def serve_md(md: MarketData, host: str, port: int) -> asyncio.Server:
     return await loop.create_server(fanout.protocol, host, port)
 
 
-__all__ = ["INTERVALS", "PATH", "Batch", "MdFanout", "MdPeer", "serve_md"]
+__all__ = ["BATCH_MAX", "INTERVALS", "PATH", "Batch", "MdFanout", "MdPeer", "serve_md"]

@@ -295,3 +295,25 @@ def test_a_real_time_subscriber_gets_a_flushs_channels_in_one_write() -> None:
     got = {m["channel"]: m["seq"] for m in map(json.loads, frames(out.written[0]))}
     assert got == {name: seq + 1 for name, seq in seqs.items()}
     assert peer.conn.sent == got
+
+
+def test_a_full_batch_is_sent_before_its_interval_ends() -> None:
+    from mercato.api.md_stream import BATCH_MAX
+
+    async def run() -> None:
+        md = market()
+        fanout = MdFanout(md)
+        _, out = batched_peer(fanout, 1000, ["trades:EXT"], binary=False)
+        seq0 = md.channel("trades:EXT").seq
+        for i in range(BATCH_MAX + 5):
+            md.publish([MdTrade("EXT", T0 + i, i + 1, 9_900, 1, 1)])
+        batch = fanout.batches[1000]
+        assert len(out.written) == 1  # the first BATCH_MAX at once, without waiting
+        assert len(frames(out.written[0])) == BATCH_MAX
+        assert len(batch.pending["trades:EXT"]) == 5 and batch.timer is not None
+        batch.flush()
+        seqs = [json.loads(f)["seq"] for w in out.written for f in frames(w)]
+        assert seqs == list(range(seq0 + 1, seq0 + BATCH_MAX + 6))
+        assert batch.timer is None
+
+    asyncio.run(run())
