@@ -5,6 +5,7 @@ connection's queue with the same policy."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -315,5 +316,97 @@ def test_a_full_batch_is_sent_before_its_interval_ends() -> None:
         seqs = [json.loads(f)["seq"] for w in out.written for f in frames(w)]
         assert seqs == list(range(seq0 + 1, seq0 + BATCH_MAX + 6))
         assert batch.timer is None
+
+    asyncio.run(run())
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_delays_nobody() -> None:
+    """Over real sockets: a subscriber that never reads fills its socket, then its queue,
+    and is closed with 1013; a batched subscriber and a real-time one meanwhile get every
+    trade, in order."""
+    import socket
+
+    async def run() -> None:
+        md = market()
+        fanout = MdFanout(md, queue_size=20)
+        loop = asyncio.get_running_loop()
+
+        def small_buffers() -> MdPeer:  # so that the kernel holds little for the stuck one
+            peer = fanout.protocol()
+            made = peer.connection_made
+
+            def connection_made(transport: Any) -> None:
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)
+                made(transport)
+
+            peer.connection_made = connection_made  # type: ignore[method-assign]
+            return peer
+
+        server = await loop.create_server(small_buffers, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sub = json.dumps({"op": "subscribe", "channels": ["trades:EXT"]})
+        stuck = socket.create_connection(("127.0.0.1", port))
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            key = "dGhlIHNhbXBsZSBub25jZQ=="
+            stuck.sendall(
+                f"GET /v1/md HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+                f"Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            mask = b"\x00\x00\x00\x00"
+            stuck.sendall(bytes([0x81, 0x80 | len(sub)]) + mask + sub.encode())
+            async with (
+                connect(f"ws://127.0.0.1:{port}/v1/md", max_size=None) as live,
+                connect(f"ws://127.0.0.1:{port}/v1/md?interval=100", max_size=None) as batched,
+            ):
+                for ws in (live, batched):
+                    await ws.send(sub)
+                    assert json.loads(await ws.recv())["status"] == 200
+                    await ws.recv()  # the snapshot
+                while len(fanout.followers.get("trades:EXT", ())) < 2:
+                    await asyncio.sleep(0.01)  # the stuck one has subscribed too
+                got: dict[str, list[int]] = {"live": [], "batched": []}
+
+                async def read(name: str, ws: Any) -> None:
+                    while len(got[name]) < 200 * 50:
+                        msg = json.loads(await ws.recv())
+                        got[name] += [int(t["trade_id"]) for t in msg["trades"]]
+
+                readers = [
+                    asyncio.create_task(read("live", live)),
+                    asyncio.create_task(read("batched", batched)),
+                ]
+                trade_id = 0
+                for _ in range(200):  # 200 publications of 50 trades, ~8 KB each
+                    batch = []
+                    for _ in range(50):
+                        trade_id += 1
+                        batch.append(MdTrade("EXT", T0 + trade_id, trade_id, 9_900, 1, 1))
+                    md.publish(batch)
+                    await asyncio.sleep(0.002)  # the readers keep up; the stuck one cannot
+                await asyncio.wait_for(asyncio.gather(*readers), 10)
+                expected = list(range(1, trade_id + 1))
+                assert got["live"] == expected and got["batched"] == expected
+                # the stuck client: cut off, its followers gone
+                assert len(fanout.followers["trades:EXT"]) == 1
+
+            def drain() -> bytes:  # in a thread: the server's loop must go on meanwhile
+                data = b""
+                stuck.settimeout(5)
+                with contextlib.suppress(OSError):
+                    while chunk := stuck.recv(1 << 20):
+                        data += chunk
+                return data
+
+            data = await asyncio.to_thread(drain)  # everything queued, then the close
+            reason = b"slow consumer"
+            assert data.endswith(
+                bytes([0x88, 2 + len(reason)]) + (1013).to_bytes(2, "big") + reason
+            )
+        finally:
+            stuck.close()
+            server.close()
+            await server.wait_closed()
 
     asyncio.run(run())
