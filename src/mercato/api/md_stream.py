@@ -84,7 +84,7 @@ class MdFanout:
                     send(name, [msg], peers, out)
                 batches = batched.get(name)
                 if batches:
-                    for batch in batches:
+                    for batch in tuple(batches):  # (a full batch's flush may drop a peer)
                         batch.add(msg)
             write_out(out)
         except Exception:  # a bug here must not break the platform's submit
