@@ -23,11 +23,13 @@ of a msgpack connection) or JSON (text frames, and binary frames of a JSON conne
     -> {"action": "unsubscribe", "trades": ["XYZ"]}
     <- [{"T": "subscription", ..}]                                  (what is left)
 
-Trades are the matching engine's executions (``Trade`` events; paper fills are not market
-data), one message each, at the maker's price; ``i`` is the engine's event seq, as on
-``/v2/stocks/trades``. Quotes are the book's top: after each command that changed a
-symbol's book, one quote is sent when its best bid / ask price or size changed (an empty
-side is price 0 and size 0), stamped with the command's time. Only ``trades`` and
+Trades and quotes come from the market-data service (``MarketData.on_ticks``), so an
+outside feed's instruments stream as the engine's do. Trades: the engine's executions
+(paper fills are not market data) at the maker's price, and a feed's trades, one message
+each; ``i`` is the trade id, the engine's event seq for its own, as on
+``/v2/stocks/trades``. Quotes are the book's top: one is sent whenever the best bid / ask
+price or size changed (an empty side is price 0 and size 0), stamped with the time of the
+change. Only ``trades`` and
 ``quotes`` are served: subscribing to other channels (bars, statuses, ...) answers
 ``{"T": "error", "code": 410, "msg": "invalid subscribe action for this feed"}`` and they
 stay empty in the subscription; the trades and quotes of the same action are still taken.
@@ -59,8 +61,8 @@ from starlette.websockets import WebSocket
 from mercato.api.app import Api
 from mercato.api.outbox import QUEUE_SIZE, Outbox
 from mercato.api.ws import POLICY_VIOLATION
-from mercato.domain.events import BookDelta, Event, Trade
-from mercato.engine.book import Book
+from mercato.marketdata.events import MdTrade
+from mercato.marketdata.market import Market
 from mercato.services.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,6 @@ OTHER: Final = (
 MSGPACK: Final = "application/msgpack"
 _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
-
-Top = tuple[int, int, int, int]  # bid price, bid size, ask price, ask size (0: empty side)
 
 
 def _number(value: int, scale: int) -> float | int:
@@ -130,13 +130,12 @@ class MarketConn:
         return frame.encode("latin-1") if self.msgpack else frame
 
 
-class MarketData:
-    """The fan-out of trades and quotes by symbol; fed by ``Platform.on_events``."""
+class MarketHub:
+    """The fan-out of trades and quotes by symbol; fed by ``MarketData.on_ticks``."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
         self.conns: set[MarketConn] = set()
-        self.tops: dict[str, Top] = {}  # the last top seen per symbol (while followed)
 
     def add(self, conn: MarketConn) -> None:
         self.conns.add(conn)
@@ -144,81 +143,55 @@ class MarketData:
     def remove(self, conn: MarketConn) -> None:
         self.conns.discard(conn)
 
-    def on_events(self, events: list[Event]) -> None:
-        """The platform's listener: it must neither block nor raise."""
+    def on_ticks(self, trades: list[MdTrade], quoted: list[Market]) -> None:
+        """The market data's listener: it must neither block nor raise."""
         if not self.conns:
-            self.tops.clear()
             return
         try:
-            self._fan_out(events)
+            self._fan_out(trades, quoted)
         except Exception:  # a bug here must not break the platform's submit
             log.exception("market data fan-out failed")
 
-    @staticmethod
-    def _top(book: Book) -> Top:
-        bid = book.bids.levels_best_first()[:1]
-        ask = book.asks.levels_best_first()[:1]
-        return (
-            bid[0].price if bid else 0,
-            bid[0].total if bid else 0,
-            ask[0].price if ask else 0,
-            ask[0].total if ask else 0,
-        )
-
-    def _fan_out(self, events: list[Event]) -> None:
-        books = self.api.core.engine.books
+    def _fan_out(self, trades: list[MdTrade], quoted: list[Market]) -> None:
+        markets = self.api.md.markets
         out: dict[MarketConn, list[dict[str, Any]]] = {}
-        changed: dict[str, int] = {}  # symbol -> ts of its last book change
-        for e in events:
-            if isinstance(e, BookDelta):
-                changed[e.symbol] = e.ts
-            elif isinstance(e, Trade) and e.maker_account > 0:  # not a paper fill
-                book = books.get(e.symbol)
-                if book is None:
-                    continue
-                for conn in self.conns:
-                    if e.symbol in conn.trades or "*" in conn.trades:
-                        out.setdefault(conn, []).append(
-                            {
-                                "T": "t",
-                                "S": e.symbol,
-                                "i": e.seq,
-                                "x": EXCHANGE,
-                                "p": _number(e.price, book.price_scale),
-                                "s": _number(e.qty, book.qty_scale),
-                                "c": ["@"],
-                                "t": conn.time(e.ts),
-                                "z": TAPE,
-                            }
-                        )
-        for symbol, ts in changed.items():
-            book = books.get(symbol)
-            followers = [c for c in self.conns if symbol in c.quotes or "*" in c.quotes]
-            if book is None or not followers:
-                self.tops.pop(symbol, None)
-                continue
-            top = self._top(book)
-            if self.tops.get(symbol) == top:
-                continue
-            self.tops[symbol] = top
-            bp, bs, ap, asz = top
-            ps, qs = book.price_scale, book.qty_scale
-            for conn in followers:
-                out.setdefault(conn, []).append(
-                    {
-                        "T": "q",
-                        "S": symbol,
-                        "bx": EXCHANGE,
-                        "bp": _number(bp, ps),
-                        "bs": _number(bs, qs),
-                        "ax": EXCHANGE,
-                        "ap": _number(ap, ps),
-                        "as": _number(asz, qs),
-                        "c": ["R"],
-                        "t": conn.time(ts),
-                        "z": TAPE,
-                    }
-                )
+        for t in trades:
+            m = markets[t.symbol]
+            for conn in self.conns:
+                if t.symbol in conn.trades or "*" in conn.trades:
+                    out.setdefault(conn, []).append(
+                        {
+                            "T": "t",
+                            "S": t.symbol,
+                            "i": t.trade_id,
+                            "x": EXCHANGE,
+                            "p": _number(t.price, m.price_scale),
+                            "s": _number(t.qty, m.qty_scale),
+                            "c": ["@"],
+                            "t": conn.time(t.ts),
+                            "z": TAPE,
+                        }
+                    )
+        for m in quoted:
+            symbol, q = m.symbol, m.quote
+            ps, qs = m.price_scale, m.qty_scale
+            for conn in self.conns:
+                if symbol in conn.quotes or "*" in conn.quotes:
+                    out.setdefault(conn, []).append(
+                        {
+                            "T": "q",
+                            "S": symbol,
+                            "bx": EXCHANGE,
+                            "bp": _number(q.bid, ps),
+                            "bs": _number(q.bid_qty, qs),
+                            "ax": EXCHANGE,
+                            "ap": _number(q.ask, ps),
+                            "as": _number(q.ask_qty, qs),
+                            "c": ["R"],
+                            "t": conn.time(q.ts),
+                            "z": TAPE,
+                        }
+                    )
         for conn, msgs in out.items():
             conn.send(msgs)
             if conn.outbox.closed is not None:
@@ -228,7 +201,7 @@ class MarketData:
 class MarketSession:
     """Reads a client's actions and answers them; the writer drains its outbox."""
 
-    def __init__(self, hub: MarketData, ws: WebSocket, conn: MarketConn) -> None:
+    def __init__(self, hub: MarketHub, ws: WebSocket, conn: MarketConn) -> None:
         self.hub = hub
         self.api = hub.api
         self.ws = ws
@@ -338,8 +311,8 @@ class MarketSession:
 def alpaca_market_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> list[BaseRoute]:
     """The ``/v2/iex`` and ``/v2/sip`` routes over ``api``'s platform (one event listener;
     both paths serve the same data: Mercato has one feed)."""
-    hub = MarketData(api)
-    api.platform.on_events(hub.on_events)
+    hub = MarketHub(api)
+    api.md.on_ticks(hub.on_ticks)
 
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()

@@ -115,6 +115,7 @@ class MarketData:
         self._l3_live: set[str] = set()  # our own instruments whose L3 view is kept
         self._channel_ids = 0
         self._listeners: list[Callable[[list[Message]], None]] = []
+        self._tick_listeners: list[Callable[[list[MdTrade], list[Market]], None]] = []
         self._dirty: dict[Channel, None] = {}
         self._cache_dirty: set[str] = set()
         self._scheduled: asyncio.TimerHandle | None = None
@@ -145,6 +146,13 @@ class MarketData:
     def on_publish(self, listener: Callable[[list[Message]], None]) -> None:
         """``listener(messages)`` after each flush (it must neither block nor raise)."""
         self._listeners.append(listener)
+
+    def on_ticks(self, listener: Callable[[list[MdTrade], list[Market]], None]) -> None:
+        """``listener(trades, quoted)`` after each batch of events is applied, as it is
+        applied (not batched by ``flush_interval``): its trades, and the markets whose
+        quote (best bid and ask, with their sizes) changed. For a protocol that formats
+        its own messages (the Alpaca stream); it must neither block nor raise."""
+        self._tick_listeners.append(listener)
 
     def channel(self, name: str) -> Channel:
         """The channel called ``name``; ValueError (unknown kind or interval) or KeyError
@@ -244,6 +252,8 @@ class MarketData:
     def publish(self, events: Iterable[MdEvent]) -> None:
         """Apply market-data events (from the engine, or a feed: ``mercato feed``)."""
         moved: dict[Market, int] = {}  # books that changed: their quote is looked at after
+        quoted: dict[Market, None] = {}  # markets whose quote changed
+        trades: list[MdTrade] = []
         markets = self.markets
         events = list(events)
         for e in events:  # all known, or nothing applied
@@ -260,6 +270,7 @@ class MarketData:
             if t is MdTrade:
                 assert isinstance(e, MdTrade)
                 self._trade(m, e)
+                trades.append(e)
             elif t is MdLevel:
                 assert isinstance(e, MdLevel)
                 if m.book.apply(e):
@@ -279,6 +290,7 @@ class MarketData:
                 assert isinstance(e, MdQuote)
                 m.quote = e
                 moved.pop(m, None)
+                quoted[m] = None
                 self._mark(m, "quotes")
             elif t is MdClear:
                 m.book.clear()
@@ -290,9 +302,14 @@ class MarketData:
             q, old = m.book.quote(ts), m.quote
             if (q.bid, q.bid_qty, q.ask, q.ask_qty) != (old.bid, old.bid_qty, old.ask, old.ask_qty):
                 m.quote = q
+                quoted[m] = None
                 self._mark(m, "quotes")
         if self._event_seen < 0:
             self._event_seen = self.monotonic()
+        if self._tick_listeners and (trades or quoted):
+            changed = list(quoted)
+            for listener in self._tick_listeners:
+                listener(trades, changed)
         self._schedule()
 
     @property

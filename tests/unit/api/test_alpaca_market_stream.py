@@ -21,7 +21,7 @@ from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from mercato.api.alpaca_market_stream import MarketData
+from mercato.api.alpaca_market_stream import MarketHub
 from mercato.api.app import create_app
 
 Server = dict[str, Any]
@@ -38,8 +38,8 @@ def server(market: Any, serve_app: Serve) -> Iterator[Server]:
     app = create_app(platform, auth)
     hub = next(
         f.__self__  # type: ignore[attr-defined]
-        for f in platform._listeners
-        if isinstance(getattr(f, "__self__", None), MarketData)
+        for f in app.state.api.md._tick_listeners
+        if isinstance(getattr(f, "__self__", None), MarketHub)
     )
     url, port = serve_app(app)
     yield {
@@ -47,6 +47,7 @@ def server(market: Any, serve_app: Serve) -> Iterator[Server]:
         "ws": f"ws://127.0.0.1:{port}/v2/iex",
         "key": auth.create_key(user),
         "hub": hub,
+        "auth": auth,
     }
 
 
@@ -173,6 +174,43 @@ def test_the_json_protocol(server: Server) -> None:
         datetime.fromisoformat(t["t"][:26] + "+00:00")
         ws.send(json.dumps({"action": "unsubscribe", "trades": ["*"]}))
         assert recv(ws)[0]["trades"] == []
+
+
+def test_an_outside_feeds_trades_and_quotes_stream_too(server: Server) -> None:
+    """The stream follows the market-data service: an outside feed's instrument (not the
+    engine's) streams as the engine's do."""
+    import httpx
+    import msgspec
+
+    from mercato.marketdata.events import BUY, SELL, MdLevel, MdTrade
+
+    auth = server["auth"]
+    admin_key = auth.create_key(auth.create_user("admin", "a long password", "admin"))
+    admin = {"Authorization": "Bearer {}:{}".format(*admin_key)}
+    r = httpx.post(server["url"] + "/v1/admin/feeds", headers=admin, json={"symbol": "EXT"})
+    assert r.status_code == 201, r.text
+    key_id, secret = server["key"]
+    with connect(server["ws"]) as ws:
+        assert recv(ws)[0]["msg"] == "connected"
+        ws.send(json.dumps({"action": "auth", "key": key_id, "secret": secret}))
+        assert recv(ws)[0]["msg"] == "authenticated"
+        ws.send(json.dumps({"action": "subscribe", "trades": ["EXT"], "quotes": ["EXT"]}))
+        assert recv(ws)[0]["T"] == "subscription"
+        ts = time.time_ns()
+        events = [
+            MdLevel("EXT", ts, BUY, 4_990, 7),
+            MdLevel("EXT", ts, SELL, 5_010, 3),
+            MdTrade("EXT", ts, 41, 5_000, 2, BUY),
+        ]
+        r = httpx.post(
+            server["url"] + "/v1/admin/feeds/EXT/events",
+            headers={**admin, "Content-Type": "application/json"},
+            content=msgspec.json.encode({"events": events}),
+        )
+        assert r.status_code == 200, r.text
+        t, q = recv(ws)
+        assert (t["T"], t["S"], t["i"], t["p"], t["s"]) == ("t", "EXT", 41, 50.0, 2)
+        assert (q["T"], q["bp"], q["bs"], q["ap"], q["as"]) == ("q", 49.9, 7, 50.1, 3)
 
 
 def test_a_wrong_key_is_refused_and_closed(server: Server) -> None:

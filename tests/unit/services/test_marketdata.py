@@ -230,3 +230,23 @@ def test_a_batch_with_an_unknown_instrument_is_refused_whole() -> None:
     assert md.trades("EXT", 10) == [] and out == []
     md.tick()  # and the clock did not jump
     assert md.now == 0
+
+
+def test_tick_listeners_get_each_batchs_trades_and_changed_quotes_at_once() -> None:
+    md = MarketData()
+    md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0)
+    seen: list[tuple[list[int], list[tuple[str, int, int]]]] = []
+    md.on_ticks(
+        lambda trades, quoted: seen.append(
+            ([t.trade_id for t in trades], [(m.symbol, m.quote.bid, m.quote.ask) for m in quoted])
+        )
+    )
+    md.publish([MdLevel("EXT", 1, BUY, 99, 5), MdLevel("EXT", 1, SELL, 101, 5)])
+    md.publish([MdLevel("EXT", 2, BUY, 98, 5)])  # below the best: the quote stands
+    md.publish([MdTrade("EXT", 3, 7, 100, 1, BUY)])
+    md.publish([MdQuote("EXT", 4, 97, 1, 103, 1)])  # a feed's own quote
+    assert seen == [
+        ([], [("EXT", 99, 101)]),
+        ([7], []),
+        ([], [("EXT", 97, 103)]),
+    ]
