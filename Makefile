@@ -13,8 +13,9 @@ STAMP := $(VENV)/.installed
 # paper.py (mypyc erases the element types of its msgspec state structs' list fields).
 HOT := mercato/domain/orders.py mercato/engine/book.py mercato/engine/engine.py \
 	mercato/engine/money.py mercato/engine/ledger.py mercato/engine/positions.py \
-	mercato/engine/core.py mercato/marketdata/codec.py mercato/marketdata/bars.py \
-	mercato/marketdata/book.py mercato/marketdata/market.py mercato/services/marketdata.py
+	mercato/engine/core.py mercato/engine/core_state.py mercato/marketdata/codec.py \
+	mercato/marketdata/bars.py mercato/marketdata/book.py mercato/marketdata/market.py \
+	mercato/services/marketdata.py
 COMPILED := build/mypyc
 
 $(STAMP): pyproject.toml

@@ -14,7 +14,8 @@ import msgspec
 
 from mercato.domain.risk import RiskLimits
 from mercato.engine import snapshot as engine_snapshot
-from mercato.engine.core import Account, Bracket, Core, Hold, InstrumentRisk, Trailing
+from mercato.engine.core import Core
+from mercato.engine.core_state import Account, Bracket, Hold, InstrumentRisk, Trailing
 from mercato.engine.paper import PaperState, PaperVenue
 
 CORE_SNAPSHOT_VERSION = 1
