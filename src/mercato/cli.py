@@ -330,6 +330,8 @@ def _serve(args: argparse.Namespace) -> int:
         md_host=args.host,
     )
     print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
+    if args.md_port is not None:
+        print(f"  market data alone: ws://{args.host}:{args.md_port}/v1/md")
     uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
     auth.close()
     return EXIT_OK
