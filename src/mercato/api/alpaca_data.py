@@ -50,13 +50,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mercato.api.alpaca import AlpacaRoute, Param, alpaca_error
+from mercato.api.alpaca_models import EXCHANGE, TAPE, number
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
 from mercato.marketdata.market import MINUTE_NS, Market
 
-EXCHANGE: Final = "MERCATO"
-TAPE: Final = "M"
 DEFAULT_LIMIT: Final = 1_000
 MAX_LIMIT: Final = 10_000
 MAX_SYMBOLS: Final = 100
@@ -175,10 +174,6 @@ def timeframe_ns(text: str) -> int:
     return amount * unit
 
 
-def _number(value: int, scale: int) -> float | int:
-    return value if scale == 0 else value / 10**scale
-
-
 class AlpacaData:
     """The ``/v2/stocks`` handlers, over the native ``Api``'s market data."""
 
@@ -265,8 +260,8 @@ class AlpacaData:
         return Trade(
             t=rfc3339(t.ts),
             x=EXCHANGE,
-            p=_number(t.price, m.price_scale),
-            s=_number(t.qty, m.qty_scale),
+            p=number(t.price, m.price_scale),
+            s=number(t.qty, m.qty_scale),
             c=["@"],
             i=t.trade_id,
             z=TAPE,
@@ -277,11 +272,11 @@ class AlpacaData:
         return Quote(
             t=rfc3339(self.api.platform.now()),
             ax=EXCHANGE,
-            ap=_number(q.ask, ps),
-            as_=_number(q.ask_qty, qs),
+            ap=number(q.ask, ps),
+            as_=number(q.ask_qty, qs),
             bx=EXCHANGE,
-            bp=_number(q.bid, ps),
-            bs=_number(q.bid_qty, qs),
+            bp=number(q.bid, ps),
+            bs=number(q.bid_qty, qs),
             c=["R"],
             z=TAPE,
         )
@@ -322,11 +317,11 @@ class AlpacaData:
                     start,
                     Bar(
                         t=rfc3339(start),
-                        o=_number(bars[0].open, ps),
-                        h=_number(max(b.high for b in bars), ps),
-                        l=_number(min(b.low for b in bars), ps),
-                        c=_number(bars[-1].close, ps),
-                        v=_number(sum(b.volume for b in bars), qs),
+                        o=number(bars[0].open, ps),
+                        h=number(max(b.high for b in bars), ps),
+                        l=number(min(b.low for b in bars), ps),
+                        c=number(bars[-1].close, ps),
+                        v=number(sum(b.volume for b in bars), qs),
                         n=sum(b.trades for b in bars),
                         vw=round(vwap, ps + 4) if vwap is not None else None,
                     ),

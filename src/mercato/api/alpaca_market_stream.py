@@ -58,6 +58,7 @@ import msgspec
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from mercato.api.alpaca_models import EXCHANGE, TAPE, number
 from mercato.api.app import Api
 from mercato.api.outbox import QUEUE_SIZE, Outbox
 from mercato.api.ws import POLICY_VIOLATION
@@ -69,8 +70,6 @@ log = logging.getLogger(__name__)
 
 PATHS: Final = ("/v2/iex", "/v2/sip")
 MAX_MESSAGE: Final = 64 * 1024  # bytes
-EXCHANGE: Final = "MERCATO"  # as on /v2/stocks
-TAPE: Final = "M"
 SERVED: Final = ("trades", "quotes")
 # Alpaca's other stock channels: accepted in the syntax, never served
 OTHER: Final = (
@@ -85,10 +84,6 @@ OTHER: Final = (
 MSGPACK: Final = "application/msgpack"
 _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
-
-
-def _number(value: int, scale: int) -> float | int:
-    return value if scale == 0 else value / 10**scale
 
 
 def _rfc3339(ts: int) -> str:
@@ -165,8 +160,8 @@ class MarketHub:
                             "S": t.symbol,
                             "i": t.trade_id,
                             "x": EXCHANGE,
-                            "p": _number(t.price, m.price_scale),
-                            "s": _number(t.qty, m.qty_scale),
+                            "p": number(t.price, m.price_scale),
+                            "s": number(t.qty, m.qty_scale),
                             "c": ["@"],
                             "t": conn.time(t.ts),
                             "z": TAPE,
@@ -182,11 +177,11 @@ class MarketHub:
                             "T": "q",
                             "S": symbol,
                             "bx": EXCHANGE,
-                            "bp": _number(q.bid, ps),
-                            "bs": _number(q.bid_qty, qs),
+                            "bp": number(q.bid, ps),
+                            "bs": number(q.bid_qty, qs),
                             "ax": EXCHANGE,
-                            "ap": _number(q.ask, ps),
-                            "as": _number(q.ask_qty, qs),
+                            "ap": number(q.ask, ps),
+                            "as": number(q.ask_qty, qs),
                             "c": ["R"],
                             "t": conn.time(q.ts),
                             "z": TAPE,

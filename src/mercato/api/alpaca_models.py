@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
+
+EXCHANGE: Final = "MERCATO"  # the exchange of every trade and quote on /v2 (x, ax, bx)
+TAPE: Final = "M"  # and its tape (z)
+
+
+def number(value: int, scale: int) -> float | int:
+    """A scaled integer as the JSON / msgpack number Alpaca's wire format has."""
+    return value if scale == 0 else value / 10**scale
+
 
 Kind = Literal["market", "limit", "stop", "stop_limit"]
 Tif = Literal["day", "gtc", "ioc", "fok"]
