@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from mercato import __version__
+from mercato.api.limits import add_limit_flags, limits_from_args
 from mercato.domain import Instrument
 
 EXIT_OK = 0
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
     )
+    add_limit_flags(demo)
     serve = sub.add_parser(
         "serve",
         help="run the platform behind its REST API (no simulated traders)",
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="also serve market data alone on port P (path /v1/md: the fan-out's fast path)",
     )
+    add_limit_flags(serve)
     serve.add_argument(
         "--redis",
         default=os.environ.get("MERCATO_REDIS_URL"),
@@ -287,11 +290,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from mercato.api.app import MD_FLUSH, SERVER_OPTIONS, create_app
+    from mercato.api.app import MD_FLUSH, create_app
+    from mercato.api.limits import server_config
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import Platform
 
+    limits = limits_from_args(args)
     root = Path(args.data_dir)
     root.mkdir(parents=True, exist_ok=True)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
@@ -328,11 +333,12 @@ def _serve(args: argparse.Namespace) -> int:
         cache=cache,
         md_port=args.md_port,
         md_host=args.host,
+        limits=limits,
     )
     print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
     if args.md_port is not None:
         print(f"  market data alone: ws://{args.host}:{args.md_port}/v1/md")
-    uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
+    uvicorn.Server(server_config(app, args.host, args.port, app.state.guard)).run()
     auth.close()
     return EXIT_OK
 
@@ -349,6 +355,7 @@ def _served_demo(args: argparse.Namespace) -> int:
         md_port=args.md_port,
         data_dir=args.data_dir,
         duration=args.duration,
+        limits=limits_from_args(args),
     )
     try:
         import uvloop

@@ -41,6 +41,7 @@ from mercato.api.base import (
     limit_param,
     path_int,
 )
+from mercato.api.limits import ConnectionGuard, Limits
 from mercato.api.md_handlers import MarketDataHandlers, md_clock
 from mercato.domain.commands import (
     CancelOrder,
@@ -455,6 +456,7 @@ def create_app(
     cache: Cache | None = None,
     md_port: int | None = None,
     md_host: str = "127.0.0.1",
+    limits: Limits | None = None,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
@@ -463,8 +465,10 @@ def create_app(
     ``md_flush`` is the market data's publication interval in seconds (0: after every
     command; servers use ``MD_FLUSH``); ``cache`` its last-value cache, started and closed
     with the server. ``md_port``: also serve market data on that port (``api/md_stream.py``,
-    the fan-out's fast path)."""
-    api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache)
+    the fan-out's fast path). ``limits``: the connection limits (``api/limits.py``) of
+    both ports; ``app.state.guard`` holds them for ``server_config``."""
+    guard = ConnectionGuard(limits)
+    api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits)
     from mercato.api.alpaca import alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
     from mercato.api.alpaca_market_stream import alpaca_market_stream_routes
@@ -491,7 +495,7 @@ def create_app(
         if md_port is not None:
             from mercato.api.md_stream import serve_md
 
-            md_server = await serve_md(api.md, md_host, md_port)
+            md_server = await serve_md(api.md, md_host, md_port, guard)
         if md_flush > 0:  # a server: bars close on time even when nothing trades
             clock = asyncio.create_task(md_clock(api.md))
         if full_gc_every is not None:
@@ -525,6 +529,7 @@ def create_app(
     )
     app = Starlette(routes=routes, lifespan=lifespan if managed else None)
     app.state.api = api
+    app.state.guard = guard
     return app
 
 

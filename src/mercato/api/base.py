@@ -14,6 +14,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mercato.api.limits import Limits
 from mercato.domain.events import Event, Rejected
 from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
@@ -126,10 +127,12 @@ class ApiBase:
         limiter: RateLimiter,
         md_flush: float = 0.0,
         cache: Cache | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.platform = platform
         self.auth = auth
         self.limiter = limiter
+        self.limits = limits or Limits()  # the connections' (api/limits.py)
         self.md = MarketData(
             flush_interval=md_flush,
             cache=cache,

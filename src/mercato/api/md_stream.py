@@ -39,8 +39,9 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from mercato.api.limits import ConnectionGuard
 from mercato.api.outbox import QUEUE_SIZE, Conn
-from mercato.api.ws import MAX_MESSAGE, MAX_SUBSCRIPTIONS
+from mercato.api.ws import MAX_SUBSCRIPTIONS
 from mercato.marketdata.codec import channel_prefix
 from mercato.marketdata.market import STATE_KINDS, Message
 from mercato.services.marketdata import ChannelError, MarketData
@@ -63,9 +64,12 @@ class _Op(msgspec.Struct, forbid_unknown_fields=True):
 class MdFanout:
     """Every market-data connection, by channel; fed by ``MarketData.on_publish``."""
 
-    def __init__(self, md: MarketData, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self, md: MarketData, queue_size: int = QUEUE_SIZE, guard: ConnectionGuard | None = None
+    ) -> None:
         self.md = md
         self.queue_size = queue_size
+        self.guard = guard or ConnectionGuard()  # connections per address, timeouts
         self.followers: dict[str, set[MdPeer]] = {}  # real-time subscribers, by channel
         self.batches = {ms: Batch(ms / 1000) for ms in INTERVALS if ms}
         self.batched: dict[str, list[Batch]] = {}  # channel -> batches that follow it
@@ -216,8 +220,10 @@ class MdPeer(asyncio.Protocol):
         self.sent = self.conn.sent  # the fan-out's loop reads these three for every peer
         self.binary = False
         self.single = False  # follows one channel: its frames need not wait for others
-        self.ws = ServerProtocol(max_size=MAX_MESSAGE)
+        self.ws = ServerProtocol(max_size=fanout.guard.limits.ws_max_size)
         self.transport: asyncio.Transport | None = None
+        self.admitted = False
+        self.timer: asyncio.TimerHandle | None = None  # the handshake's, then the idle one
         self.write: Any = None  # the transport's write
         self.paused = False
         self.held = False  # paused, or something queued: frames must wait their turn
@@ -227,10 +233,38 @@ class MdPeer(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        guard = self.fanout.guard
+        if not guard.admit(transport):
+            guard.refuse(transport)
+            return
+        self.admitted = True
         self.transport = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
         self.write = self.transport.write
+        self._time_out(guard.limits.head_timeout)
+
+    def _time_out(self, seconds: float) -> None:
+        """Close the connection in ``seconds`` unless it is open and follows a channel by
+        then (``api/limits.py``: no half-open or idle connection is held)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a peer driven by hand, outside a loop (tests)
+            return
+        self.timer = loop.call_later(seconds, self._late)
+
+    def _late(self) -> None:
+        self.timer = None
+        if not self.open:
+            if self.transport is not None:
+                self.transport.close()
+        elif not self.conn.channels:
+            self._close(1008, "subscribe within the idle timeout")
 
     def data_received(self, data: bytes) -> None:
+        if not self.admitted:
+            return
         ws = self.ws
         ws.receive_data(data)
         for event in ws.events_received():
@@ -249,6 +283,10 @@ class MdPeer(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.fanout.guard.release(self.transport)
         for channel in list(self.conn.channels):
             self.fanout.unfollow(self, channel)
         self.conn.channels.clear()
@@ -337,6 +375,7 @@ class MdPeer(asyncio.Protocol):
         self.conn.binary = self.binary = encoding == "binary"
         self.interval = int(interval)
         self.open = True
+        self._time_out(self.fanout.guard.limits.ws_idle_timeout)
 
     def _reply(self, data: dict[str, Any]) -> None:
         self.ws.send_text(_json.encode(data))
@@ -436,9 +475,12 @@ def _frame(opcode: int, payload: bytes) -> bytes:
     return bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big") + payload
 
 
-async def serve_md(md: MarketData, host: str, port: int) -> asyncio.Server:
-    """Start the market-data server (the caller closes it)."""
-    fanout = MdFanout(md)
+async def serve_md(
+    md: MarketData, host: str, port: int, guard: ConnectionGuard | None = None
+) -> asyncio.Server:
+    """Start the market-data server (the caller closes it); ``guard``: its connection
+    limits, shared with the API's port."""
+    fanout = MdFanout(md, guard=guard)
     loop = asyncio.get_running_loop()
     return await loop.create_server(fanout.protocol, host, port)
 

@@ -17,11 +17,12 @@ import os
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mercato.api.app import MD_FLUSH, SERVER_OPTIONS, create_app
+from mercato.api.app import MD_FLUSH, create_app
+from mercato.api.limits import Limits, server_config
 from mercato.domain.commands import CreateAccount, Deposit
 from mercato.domain.types import AccountKind
 from mercato.services import gc_policy
@@ -47,6 +48,7 @@ class ServedConfig:
     md_port: int | None = None  # also market data alone there (/v1/md)
     data_dir: str | None = None
     duration: float | None = None  # seconds; None: until stopped
+    limits: Limits = field(default_factory=Limits)  # the server's connection limits (api/limits.py)
 
 
 async def _setup(
@@ -145,9 +147,9 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             md_flush=MD_FLUSH,
             md_port=cfg.md_port,
             md_host=cfg.host,
+            limits=cfg.limits,
         )
-        config = uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, cfg.host, cfg.port, app.state.guard))
         trading = asyncio.create_task(_trade(platform, sim, stop, out))
         serving = asyncio.create_task(server.serve())
         if cfg.duration is not None:
