@@ -9,6 +9,7 @@ Short limits (fractions of a second) keep it fast; the defaults are in docs/api.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -19,12 +20,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 HEAD_TIMEOUT = 0.5
 KEEP_ALIVE = 0.5
@@ -45,17 +43,17 @@ class Server:
         self.md_port = md_port
         self.url = f"http://127.0.0.1:{port}"
         self.creds = json.loads((root / "credentials.json").read_text())
-        self.admin = {"Authorization": f"Bearer {self.creds['admin_key_id']}:{self.creds['admin_secret']}"}
+        self.admin = {
+            "Authorization": f"Bearer {self.creds['admin_key_id']}:{self.creds['admin_secret']}"
+        }
 
     def sockets(self) -> int:
         """The server's open TCP sockets (its file descriptors that are sockets)."""
         fd_dir = Path(f"/proc/{self.proc.pid}/fd")
         n = 0
         for fd in fd_dir.iterdir():
-            try:
+            with contextlib.suppress(OSError):  # (closed meanwhile)
                 n += os.readlink(fd).startswith("socket:")
-            except OSError:
-                pass  # closed meanwhile
         return n
 
     def rss_kb(self) -> int:
