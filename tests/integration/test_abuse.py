@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 HEAD_TIMEOUT = 0.5
 KEEP_ALIVE = 0.5
@@ -100,7 +102,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                     out = proc.stdout.read() if proc.stdout else ""
                     raise AssertionError(f"mercato serve did not start: {out}") from None
                 time.sleep(0.1)
-        yield Server(proc, port, md_port, root)
+        srv = Server(proc, port, md_port, root)
+        srv.baseline = (srv.sockets(), srv.rss_kb())
+        yield srv
     finally:
         proc.terminate()
         try:
@@ -232,3 +236,47 @@ def test_an_oversized_frame_is_refused_before_it_is_read(server: Server, where: 
     finally:
         s.close()
     assert server.rss_kb() - rss < 8 * 1024
+
+
+@pytest.mark.parametrize("where", ["/v1/ws", "/v2/iex"])
+def test_revoking_a_key_closes_its_open_websocket_at_once(server: Server, where: str) -> None:
+    key = httpx.post(f"{server.url}/v1/keys", headers=server.admin).json()
+    ws_url = f"ws://127.0.0.1:{server.port}{where}"
+    with connect(
+        ws_url, additional_headers={"Authorization": f"Bearer {key['key_id']}:{key['secret']}"}
+    ) as ws:
+        if where == "/v2/iex":
+            assert json.loads(ws.recv(timeout=2))[0]["msg"] == "connected"
+            ws.send(json.dumps({"action": "auth", "key": key["key_id"], "secret": key["secret"]}))
+            assert json.loads(ws.recv(timeout=2))[0]["msg"] == "authenticated"
+        else:
+            ws.send(json.dumps({"op": "ping"}))
+            assert json.loads(ws.recv(timeout=2)) == {"op": "pong"}
+        r = httpx.delete(f"{server.url}/v1/keys/{key['key_id']}", headers=server.admin)
+        assert r.status_code == 200
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as e:
+            while True:
+                ws.recv(timeout=2)
+        assert time.monotonic() - started < 1.0
+        assert e.value.rcvd is not None
+        assert (e.value.rcvd.code, e.value.rcvd.reason) == (1008, "key revoked")
+    auth = {"Authorization": f"Bearer {key['key_id']}:{key['secret']}"}
+    assert httpx.get(f"{server.url}/v1/me", headers=auth).status_code == 401
+
+
+def test_a_websocket_that_never_signs_in_is_closed(server: Server) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/stream") as ws:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as e:
+            ws.recv(timeout=WS_IDLE + 2)
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1008
+        assert time.monotonic() - started < WS_IDLE + 1
+
+
+def test_after_the_abuse_sockets_and_memory_are_back_near_the_start(server: Server) -> None:
+    """(Last in this module.) The open sockets are those the server started with, and its
+    memory grew by less than 20 MB over everything above."""
+    sockets, rss = server.baseline
+    assert _settle(server, sockets) <= sockets
+    assert server.rss_kb() - rss < 20 * 1024

@@ -51,6 +51,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -60,6 +61,7 @@ from starlette.websockets import WebSocket
 
 from mercato.api.alpaca_models import EXCHANGE, TAPE, number
 from mercato.api.app import Api
+from mercato.api.keywatch import close_unless_signed_in, close_with_key
 from mercato.api.outbox import QUEUE_SIZE, Outbox
 from mercato.api.ws import POLICY_VIOLATION
 from mercato.marketdata.events import MdTrade
@@ -203,6 +205,7 @@ class MarketSession:
         self.conn = conn
         self.rate_key = f"ip:{ws.client.host if ws.client else '?'}"
         self.rejected = False  # a wrong key: the answer goes out, then the close
+        self.unwatch: Callable[[], None] | None = None  # follows the key it signed in with
 
     def error(self, code: int, message: str) -> None:
         self.conn.send([{"T": "error", "code": code, "msg": message}])
@@ -275,9 +278,10 @@ class MarketSession:
             and isinstance(secret, str)
             and self.api.limiter.allow(self.rate_key)
         ):
-            p = self.api.auth.authenticate_key(key_id, secret)
-            if p is not None:
-                self.conn.principal = p
+            grant = self.api.auth.verify_key(key_id, secret)
+            if grant is not None:
+                self.conn.principal = grant.principal
+                self.unwatch = close_with_key(self.api, grant, self.conn.outbox)
                 self.hub.add(self.conn)
                 self.conn.send([{"T": "success", "msg": "authenticated"}])
                 return
@@ -315,6 +319,7 @@ def alpaca_market_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> li
         conn = MarketConn(queue_size, use_msgpack)
         conn.send([{"T": "success", "msg": "connected"}])
         session = MarketSession(hub, ws, conn)
+        idle = close_unless_signed_in(api, conn, conn.outbox)
         tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -328,6 +333,9 @@ def alpaca_market_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> li
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(asyncio.shield(tasks[1]), 1.0)
         finally:
+            idle.cancel()
+            if session.unwatch is not None:
+                session.unwatch()
             hub.remove(conn)
             for t in tasks:
                 t.cancel()

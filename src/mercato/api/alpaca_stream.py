@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -45,6 +46,7 @@ from starlette.websockets import WebSocket
 from mercato.api.alpaca import AlpacaApi, _iso
 from mercato.api.alpaca_models import Order
 from mercato.api.app import Api
+from mercato.api.keywatch import close_unless_signed_in, close_with_key
 from mercato.api.outbox import QUEUE_SIZE, Outbox
 from mercato.api.ws import POLICY_VIOLATION
 from mercato.domain.events import (
@@ -202,6 +204,7 @@ class StreamSession:
         self.conn = conn
         self.rate_key = f"ip:{ws.client.host if ws.client else '?'}"
         self.rejected = False  # a wrong key: the answer goes out, then the close
+        self.unwatch: Callable[[], None] | None = None  # follows the key it signed in with
 
     def error(self, message: str) -> None:
         self.conn.send({"stream": "error", "data": {"error": message}})
@@ -264,9 +267,10 @@ class StreamSession:
             and isinstance(secret, str)
             and self.api.limiter.allow(self.rate_key)
         ):
-            p = self.api.auth.authenticate_key(key_id, secret)
-            if p is not None:
-                self.conn.principal = p
+            grant = self.api.auth.verify_key(key_id, secret)
+            if grant is not None:
+                self.conn.principal = grant.principal
+                self.unwatch = close_with_key(self.api, grant, self.conn.outbox)
                 status = "authorized"
         self.conn.send(
             {"stream": "authorization", "data": {"action": "authenticate", "status": status}}
@@ -298,6 +302,7 @@ def alpaca_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> list[Base
         await ws.accept()
         conn = StreamConn(queue_size)
         session = StreamSession(hub, ws, conn)
+        idle = close_unless_signed_in(api, conn, conn.outbox)
         tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -311,6 +316,9 @@ def alpaca_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> list[Base
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(asyncio.shield(tasks[1]), 1.0)
         finally:
+            idle.cancel()
+            if session.unwatch is not None:
+                session.unwatch()
             hub.remove(conn)
             for t in tasks:
                 t.cancel()

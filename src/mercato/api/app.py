@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -88,6 +89,7 @@ class Api(MarketDataHandlers, AdminHandlers):
 
     async def signup(self, c: Ctx) -> Response:
         body = await c.body(s.Credentials)
+        self._throttled(self.logins.check_address(_address(c.request)))
         try:  # argon2 takes tens of ms: off the event loop
             user_id = await asyncio.to_thread(self.auth.create_user, body.username, body.password)
         except AuthError as e:
@@ -96,9 +98,12 @@ class Api(MarketDataHandlers, AdminHandlers):
 
     async def login(self, c: Ctx) -> Response:
         body = await c.body(s.Credentials)
+        address = _address(c.request)
+        self._throttled(self.logins.check(body.username, address))
         p = await asyncio.to_thread(self.auth.login, body.username, body.password)
         if p is None:
             raise ApiError(401, "bad_credentials", "wrong username or password")
+        self.logins.succeeded(body.username, address)
         token = self.auth.create_session(p.user_id)
         r = json_response({"user_id": p.user_id, "role": p.role})
         r.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=False)
@@ -112,9 +117,46 @@ class Api(MarketDataHandlers, AdminHandlers):
         r.delete_cookie(SESSION_COOKIE)
         return r
 
+    def _throttled(self, wait: float) -> None:
+        if wait > 0:
+            n = self.logins.retry_after(wait)
+            raise ApiError(429, "login_throttled", f"too many attempts: retry in {n} s", n)
+
     async def new_key(self, c: Ctx) -> Response:
-        key_id, secret = self.auth.create_key(c.user.user_id)
-        return json_response({"key_id": key_id, "secret": secret}, 201)
+        body = await c.body(s.KeyRequest)
+        expires_at = _timestamp(body.expires_at) if body.expires_at is not None else None
+        try:
+            key_id, secret = self.auth.create_key(c.user.user_id, expires_at=expires_at)
+        except AuthError as e:
+            raise ApiError(409 if e.code == "too_many_keys" else 400, e.code, str(e)) from None
+        out = {"key_id": key_id, "secret": secret, "expires_at": _rfc3339(expires_at)}
+        return json_response(out, 201)
+
+    async def list_keys(self, c: Ctx) -> Response:
+        return json_response(
+            [
+                {
+                    "key_id": k.key_id,
+                    "created_at": _rfc3339(k.created_at),
+                    "expires_at": _rfc3339(k.expires_at),
+                }
+                for k in self.auth.keys(c.user.user_id)
+            ]
+        )
+
+    async def revoke_key(self, c: Ctx) -> Response:
+        """Revoke one of the caller's keys: refused at once everywhere, and the WebSockets
+        it signed in close (``api/keywatch.py``)."""
+        key_id = c.request.path_params["key_id"]
+        if not self.auth.revoke_key(key_id, user_id=c.user.user_id):
+            raise ApiError(404, "unknown_key", "no such live key of yours")
+        return json_response({"key_id": key_id, "revoked": True})
+
+    async def admin_revoke_key(self, c: Ctx) -> Response:
+        key_id = c.request.path_params["key_id"]
+        if not self.auth.revoke_key(key_id):
+            raise ApiError(404, "unknown_key", "no such live key")
+        return json_response({"key_id": key_id, "revoked": True})
 
     async def openapi(self, c: Ctx) -> Response:
         from mercato.api.openapi import openapi_document  # it reads ROUTES, below
@@ -360,6 +402,27 @@ class Api(MarketDataHandlers, AdminHandlers):
         return list(c.user.accounts)
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _timestamp(text: str) -> float:
+    """An RFC 3339 timestamp with its offset (``2027-01-31T00:00:00Z``) as Unix seconds."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ApiError(400, "invalid_timestamp", "an RFC 3339 time with its offset, e.g. ...Z")
+    return when.timestamp()
+
+
+def _rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     method: str
@@ -381,6 +444,8 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/openapi.json", PUBLIC, "openapi"),
     RouteSpec("GET", "/v1/me", TRADER, "me"),
     RouteSpec("POST", "/v1/keys", TRADER, "new_key"),
+    RouteSpec("GET", "/v1/keys", TRADER, "list_keys"),
+    RouteSpec("DELETE", "/v1/keys/{key_id}", TRADER, "revoke_key"),
     RouteSpec("GET", "/v1/account", TRADER, "account"),
     RouteSpec("GET", "/v1/positions", TRADER, "positions"),
     RouteSpec("POST", "/v1/orders", TRADER, "place"),
@@ -399,6 +464,7 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/admin/feeds/{symbol}/events", ADMIN, "feed_events"),
     RouteSpec("PUT", "/v1/admin/instruments/{symbol}/status", ADMIN, "set_status"),
     RouteSpec("POST", "/v1/admin/kill", ADMIN, "kill"),
+    RouteSpec("DELETE", "/v1/admin/keys/{key_id}", ADMIN, "admin_revoke_key"),
 )
 """Every route, who may call it, and its handler: the authorization test reads this."""
 
@@ -424,7 +490,7 @@ def endpoint_for(
                     raise ApiError(401, "unauthenticated", "sign in or send an API key")
                 if access == ADMIN and principal.role != ADMIN:
                     raise ApiError(403, "forbidden", "administrators only")
-            if not api.limiter.allow(key):
+            if not api.limiter.allow(key, principal.user_id if principal else None):
                 raise ApiError(429, "rate_limited", "too many requests: slow down")
             return await handler(Ctx(request, principal, api))
         except ApiError as e:

@@ -6,6 +6,7 @@ helpers that find what the caller may see and format it. The handlers themselves
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -14,7 +15,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mercato.api.keywatch import KeyWatch
 from mercato.api.limits import Limits
+from mercato.api.throttle import LoginThrottle
 from mercato.domain.events import Event, Rejected
 from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
@@ -46,11 +49,12 @@ T = TypeVar("T")
 class ApiError(Exception):
     """An answer other than success: HTTP status, machine-readable code, message."""
 
-    def __init__(self, status: int, code: str, message: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str = "", retry_after: int = 1) -> None:
         super().__init__(message or code)
         self.status = status
         self.code = code
         self.message = message or code.replace("_", " ")
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,7 +63,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(e: ApiError) -> Response:
     body = {"error": {"code": e.code, "message": e.message}}
-    headers = {"Retry-After": "1"} if e.status == 429 else None
+    headers = {"Retry-After": str(e.retry_after)} if e.status == 429 else None
     return json_response(body, e.status, headers)
 
 
@@ -92,28 +96,61 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests per second, bursts up to ``burst``."""
+    """Token buckets: ``rate`` requests per second, bursts up to ``burst``, per caller key
+    (an API key, a session's user, an anonymous client address), and one more per user
+    that all of a user's keys and sessions share (``user_rate``, ``user_burst``: by
+    default the same), so that more keys buy no more requests. A request spends a token
+    of each of its buckets, or of none. At most ``max_buckets`` are held: beyond that the
+    least recently used go (a forgotten bucket starts full again)."""
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        user_rate: float | None = None,
+        user_burst: int | None = None,
+        max_buckets: int = 100_000,
     ) -> None:
         self.rate = rate
         self.burst = burst
+        self.user_rate = rate if user_rate is None else user_rate
+        self.user_burst = burst if user_burst is None else user_burst
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.max_buckets = max_buckets
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def allow(self, key: str) -> bool:
+    def allow(self, key: str, user_id: int | None = None) -> bool:
         now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 100_000:  # bounded: forget the oldest half
-            for k in list(self._buckets)[:50_000]:
-                del self._buckets[k]
-        return True
+        mine = self._tokens(key, self.rate, self.burst, now)
+        if user_id is None or key == f"u:{user_id}":
+            if mine < 1.0:
+                self._put(key, mine, now)
+                return False
+            self._put(key, mine - 1.0, now)
+            return True
+        user_key = f"u:{user_id}"
+        theirs = self._tokens(user_key, self.user_rate, self.user_burst, now)
+        ok = mine >= 1.0 and theirs >= 1.0
+        spent = 1.0 if ok else 0.0
+        self._put(key, mine - spent, now)
+        self._put(user_key, theirs - spent, now)
+        return ok
+
+    def _tokens(self, key: str, rate: float, burst: int, now: float) -> float:
+        tokens, last = self._buckets.get(key, (float(burst), now))
+        return min(float(burst), tokens + (now - last) * rate)
+
+    def _put(self, key: str, tokens: float, now: float) -> None:
+        buckets = self._buckets
+        buckets[key] = (tokens, now)
+        buckets.move_to_end(key)
+        while len(buckets) > self.max_buckets:
+            buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 class ApiBase:
@@ -133,6 +170,8 @@ class ApiBase:
         self.auth = auth
         self.limiter = limiter
         self.limits = limits or Limits()  # the connections' (api/limits.py)
+        self.keys = KeyWatch(auth)  # open WebSockets by key: closed when it stops working
+        self.logins = LoginThrottle()  # password guessing slowed down (api/throttle.py)
         self.md = MarketData(
             flush_interval=md_flush,
             cache=cache,

@@ -29,6 +29,7 @@ from mercato.api.app import ADMIN, MAX_BODY, PUBLIC, ROUTES, RouteSpec
 BODIES: Final[dict[str, type[s.Body]]] = {
     "signup": s.Credentials,
     "login": s.Credentials,
+    "new_key": s.KeyRequest,
     "place": s.OrderRequest,
     "replace": s.ReplaceRequest,
     "create_user": s.UserRequest,
@@ -49,7 +50,7 @@ CREATED: Final = frozenset(
 """Handlers that answer 201 on success (``place`` answers 200 for an idempotent repeat)."""
 
 LISTS: Final = frozenset(
-    {"instruments", "positions", "list_orders", "fills", "recent_trades", "bars"}
+    {"instruments", "positions", "list_orders", "fills", "recent_trades", "bars", "list_keys"}
 )
 """Handlers whose success body is a JSON array."""
 
@@ -98,6 +99,7 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
 
 PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "order_id": {"type": "integer"},
+    "key_id": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
     "account": {"type": "integer"},
     "symbol": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
 }
@@ -108,7 +110,10 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "logout": frozenset(),
     "instruments": frozenset(),
     "me": frozenset(),
-    "new_key": frozenset(),
+    "new_key": frozenset({409}),
+    "list_keys": frozenset(),
+    "revoke_key": frozenset({404}),
+    "admin_revoke_key": frozenset({404}),
     "account": frozenset({404}),
     "positions": frozenset({404}),
     "place": frozenset({404, 422}),

@@ -31,6 +31,13 @@ class Credentials(Body):
     password: str
 
 
+class KeyRequest(Body):
+    """``POST /v1/keys``: optionally, when the key stops working (RFC 3339, e.g.
+    ``2027-01-31T00:00:00Z``); without it the key works until revoked."""
+
+    expires_at: str | None = None
+
+
 class OrderRequest(Body):
     symbol: str
     side: Literal["buy", "sell"]

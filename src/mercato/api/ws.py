@@ -66,7 +66,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
@@ -90,7 +90,7 @@ from mercato.domain.events import (
 )
 from mercato.marketdata.codec import channel_prefix
 from mercato.marketdata.market import Message
-from mercato.services.auth import Principal
+from mercato.services.auth import KeyGrant, Principal
 from mercato.services.marketdata import ChannelError
 
 log = logging.getLogger(__name__)
@@ -307,6 +307,15 @@ class Session:
         self.pipelined = self.api.platform.durable
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.unwatch: Callable[[], None] | None = None  # follows the key it signed in with
+
+    def signed_in(self, grant: KeyGrant) -> None:
+        """Signed in with ``grant``'s key: the connection closes (1008) when the key is
+        revoked or expires (``api/keywatch.py``)."""
+        self.conn.principal = grant.principal
+        self.rate_key = f"k:{grant.key_id}"
+        outbox = self.conn.outbox
+        self.unwatch = self.api.keys.watch(grant, lambda why: outbox.close(POLICY_VIOLATION, why))
 
     def error(
         self, op: str | None, status: int, code: str, message: str = "", id: Any = None
@@ -403,7 +412,7 @@ class Session:
         p = self.conn.principal
         if p is None:
             raise ApiError(401, "unauthenticated", "send an API key first (op auth)")
-        if not self.api.limiter.allow(self.rate_key):
+        if not self.api.limiter.allow(self.rate_key, p.user_id):
             raise ApiError(429, "rate_limited", "too many requests: slow down")
         return p
 
@@ -417,11 +426,11 @@ class Session:
             raise ApiError(409, "already_authenticated", "this connection is signed in")
         if not self.api.limiter.allow(self.rate_key):
             raise ApiError(429, "rate_limited", "too many requests: slow down")
-        p = self.api.auth.authenticate_key(msg.key_id, msg.secret)
-        if p is None:
+        grant = self.api.auth.verify_key(msg.key_id, msg.secret)
+        if grant is None:
             raise ApiError(401, "bad_key", "unknown or revoked API key, or wrong secret")
-        self.conn.principal = p
-        self.rate_key = f"k:{msg.key_id}"
+        self.signed_in(grant)
+        p = grant.principal
         self.reply(msg, status=200, user_id=p.user_id, accounts=list(p.accounts))
 
     async def op_subscribe(self, msg: SubscribeMsg) -> None:
@@ -507,6 +516,13 @@ class Session:
             self.conn.outbox.offer(frame)
 
 
+def _idle_check(conn: Conn) -> None:
+    """``Limits.ws_idle_timeout`` after opening: a connection that has neither signed in nor
+    subscribed to anything holds resources for nothing, and is closed."""
+    if conn.principal is None and not conn.channels:
+        conn.outbox.close(POLICY_VIOLATION, "sign in or subscribe within the idle timeout")
+
+
 def websocket_route(
     api: Api,
     *,
@@ -526,24 +542,27 @@ def websocket_route(
             return
         await ws.accept()
         conn = Conn(None, queue_size, binary=encoding == "binary")
+        session = Session(hub, ws, conn, max_subscriptions)
         key = header_key(ws.headers)
         if key is not None:
-            conn.principal = api.auth.authenticate_key(*key)
-            if conn.principal is None:
+            grant = api.auth.verify_key(*key)
+            if grant is None:
                 body = {"error": {"code": "bad_key", "message": "unknown or revoked API key"}}
                 await ws.send_text(_json.encode(body).decode())
                 await ws.close(POLICY_VIOLATION, "bad key")
                 return
-        session = Session(hub, ws, conn, max_subscriptions)
-        if conn.principal is not None:
-            session.rate_key = f"k:{key[0] if key else ''}"
+            session.signed_in(grant)
         hub.add(conn)
+        idle = asyncio.get_running_loop().call_later(api.limits.ws_idle_timeout, _idle_check, conn)
         tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
         if heartbeat > 0:
             tasks.append(asyncio.create_task(session.beat(heartbeat)))
         try:
             await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            idle.cancel()
+            if session.unwatch is not None:
+                session.unwatch()
             hub.remove(conn)
             tasks += session.in_flight  # their commands are queued: only the replies go
             for t in tasks:

@@ -30,21 +30,31 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from mercato.adapters.sql.migrations import upgrade
 from mercato.adapters.sql.schema import api_keys, auth_settings, sessions, user_accounts, users
 from mercato.adapters.sql.urls import sqlalchemy_url
 
-__all__ = ["AuthError", "AuthStore", "Principal", "Role"]
+__all__ = ["AuthError", "AuthStore", "KeyGrant", "KeyInfo", "Principal", "Role"]
 
 USERNAME = re.compile(r"[A-Za-z0-9_.@-]{3,64}")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
@@ -52,6 +62,8 @@ KEY_PREFIX = "MK"
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _KEY_ID = re.compile(KEY_PREFIX + "[A-Z2-7]{18}")
 _SECRET_LEN = 40  # secrets.token_urlsafe(30): 30 random bytes, 40 url-safe characters
+MAX_KEYS_PER_USER = 20  # live (neither revoked nor expired) API keys a user may hold
+MAX_SESSIONS_PER_USER = 20  # live sessions a user may hold: a new one ends the oldest
 
 
 class Role(StrEnum):
@@ -71,9 +83,29 @@ class Principal(msgspec.Struct, frozen=True):
     accounts: tuple[int, ...]
 
 
+class KeyGrant(msgspec.Struct, frozen=True):
+    """A verified API key: whose it is, and until when (Unix seconds; None: no expiry)."""
+
+    key_id: str
+    principal: Principal
+    expires_at: float | None
+
+
+class KeyInfo(msgspec.Struct, frozen=True):
+    """A live API key as its owner sees it (never its secret)."""
+
+    key_id: str
+    created_at: float
+    expires_at: float | None
+
+
+RevokeListener = Callable[[str], None]
+
+
 class AuthError(Exception):
     """A refused change; ``code`` is machine-readable: ``user_exists``, ``weak_password``,
-    ``invalid_username``, ``invalid_role``, ``unknown_user``."""
+    ``invalid_username``, ``invalid_role``, ``unknown_user``, ``too_many_keys``,
+    ``invalid_expiry``."""
 
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(message or code)
@@ -101,7 +133,10 @@ class AuthStore:
         key_cache_size: int = 10_000,
         key_cache_ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         migrate: bool = True,
+        max_keys_per_user: int = MAX_KEYS_PER_USER,
+        max_sessions_per_user: int = MAX_SESSIONS_PER_USER,
     ) -> None:
         if pepper is not None and len(pepper) < 16:
             raise ValueError("the API-key pepper must be at least 16 bytes")
@@ -112,12 +147,17 @@ class AuthStore:
         # verified against when the user does not exist: the same work as a real login
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self._pepper = pepper if pepper is not None else self._stored_pepper()
-        # key_id -> (digest, principal, cached at): bounded LRU; another process's revoke
-        # reaches this one within ``key_cache_ttl_s``, this store's own at once
-        self._keys: OrderedDict[str, tuple[bytes, Principal, float]] = OrderedDict()
+        # key_id -> (digest, grant, cached at): bounded LRU; another process's revoke
+        # reaches this one within ``key_cache_ttl_s``, this store's own at once; an expiry
+        # is checked on every use, cached or not
+        self._keys: OrderedDict[str, tuple[bytes, KeyGrant, float]] = OrderedDict()
         self._key_cache_size = key_cache_size
         self._key_cache_ttl = key_cache_ttl_s
         self._clock = clock
+        self._wall = wall
+        self.max_keys_per_user = max_keys_per_user
+        self.max_sessions_per_user = max_sessions_per_user
+        self._revoke_listeners: list[RevokeListener] = []
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every invalidation: a racing lookup does not cache
 
@@ -214,9 +254,10 @@ class AuthStore:
     def create_session(self, user_id: int, *, ttl_s: int = 86_400, now: float | None = None) -> str:
         """A new session token for the user (shown once; only its SHA-256 is stored).
 
-        Expired sessions are swept here, so the table stays as big as the live ones.
+        Expired sessions are swept here, so the table stays as big as the live ones; a user
+        holds at most ``max_sessions_per_user``: a new one beyond that ends their oldest.
         """
-        now = time.time() if now is None else now
+        now = self._wall() if now is None else now
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             self._require_user(conn, user_id)
@@ -226,11 +267,20 @@ class AuthStore:
                     token_digest=_sha256(token), user_id=user_id, expires_at=now + ttl_s
                 )
             )
+            stale = (
+                select(sessions.c.token_digest)
+                .where(sessions.c.user_id == user_id)
+                .order_by(sessions.c.expires_at.desc(), sessions.c.token_digest)
+                .offset(self.max_sessions_per_user)
+            )
+            old = list(conn.execute(stale).scalars())
+            if old:
+                conn.execute(delete(sessions).where(sessions.c.token_digest.in_(old)))
         return token
 
     def session(self, token: str, *, now: float | None = None) -> Principal | None:
         """The session's user, or ``None`` if the token is unknown, ended or expired."""
-        now = time.time() if now is None else now
+        now = self._wall() if now is None else now
         if not token or len(token) > 128:
             return None
         with self.engine.connect() as conn:
@@ -249,28 +299,58 @@ class AuthStore:
 
     # -- API keys ---------------------------------------------------------------------------
 
-    def create_key(self, user_id: int) -> tuple[str, str]:
-        """A new ``(key_id, secret)`` for the user; the secret is shown once, never stored."""
+    def create_key(self, user_id: int, *, expires_at: float | None = None) -> tuple[str, str]:
+        """A new ``(key_id, secret)`` for the user; the secret is shown once, never stored.
+
+        ``expires_at`` (Unix seconds, in the future): the key is refused from then on.
+        Raises ``AuthError`` ``too_many_keys`` when the user holds ``max_keys_per_user``
+        live keys already (revoke one first), ``invalid_expiry`` for a past expiry.
+        """
+        now = self._wall()
+        if expires_at is not None and expires_at <= now:
+            raise AuthError("invalid_expiry", "expires_at must be in the future")
         key_id = KEY_PREFIX + "".join(secrets.choice(_B32) for _ in range(18))
         secret = secrets.token_urlsafe(30)
         with self.engine.begin() as conn:
             self._require_user(conn, user_id)
+            live = conn.execute(
+                select(func.count()).select_from(api_keys).where(*self._live(user_id, now))
+            ).scalar_one()
+            if live >= self.max_keys_per_user:
+                raise AuthError(
+                    "too_many_keys",
+                    f"at most {self.max_keys_per_user} live keys per user: revoke one first",
+                )
             conn.execute(
                 insert(api_keys).values(
                     key_id=key_id,
                     user_id=user_id,
                     secret_digest=self._digest(secret).hex(),
-                    created_at=time.time(),
+                    created_at=now,
                     revoked=False,
+                    expires_at=expires_at,
                 )
             )
         return key_id, secret
 
-    def authenticate_key(self, key_id: str, secret: str) -> Principal | None:
-        """The key's user, if the secret is the key's and the key is not revoked.
+    def keys(self, user_id: int) -> list[KeyInfo]:
+        """The user's live keys (neither revoked nor expired), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(api_keys.c.key_id, api_keys.c.created_at, api_keys.c.expires_at)
+                .where(*self._live(user_id, self._wall()))
+                .order_by(api_keys.c.created_at, api_keys.c.key_id)
+            )
+            return [KeyInfo(r.key_id, r.created_at, r.expires_at) for r in rows]
 
-        A cached key costs one HMAC and a constant-time compare, no SQL.
-        """
+    def authenticate_key(self, key_id: str, secret: str) -> Principal | None:
+        """The key's user, if the secret is the key's and the key is neither revoked nor
+        expired. A cached key costs one HMAC and a constant-time compare, no SQL."""
+        grant = self.verify_key(key_id, secret)
+        return grant.principal if grant is not None else None
+
+    def verify_key(self, key_id: str, secret: str) -> KeyGrant | None:
+        """As ``authenticate_key``, with the key's expiry (a WebSocket closes then)."""
         if len(secret) != _SECRET_LEN:
             return None
         digest = self._digest(secret)
@@ -280,16 +360,22 @@ class AuthStore:
             if hit is not None:
                 if now - hit[2] < self._key_cache_ttl:
                     self._keys.move_to_end(key_id)
-                    return hit[1] if hmac.compare_digest(hit[0], digest) else None
+                    grant = hit[1]
+                    if not hmac.compare_digest(hit[0], digest) or self._expired(grant):
+                        return None
+                    return grant
                 del self._keys[key_id]
             generation = self._generation
         if not _KEY_ID.fullmatch(key_id):
             return None
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(api_keys.c.user_id, api_keys.c.secret_digest, api_keys.c.revoked).where(
-                    api_keys.c.key_id == key_id
-                )
+                select(
+                    api_keys.c.user_id,
+                    api_keys.c.secret_digest,
+                    api_keys.c.revoked,
+                    api_keys.c.expires_at,
+                ).where(api_keys.c.key_id == key_id)
             ).first()
             if row is None or row.revoked:
                 return None
@@ -299,23 +385,70 @@ class AuthStore:
             principal = self._principal(conn, row.user_id)
         if principal is None:
             return None
+        grant = KeyGrant(key_id, principal, row.expires_at)
+        if self._expired(grant):
+            return None
         with self._lock:
             if generation == self._generation:  # no revoke or add_account since the read
-                self._keys[key_id] = (stored, principal, now)
+                self._keys[key_id] = (stored, grant, now)
                 self._keys.move_to_end(key_id)
                 while len(self._keys) > self._key_cache_size:
                     self._keys.popitem(last=False)
-        return principal
+        return grant
 
-    def revoke_key(self, key_id: str) -> None:
-        """Revoke the key (a no-op for an unknown one); this store refuses it at once."""
+    def revoke_key(self, key_id: str, *, user_id: int | None = None) -> bool:
+        """Revoke the key (only if it is ``user_id``'s, when given): True if a live key was
+        revoked, False for an unknown, another user's or an already revoked one. This
+        store refuses it at once, and its revoke listeners hear of it (``on_revoke``)."""
+        cond = [api_keys.c.key_id == key_id, api_keys.c.revoked.is_(False)]
+        if user_id is not None:
+            cond.append(api_keys.c.user_id == user_id)
         with self.engine.begin() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=True))
+            done = conn.execute(update(api_keys).where(*cond).values(revoked=True)).rowcount
         with self._lock:
             self._generation += 1
             self._keys.pop(key_id, None)
+        if done:
+            for listener in list(self._revoke_listeners):
+                listener(key_id)
+        return bool(done)
+
+    def on_revoke(self, listener: RevokeListener) -> None:
+        """Call ``listener(key_id)`` after each key this store revokes (the open
+        WebSockets authenticated by it close: ``api/keywatch.py``)."""
+        self._revoke_listeners.append(listener)
+
+    def dead_keys(self, key_ids: Iterable[str]) -> set[str]:
+        """Those of ``key_ids`` that are revoked, expired or gone: one query (another
+        process's revokes reach open WebSockets through it)."""
+        wanted = list(dict.fromkeys(key_ids))
+        if not wanted:
+            return set()
+        live: set[str] = set()
+        now = self._wall()
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                q = select(api_keys.c.key_id).where(
+                    api_keys.c.key_id.in_(wanted[i : i + 500]),
+                    api_keys.c.revoked.is_(False),
+                    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+                )
+                live.update(conn.execute(q).scalars())
+        return set(wanted) - live
 
     # -- inside -----------------------------------------------------------------------------
+
+    def _expired(self, grant: KeyGrant) -> bool:
+        return grant.expires_at is not None and grant.expires_at <= self._wall()
+
+    @staticmethod
+    def _live(user_id: int, now: float) -> list[Any]:
+        """The conditions of a user's live keys."""
+        return [
+            api_keys.c.user_id == user_id,
+            api_keys.c.revoked.is_(False),
+            or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+        ]
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
@@ -324,7 +457,7 @@ class AuthStore:
         """Drop the user's cached keys: their principal changed."""
         with self._lock:
             self._generation += 1
-            stale = [k for k, (_, p, _) in self._keys.items() if p.user_id == user_id]
+            stale = [k for k, (_, g, _) in self._keys.items() if g.principal.user_id == user_id]
             for k in stale:
                 del self._keys[k]
 

@@ -223,6 +223,7 @@ api_keys = Table(
     Column("secret_digest", String(64), nullable=False),  # hex HMAC-SHA256(pepper, secret)
     Column("created_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column("expires_at", Float, nullable=True),  # None: never
     Index("ix_api_keys_user_id", "user_id"),
 )
 
