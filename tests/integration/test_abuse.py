@@ -147,6 +147,12 @@ def test_half_open_connections_are_closed_and_the_cap_refuses_the_excess(server:
         refused = [s.recv(4096) for s in ready]
         assert len(refused) == PER_ADDRESS // 2
         assert all(r.startswith(b"HTTP/1.1 503") and b"too_many_connections" in r for r in refused)
+        # the cap is per client address: another one is let in meanwhile
+        with socket.create_connection(
+            ("127.0.0.1", server.port), source_address=("127.0.0.2", 0)
+        ) as s:
+            s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert _closed_within(s, 2).startswith(b"HTTP/1.1 200")
         started = time.monotonic()
         for s in api:  # silent since they opened: 408, then closed
             assert _closed_within(s, HEAD_TIMEOUT + 2).startswith(b"HTTP/1.1 408")
@@ -265,8 +271,12 @@ def test_revoking_a_key_closes_its_open_websocket_at_once(server: Server, where:
     assert httpx.get(f"{server.url}/v1/me", headers=auth).status_code == 401
 
 
-def test_a_websocket_that_never_signs_in_is_closed(server: Server) -> None:
-    with connect(f"ws://127.0.0.1:{server.port}/stream") as ws:
+@pytest.mark.parametrize("where", ["/stream", "/v1/ws", "/v1/md"])
+def test_a_websocket_that_never_signs_in_or_subscribes_is_closed(
+    server: Server, where: str
+) -> None:
+    port = server.md_port if where == "/v1/md" else server.port
+    with connect(f"ws://127.0.0.1:{port}{where}") as ws:
         started = time.monotonic()
         with pytest.raises(ConnectionClosed) as e:
             ws.recv(timeout=WS_IDLE + 2)

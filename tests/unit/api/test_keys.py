@@ -14,7 +14,7 @@ import pytest
 
 from mercato.services.auth import AuthStore
 
-from .test_rest import World
+from .test_rest import PASSWORD, World
 
 
 @pytest.fixture
@@ -188,3 +188,14 @@ def test_a_websocket_that_never_signs_in_is_closed_after_the_idle_timeout(
             assert ws.receive_json() == {"op": "pong"}
     finally:
         w.client.__exit__(None, None, None)
+
+
+def test_a_session_ended_by_logout_is_refused_if_replayed(w: World) -> None:
+    from mercato.api.base import SESSION_COOKIE
+
+    w.ok("POST", "/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+    token = w.client.cookies[SESSION_COOKIE]
+    w.ok("POST", "/v1/auth/logout")
+    w.client.cookies.clear()
+    r = w.call("GET", "/v1/me", {"Cookie": f"{SESSION_COOKIE}={token}"})
+    assert r.status_code == 401
