@@ -570,6 +570,7 @@ def create_app(
         try:
             yield
         finally:
+            await api.keys.close()
             if md_server is not None:
                 md_server.close()
             if clock is not None:
