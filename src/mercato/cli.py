@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_limit_flags(serve)
     serve.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="the SQL store the in-process persister keeps the history in: sqlite:///FILE "
+        "or postgresql://... (default: sqlite:///DIR/node/store.sqlite)",
+    )
+    serve.add_argument(
         "--redis",
         default=os.environ.get("MERCATO_REDIS_URL"),
         metavar="URL",
@@ -294,13 +301,18 @@ def _serve(args: argparse.Namespace) -> int:
     from mercato.api.limits import server_config
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
-    from mercato.services.platform import Platform
+    from mercato.services.platform import DEFAULT_STORE, Platform
 
     limits = limits_from_args(args)
     root = Path(args.data_dir)
     root.mkdir(parents=True, exist_ok=True)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
-    platform = Platform(root / "node")
+    try:
+        platform = Platform(root / "node", store_url=args.db or DEFAULT_STORE)
+    except Exception as e:  # an unreachable or unusable store: say so, do not trace
+        print(f"mercato serve: cannot open the store: {e}".splitlines()[0], file=sys.stderr)
+        auth.close()
+        return EXIT_FAILED
     creds = root / "credentials.json"
     if not any(u.role == "admin" for u in auth.users()):
         import secrets

@@ -52,11 +52,13 @@ from mercato.api.app import (
     endpoint_for,
     json_response,
 )
+from mercato.api.base import page_token, paged_response
 from mercato.domain.commands import CancelOrder, NewOrder, ReplaceOrder
 from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
+from mercato.services.history import order_token, parse_order_token
 from mercato.services.oms import OrderView
 
 _NS: Final = uuid.UUID("6d657263-6174-6f00-0000-000000000000")  # names asset and account ids
@@ -321,19 +323,19 @@ class AlpacaApi:
         assert v is not None
         return json_response(self.order(v))
 
-    def _own(self, c: Ctx, order_id: int) -> OrderView:
+    async def _own(self, c: Ctx, order_id: int) -> OrderView:
         try:
-            return self.api.own_order(c.user, order_id)
+            return await self.api.own_order(c.user, order_id)
         except ApiError:
             raise ApiError(404, "unknown_order", "order not found") from None
 
     async def get(self, c: Ctx) -> Response:
-        return json_response(self.order(self._own(c, _order_id(c.request.path_params["id"]))))
+        return json_response(self.order(await self._own(c, _order_id(c.request.path_params["id"]))))
 
     async def by_client_id(self, c: Ctx) -> Response:
         client_id = c.request.query_params.get("client_order_id", "")
         for account in c.user.accounts:
-            v = self.api.platform.history.by_client_id(account, client_id)
+            v = await self.api.platform.queries.by_client_id(account, client_id)
             if v is not None:
                 return json_response(self.order(v))
         raise ApiError(404, "unknown_order", "order not found")
@@ -344,21 +346,35 @@ class AlpacaApi:
         raw_limit = q.get("limit", "50")
         limit = int(raw_limit) if raw_limit.isdecimal() else 50  # isdigit() passes "²"
         symbols = set(q.get("symbols", "").split(",")) - {""}
-        out: list[OrderView] = []
-        for account in c.user.accounts:
-            if status == "open":
+        limit = max(1, min(limit, 500))
+        token = None
+        if status == "open":  # every live order is in memory
+            out: list[OrderView] = []
+            for account in c.user.accounts:
                 out.extend(self.api.platform.history.open_orders(account))
-            else:
-                wanted = None if status == "all" else set(OrderStatus) - _OPEN
-                out.extend(
-                    self.api.platform.history.orders(account=account, status=wanted, limit=500)
+            out = [v for v in out if not symbols or v.symbol in symbols]
+            out.sort(key=lambda v: v.updated_seq, reverse=True)
+            out = out[:limit]
+        else:
+            wanted = None if status == "all" else set(OrderStatus) - _OPEN
+            out = []
+            try:
+                before = page_token(c.request, parse_order_token)
+            except ApiError as e:  # (Alpaca's status for a bad parameter)
+                raise ApiError(422, e.code, e.message) from None
+            wanted_symbols: list[str | None] = [*sorted(symbols)] or [None]
+            for symbol in wanted_symbols:
+                page, _ = await self.api.platform.queries.orders(
+                    c.user.accounts, symbol=symbol, statuses=wanted, before=before, limit=limit
                 )
-        out = [v for v in out if not symbols or v.symbol in symbols]
-        out.sort(key=lambda v: v.updated_seq, reverse=True)
-        return json_response([self.order(v) for v in out[: max(1, min(limit, 500))]])
+                out.extend(page)
+            out.sort(key=lambda v: (v.updated_seq, v.order_id), reverse=True)
+            out = out[:limit]
+            token = order_token(out[-1]) if len(out) == limit else None
+        return paged_response([self.order(v) for v in out], token)
 
     async def replace(self, c: Ctx) -> Response:
-        v = self._own(c, _order_id(c.request.path_params["id"]))
+        v = await self._own(c, _order_id(c.request.path_params["id"]))
         body = await _body(c, OrderPatch)
         book = self.api.book(v.symbol)
         try:
@@ -388,7 +404,7 @@ class AlpacaApi:
         return json_response(self.order(v))
 
     async def cancel(self, c: Ctx) -> Response:
-        v = self._own(c, _order_id(c.request.path_params["id"]))
+        v = await self._own(c, _order_id(c.request.path_params["id"]))
         events = await self.api.submit(
             CancelOrder(ts=self.api.platform.now(), order_id=v.order_id, symbol=v.symbol)
         )
@@ -531,7 +547,16 @@ ROUTES: Final = (
             Param("status", {"enum": ["open", "closed", "all"], "default": "open"}),
             Param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
             Param("symbols", {"type": "string", "description": "A,B: only these symbols"}),
+            Param(
+                "page_token",
+                {
+                    "type": "string",
+                    "description": "closed, all: the Mercato-Next-Page-Token header of "
+                    "the previous page",
+                },
+            ),
         ),
+        errors=frozenset({422}),
     ),
     AlpacaRoute("DELETE", "/v2/orders", TRADER, "cancel_all", list[Canceled], status=207),
     AlpacaRoute(

@@ -40,6 +40,8 @@ from mercato.api.base import (
     int_param,
     json_response,
     limit_param,
+    page_token,
+    paged_response,
     path_int,
 )
 from mercato.api.limits import ConnectionGuard, Limits
@@ -62,7 +64,8 @@ from mercato.domain.types import (
 from mercato.ports import Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
-from mercato.services.oms import FillView, OrderView
+from mercato.services.history import parse_order_token, parse_seq_token
+from mercato.services.oms import OrderView
 from mercato.services.platform import Platform
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
@@ -283,7 +286,7 @@ class Api(MarketDataHandlers, AdminHandlers):
         )
         for ev in events:
             if isinstance(ev, DuplicateClientOrder):  # idempotent: the original, again
-                original = self.platform.history.order(ev.order_id)
+                original = await self.platform.queries.order(ev.order_id)
                 if original is not None:
                     return 200, original
         rej = self.refused(events)
@@ -294,7 +297,7 @@ class Api(MarketDataHandlers, AdminHandlers):
         return 201, v
 
     async def get_order(self, c: Ctx) -> Response:
-        v = self.own_order(c.user, path_int(c.request, "order_id"))
+        v = await self.own_order(c.user, path_int(c.request, "order_id"))
         data = self.order_json(v)
         data["history"] = [
             {
@@ -314,19 +317,24 @@ class Api(MarketDataHandlers, AdminHandlers):
             raise ApiError(400, "invalid_status", "status is open, closed or all")
         limit = limit_param(c.request)
         symbol = q.get("symbol")
-        out: list[OrderView] = []
-        for account in self._accounts_for(c):
-            if status == "open":
+        accounts = self._accounts_for(c)
+        token = None
+        if status == "open":  # every live order is in memory
+            out: list[OrderView] = []
+            for account in accounts:
                 out.extend(self.platform.history.open_orders(account, symbol))
-            else:
-                wanted = None if status == "all" else set(OrderStatus) - _OPEN
-                out.extend(
-                    self.platform.history.orders(
-                        account=account, symbol=symbol, status=wanted, limit=limit
-                    )
-                )
-        out.sort(key=lambda v: v.updated_seq, reverse=True)
-        return json_response([self.order_json(v) for v in out[:limit]])
+            out.sort(key=lambda v: v.updated_seq, reverse=True)
+            out = out[:limit]
+        else:
+            wanted = None if status == "all" else set(OrderStatus) - _OPEN
+            out, token = await self.platform.queries.orders(
+                accounts,
+                symbol=symbol,
+                statuses=wanted,
+                before=page_token(c.request, parse_order_token),
+                limit=limit,
+            )
+        return paged_response([self.order_json(v) for v in out], token)
 
     async def cancel(self, c: Ctx) -> Response:
         v = await self.cancel_for(c.user, path_int(c.request, "order_id"))
@@ -334,7 +342,7 @@ class Api(MarketDataHandlers, AdminHandlers):
 
     async def cancel_for(self, p: Principal, order_id: int) -> OrderView:
         """Cancel one of ``p``'s orders; a refusal raises ``ApiError``."""
-        v = self.own_order(p, order_id)
+        v = await self.own_order(p, order_id)
         events = await self.submit(
             CancelOrder(ts=self.platform.now(), order_id=v.order_id, symbol=v.symbol)
         )
@@ -359,7 +367,7 @@ class Api(MarketDataHandlers, AdminHandlers):
         return json_response({"cancelled": done})
 
     async def replace(self, c: Ctx) -> Response:
-        v = self.own_order(c.user, path_int(c.request, "order_id"))
+        v = await self.own_order(c.user, path_int(c.request, "order_id"))
         body = await c.body(s.ReplaceRequest)
         book = self.book(v.symbol)
         try:
@@ -387,13 +395,13 @@ class Api(MarketDataHandlers, AdminHandlers):
     async def fills(self, c: Ctx) -> Response:
         q = c.request.query_params
         limit = limit_param(c.request)
-        out: list[FillView] = []
-        for account in self._accounts_for(c):
-            out.extend(
-                self.platform.history.fills(account=account, symbol=q.get("symbol"), limit=limit)
-            )
-        out.sort(key=lambda f: f.seq, reverse=True)
-        return json_response([self.fill_json(f) for f in out[:limit]])
+        out, token = await self.platform.queries.fills(
+            self._accounts_for(c),
+            symbol=q.get("symbol"),
+            before=page_token(c.request, parse_seq_token),
+            limit=limit,
+        )
+        return paged_response([self.fill_json(f) for f in out], token)
 
     def _accounts_for(self, c: Ctx) -> list[int]:
         requested = int_param(c.request, "account")

@@ -61,6 +61,22 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(_json.encode(data), status, headers, media_type="application/json")
 
 
+NEXT_PAGE: Final = "Mercato-Next-Page-Token"  # the response header of a paged list
+
+
+def paged_response(data: list[Any], token: str | None) -> Response:
+    """One page of a list: ``token`` (the next page's ``page_token``) in ``NEXT_PAGE``."""
+    return json_response(data, headers={NEXT_PAGE: token} if token is not None else None)
+
+
+def page_token(request: Request, parse: Callable[[str | None], T]) -> T:
+    """The ``page_token`` query parameter as ``parse`` reads it, or a 400."""
+    try:
+        return parse(request.query_params.get("page_token"))
+    except ValueError as e:
+        raise ApiError(400, "invalid_page_token", str(e)) from None
+
+
 def error_response(e: ApiError) -> Response:
     body = {"error": {"code": e.code, "message": e.message}}
     headers = {"Retry-After": str(e.retry_after)} if e.status == 429 else None
@@ -179,6 +195,7 @@ class ApiBase:
             resting_all=self._resting_all,
         )
         self.md.seed(platform.core.engine.books.values())
+        platform.queries.restore_market_data(self.md)  # the tape and bars, from the store
         platform.on_events(self.md.on_events)
 
     def _resting_all(self, symbol: str) -> list[tuple[int, int, int, int]]:
@@ -223,8 +240,10 @@ class ApiBase:
             raise ApiError(404, "unknown_account", "no such account")
         return account
 
-    def own_order(self, p: Principal, order_id: int) -> OrderView:
-        v = self.platform.history.order(order_id)
+    async def own_order(self, p: Principal, order_id: int) -> OrderView:
+        """One of ``p``'s orders, live or finished (from the store once memory no longer
+        holds it), or a 404."""
+        v = await self.platform.queries.order(order_id)
         if v is None or (v.account not in p.accounts and p.role != ADMIN):
             raise ApiError(404, "unknown_order", "no such order")
         return v

@@ -9,11 +9,21 @@ import msgspec
 from starlette.responses import Response
 
 from mercato.api import schemas as s
-from mercato.api.base import ApiBase, ApiError, Ctx, int_param, json_response, limit_param
+from mercato.api.base import (
+    ApiBase,
+    ApiError,
+    Ctx,
+    int_param,
+    json_response,
+    limit_param,
+    page_token,
+    paged_response,
+)
 from mercato.domain.instrument import DecimalError, Instrument, parse_decimal
 from mercato.marketdata.bars import INTERVALS
 from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
 from mercato.marketdata.market import DEFAULT_BARS, Market
+from mercato.services.history import parse_seq_token
 from mercato.services.marketdata import MarketData
 
 
@@ -63,11 +73,16 @@ class MarketDataHandlers(ApiBase):
         symbol = c.request.path_params["symbol"]
         m = self.market(symbol)
         limit = limit_param(c.request)
-        return json_response(
-            [
-                {k: v for k, v in m.trade_json(t).items() if k != "symbol"}
-                for t in self.md.trades(symbol, limit)
-            ]
+        before = page_token(c.request, parse_seq_token)
+        kept = self.md.trades(symbol, self.md.max_trades)  # newest first, a whole suffix
+        tape = [t for t in kept if before is None or t.trade_id < before][:limit]
+        if len(tape) < limit and not m.external:  # older: the store's (the engine's trades)
+            bounds = [b for b in (before, kept[-1].trade_id if kept else None) if b is not None]
+            bound = min(bounds) if bounds else None
+            tape += await self.platform.queries.trades_before(symbol, bound, limit - len(tape))
+        token = str(tape[-1].trade_id) if len(tape) == limit else None
+        return paged_response(
+            [{k: v for k, v in m.trade_json(t).items() if k != "symbol"} for t in tape], token
         )
 
     async def bars(self, c: Ctx) -> Response:

@@ -85,15 +85,22 @@ _LEVELS = {
     "required": False,
     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
 }
+_PAGE_TOKEN = {
+    "name": "page_token",
+    "in": "query",
+    "required": False,
+    "description": "The Mercato-Next-Page-Token header of the previous page (docs/api.md).",
+    "schema": {"type": "string"},
+}
 QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "depth": [_LEVELS],
-    "recent_trades": [_LIMIT],
+    "recent_trades": [_LIMIT, _PAGE_TOKEN],
     "bars": [_LIMIT],
     "account": [_ACCOUNT],
     "positions": [_ACCOUNT],
-    "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT],
+    "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
     "cancel_all": [_ACCOUNT],
-    "fills": [_SYMBOL, _LIMIT, _ACCOUNT],
+    "fills": [_SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
 }
 """The query parameters each handler reads."""
 

@@ -111,6 +111,17 @@ class BarBuilder:
         self._count = 1
         return closed
 
+    def restore(self, bars: list[Bar]) -> None:
+        """Start from ``bars`` (oldest first, e.g. read back from the store after a
+        restart): all but the newest are closed, the newest is the open bar."""
+        if not bars:
+            return
+        *closed, b = bars
+        self.history.extend(closed)
+        self._start = self._floor = b.start
+        self._open, self._high, self._low, self._close = b.open, b.high, b.low, b.close
+        self._volume, self._count = b.volume, b.trades
+
     def advance(self, now: int) -> list[Bar]:
         """The clock reads ``now`` (ns): close the open bar if its interval has ended.
 

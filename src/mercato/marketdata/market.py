@@ -110,6 +110,11 @@ class Stats:
             self._closed_len = -1
         # (a trade older than the newest minute is left out: time went back)
 
+    def restore(self, minutes: list[tuple[int, int, int, int, int, int, int]]) -> None:
+        """Start from one-minute buckets (start, o, h, l, c, volume, n), oldest first."""
+        self.minutes = deque(list(m) for m in minutes[-DAY_NS // MINUTE_NS :])
+        self._closed_len = -1
+
     def window(self, now: int) -> tuple[int, int, int, int, int, int] | None:
         """(open, high, low, last, volume, trades) over the 24 hours to ``now``, or None."""
         floor = now - now % MINUTE_NS - DAY_NS + MINUTE_NS

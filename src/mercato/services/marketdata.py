@@ -568,6 +568,21 @@ class MarketData:
         bars = [*builder.history, current] if current is not None else list(builder.history)
         return bars[-limit:] if limit > 0 else []
 
+    def restore(self, symbol: str, tape: list[MdTrade], bars: dict[str, list[Bar]]) -> None:
+        """Start ``symbol`` from its history (after a restart, read back from the store):
+        the recent trades and each interval's bars, oldest first, the newest bar open.
+        Nothing is published (no one subscribed yet)."""
+        m = self.markets[symbol]
+        m.trades.extend(tape)
+        for name, history in bars.items():
+            m.bars[name].restore(history)
+        minutes = bars.get("1m", [])
+        m.stats.restore(
+            [(b.start, b.open, b.high, b.low, b.close, b.volume, b.trades) for b in minutes]
+        )
+        if tape and tape[-1].ts > self._now:
+            self._now = tape[-1].ts
+
     def seed(self, books: Iterable[Any]) -> None:
         """Start from the engine's books (after a restart): their instruments and levels.
         (The L3 view starts from the book itself when someone first asks for it.)"""

@@ -17,8 +17,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Final
 
-import msgspec
-
 from mercato.domain.events import (
     DuplicateClientOrder,
     Event,
@@ -36,8 +34,9 @@ from mercato.domain.events import (
 )
 from mercato.domain.ledger import PAPER, fees_of
 from mercato.domain.orders import FINAL, Order, OrderStatus
+from mercato.services.oms_views import Details, FillView, Group, OrderView, Transition
 
-Details = dict[str, int | str | bool]
+__all__ = ["Details", "FillView", "Group", "OrderHistory", "OrderView", "Transition"]
 
 # what happened, as recorded in ``Transition.event``
 ACCEPTED: Final = "accepted"
@@ -60,89 +59,6 @@ _NEW_COMMANDS: Final = frozenset(("n", "brk", "oco"))
 _MAX_PENDING: Final = 65_536
 
 
-class Transition(msgspec.Struct, frozen=True, gc=False):
-    """One step of an order's life: the status after it, what happened, and its details."""
-
-    seq: int
-    ts: int
-    status: OrderStatus
-    event: str
-    details: Details = {}
-
-
-class FillView(msgspec.Struct, gc=False):
-    """One execution of one order (the counterparty is not shown, only the liquidity).
-
-    ``fee`` is filled in when the trade's ledger posting arrives (0 until then, or free).
-    """
-
-    seq: int  # the Trade event's seq
-    ts: int
-    order_id: int
-    account: int
-    symbol: str
-    side: int
-    price: int
-    qty: int
-    liquidity: str  # "maker" or "taker"
-    fee: int = 0
-
-
-class Group(msgspec.Struct, frozen=True, gc=False):
-    """Orders the core manages together: ``kind`` "bracket" or "oco", and their ids."""
-
-    kind: str
-    order_ids: tuple[int, ...]
-
-
-class OrderView(msgspec.Struct, gc=False):
-    """What the OMS knows about one order. Owned by the projection: read, never mutate.
-
-    ``qty`` is always ``filled + remaining`` (a replace sets a new remaining quantity). The
-    average fill price is ``notional / filled`` (exact integers: price units x qty units).
-    ``reason`` says why it ended without filling: a cancel reason, "expired", or a reject
-    reason (``detail`` then tells more). A rejected new order knows only what the rejection
-    carried (id, account, symbol): its side, type and quantities are 0.
-    """
-
-    order_id: int
-    account: int
-    symbol: str
-    status: OrderStatus
-    created_seq: int
-    created_ts: int
-    updated_seq: int
-    updated_ts: int
-    client_order_id: str = ""
-    side: int = 0
-    type: int = 0
-    tif: int = 0
-    price: int = 0
-    stop_price: int = 0
-    protect_price: int = 0
-    post_only: bool = False
-    qty: int = 0
-    filled: int = 0
-    remaining: int = 0
-    notional: int = 0
-    fees: int = 0
-    reason: str = ""
-    detail: str = ""
-    liquidation: bool = False
-    group: Group | None = None
-    history: list[Transition] = []
-    fills: list[FillView] = []
-
-    @property
-    def avg_price(self) -> tuple[int, int]:
-        """The average fill price as an exact fraction (notional, filled); (0, 0) unfilled."""
-        return self.notional, self.filled
-
-    @property
-    def is_open(self) -> bool:
-        return self.status not in FINAL
-
-
 class OrderHistory:
     """The order-history projection. ``apply`` it every event, in seq order.
 
@@ -154,6 +70,11 @@ class OrderHistory:
         assert max_closed >= 0 and max_fills >= 0
         self.seq = 0  # the last event applied
         self.max_closed = max_closed
+        # every order changed after ``horizon`` is here (those changed at or before it may
+        # have been evicted, or be from before a restart: the SQL store has them); the same
+        # for the fills after ``fills_horizon``
+        self.horizon = 0
+        self.fills_horizon = 0
         self._orders: dict[int, OrderView] = {}
         # every kept order, and each account's, oldest update first (a change moves it last)
         self._recent: dict[int, OrderView] = {}
@@ -232,6 +153,21 @@ class OrderHistory:
                 )
             )
 
+    def restore(self, views: Iterable[OrderView]) -> None:
+        """Keep ``views`` read back from the store (``decode_view``): a restart's live
+        orders, or orders the persister's replica changes again. Give them oldest change
+        first, before any newer event is applied (the recent lists stay in change order)."""
+        for v in views:
+            self._add(v)
+
+    def trim(self, keep: int) -> None:
+        """Forget all but the newest ``keep`` finished orders now (``max_closed`` stays)."""
+        limit, self.max_closed = self.max_closed, keep
+        try:
+            self._evict()
+        finally:
+            self.max_closed = limit
+
     def order(self, order_id: int) -> OrderView | None:
         return self._orders.get(order_id)
 
@@ -255,14 +191,18 @@ class OrderHistory:
         status: OrderStatus | Collection[OrderStatus] | None = None,
         since_seq: int | None = None,
         limit: int | None = 100,
+        before: tuple[int, int] | None = None,
     ) -> list[OrderView]:
-        """Kept orders, most recently changed first; ``since_seq``: changed after that seq."""
+        """Kept orders, most recently changed first; ``since_seq``: changed after that seq;
+        ``before``: (updated_seq, order_id) below that key (a page's cursor)."""
         statuses = _statuses(status)
         source = self._recent if account is None else self._by_account.get(account, {})
         out: list[OrderView] = []
         for v in reversed(source.values()):
             if since_seq is not None and v.updated_seq <= since_seq:
                 break  # everything further back changed earlier still
+            if before is not None and (v.updated_seq, v.order_id) >= before:
+                continue
             if (symbol is None or v.symbol == symbol) and (
                 statuses is None or v.status in statuses
             ):
@@ -278,15 +218,18 @@ class OrderHistory:
         order_id: int | None = None,
         since_seq: int | None = None,
         limit: int | None = 100,
+        before: int | None = None,
     ) -> list[FillView]:
         """Fills, newest first: an order's own (all of them, while it is kept), or the
-        last ``max_fills`` of everyone's."""
+        last ``max_fills`` of everyone's; ``before``: of trades with a lower seq."""
         kept = self._orders.get(order_id) if order_id is not None else None
         source: Iterator[FillView] = reversed(kept.fills if kept is not None else self._fills)
         out: list[FillView] = []
         for f in source:
             if since_seq is not None and f.seq <= since_seq:
                 break
+            if before is not None and f.seq >= before:
+                continue
             if (
                 (account is None or f.account == account)
                 and (symbol is None or f.symbol == symbol)
@@ -357,7 +300,10 @@ class OrderHistory:
         closed = self._closed
         while len(closed) > self.max_closed:
             oid, _ = closed.popitem(last=False)
-            self._forget(self._orders[oid])
+            v = self._orders[oid]
+            if v.updated_seq > self.horizon:
+                self.horizon = v.updated_seq
+            self._forget(v)
 
     def _forget(self, v: OrderView) -> None:
         oid = v.order_id
@@ -428,7 +374,10 @@ class OrderHistory:
             e.seq, e.ts, v.order_id, v.account, v.symbol, v.side, e.price, e.qty, liquidity
         )
         v.fills.append(f)
-        self._fills.append(f)
+        kept = self._fills
+        if len(kept) == kept.maxlen:
+            self.fills_horizon = max(self.fills_horizon, kept[0].seq if kept else f.seq)
+        kept.append(f)
         v.filled += e.qty
         v.remaining -= e.qty
         v.notional += e.price * e.qty

@@ -3,7 +3,10 @@
 It never talks to the engine node and never slows it down: it reads the node's journal
 (``JournalReader``: no lock, stops at the last complete record), runs its own copy of the
 deterministic core on the journaled commands, which regenerates the node's events bit for
-bit, and writes them with ``SqlPersister.write`` in bounded transactions. The store keeps,
+bit, and writes them with ``SqlPersister.write`` in bounded transactions, together with
+the orders they changed as the OMS projection has them (``OrderHistory``, fed the same
+events: ``order_views``, what the API answers from once its memory no longer holds an
+order). The store keeps,
 with each batch, the journal seq up to which every command's events are in it
 (``replica_state``); on start the replica restores the newest node snapshot at or before
 that seq (or starts from an empty core) and replays the journal from there. Events the
@@ -29,14 +32,51 @@ from mercato.adapters.journal import JournalReader
 from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
 from mercato.adapters.sql.persister import SqlPersister
 from mercato.domain.commands import AnyCommand
-from mercato.domain.events import Event
+from mercato.domain.events import DuplicateClientOrder, Event, OrdersLinked, Trade
 from mercato.engine import snapshot as engine_snapshot
 from mercato.engine.engine import Engine
 from mercato.services.engine_node import NODE_SNAPSHOT_VERSION, NodeSnapshot
+from mercato.services.oms import OrderHistory, OrderView
+from mercato.services.oms_views import decode_view, encode_view
 
 _log = logging.getLogger(__name__)
 _SNAPSHOT_FILE = re.compile(r"(\d{20})\.snap")
 _node_snapshot = msgspec.msgpack.Decoder(NodeSnapshot)
+_EVERYTHING = 1 << 62  # the replica's projection evicts nothing while a batch is applied
+KEEP_VIEWS = 10_000  # finished orders the replica's projection keeps between batches
+
+
+def touched_orders(events: Sequence[Event]) -> list[int]:
+    """The ids of the orders ``events`` may change in the OMS projection, in first-seen
+    order (a trade both of its orders; a duplicate the original and the repeat)."""
+    ids: dict[int, None] = {}
+    for e in events:
+        if isinstance(e, Trade):
+            ids[e.taker_order_id] = None
+            ids[e.maker_order_id] = None
+            continue
+        oid = getattr(e, "order_id", 0)
+        if oid:
+            ids[oid] = None
+        if isinstance(e, DuplicateClientOrder) and e.rejected_id:
+            ids[e.rejected_id] = None
+        elif isinstance(e, OrdersLinked):
+            ids.update(dict.fromkeys(e.order_ids))
+    return list(ids)
+
+
+def view_row(v: OrderView) -> dict[str, object]:
+    """The ``order_views`` row of ``v``."""
+    return {
+        "order_id": v.order_id,
+        "account": v.account,
+        "symbol": v.symbol,
+        "status": int(v.status),
+        "client_order_id": v.client_order_id,
+        "created_seq": v.created_seq,
+        "updated_seq": v.updated_seq,
+        "view": encode_view(v),
+    }
 
 
 class CoreLike(Protocol):
@@ -75,7 +115,8 @@ def node_snapshots(directory: Path, upto: int) -> Iterator[tuple[int, bytes]]:
 class PersisterService:
     """Catches the SQL store up with the journal in ``data_dir`` (``EngineNode.open``'s).
 
-    ``batch_events`` bounds one transaction. ``run_once`` is blocking (call it from a
+    ``batch_events`` bounds one transaction (a command's events are never split: one
+    command with more events makes a larger one). ``run_once`` is blocking (call it from a
     thread or a process of its own); ``run`` polls it from an event loop, off the loop's
     thread. The replica's CPU is its own: in a one-process deployment it shares the GIL
     with the node, so the distributed deployment runs it as a separate process.
@@ -89,23 +130,27 @@ class PersisterService:
         make_core: Callable[[], CoreLike] = Engine,
         restore_core: Callable[[bytes], CoreLike] = engine_snapshot.restore,
         batch_events: int = 5_000,
+        keep_views: int = KEEP_VIEWS,
     ) -> None:
         if batch_events < 1:
             raise ValueError("batch_events must be at least 1")
         root = Path(data_dir)
         self.store = store
         self.batch_events = batch_events
+        self.keep_views = keep_views
         self._make_core = make_core
         self._restore_core = restore_core
         self._snapshots = root / "snapshots"
         self._reader = JournalReader(root / "journal")
         self._core: CoreLike | None = None
+        self._views: OrderHistory | None = None  # the OMS projection of what it writes
         self._applied = 0  # journal seq of the last command the replica's core applied
         self._stored = 0  # seq of the last event in the store
         self._written = 0  # the store's journal seq (every command's events stored up to it)
         self._journal_end = 0  # the journal's last complete seq, as last seen
         self.start_seq = 0  # the journal seq the replica started from (a snapshot's, or 0)
         self._stop = threading.Event()
+        self._busy = threading.Lock()  # one catch-up at a time (a thread and a caller)
         self._wake: asyncio.Event | None = None
 
     # -- metrics -------------------------------------------------------------------------
@@ -126,12 +171,15 @@ class PersisterService:
 
         On any error the replica's state is dropped (the store is consistent: each batch
         is one transaction) and the next call starts over from the store's position.
+        Calls from several threads take turns.
         """
-        try:
-            return self._catch_up()
-        except BaseException:
-            self._core = None
-            raise
+        with self._busy:
+            try:
+                return self._catch_up()
+            except BaseException:
+                self._core = None
+                self._views = None
+                raise
 
     async def run(self, poll_interval: float = 0.05, retry_delay: float = 1.0) -> None:
         """Catch up every ``poll_interval`` seconds until ``stop()``. An error is logged
@@ -154,8 +202,25 @@ class PersisterService:
         finally:
             self._wake = None
 
+    def follow(self, poll_interval: float = 0.05, retry_delay: float = 1.0) -> None:
+        """``run`` for a thread of its own: blocking, until ``stop()`` (from any thread;
+        a stop before it started makes it return at once). It returns with the stop
+        cleared, so that a last ``run_once`` can catch up fully."""
+        try:
+            while not self._stop.is_set():
+                delay = poll_interval
+                try:
+                    self.run_once()
+                except Exception:
+                    _log.exception("persister: catching up failed; retrying")
+                    delay = max(poll_interval, retry_delay)
+                self._stop.wait(delay)
+        finally:
+            self._stop.clear()
+
     def stop(self) -> None:
-        """Ask ``run`` to return after the batch in hand (call it on ``run``'s loop)."""
+        """Ask ``run`` (call it on ``run``'s loop) or ``follow`` to return after the
+        batch in hand."""
         self._stop.set()
         if self._wake is not None:
             self._wake.set()
@@ -166,6 +231,7 @@ class PersisterService:
         """The replica's core at the newest snapshot the store covers, or an empty one."""
         upto = self._written = self.store.journal_seq()
         self._stored = self.store.last_seq()
+        self._views = OrderHistory(max_closed=_EVERYTHING, max_fills=0)
         for seq, data in node_snapshots(self._snapshots, upto):
             try:
                 state = _node_snapshot.decode(data)
@@ -194,14 +260,12 @@ class PersisterService:
                 raise RuntimeError(f"journal jumps from seq {self._applied} to {entry.seq}")
             events = core.process(entry.cmd)
             self._applied = entry.seq
-            for i, e in enumerate(events):
-                if e.seq <= stored:
-                    continue  # the store has it (a restart from an earlier snapshot)
-                buf.append(e)
-                if len(buf) >= limit:
-                    whole = entry.seq if i == len(events) - 1 else entry.seq - 1
-                    written += self._write(buf, whole)
-                    buf = []
+            # (a command's events all go in one transaction: the projection's state
+            # between two of them, a trade waiting for its fees, is never stored)
+            buf.extend(e for e in events if e.seq > stored)  # (else the store has it)
+            if len(buf) >= limit:
+                written += self._write(buf, entry.seq)
+                buf = []
             if self._stop.is_set():
                 break
         if buf or self._applied > self._written:
@@ -212,7 +276,19 @@ class PersisterService:
     def _write(self, events: list[Event], whole: int) -> int:
         """One transaction: ``events``, and ``whole``: the journal seq up to which every
         command's events are now stored."""
-        n = self.store.write(events, journal_seq=whole)
+        views = self._views
+        assert views is not None
+        rows: list[dict[str, object]] = []
+        if events:
+            ids = touched_orders(events)
+            missing = [oid for oid in ids if views.order(oid) is None]
+            if missing:
+                stored = [decode_view(b) for b in self.store.views(missing).values()]
+                views.restore(sorted(stored, key=lambda v: v.updated_seq))
+            views.apply(events)
+            rows = [view_row(v) for oid in ids if (v := views.order(oid)) is not None]
+            views.trim(self.keep_views)
+        n = self.store.write(events, journal_seq=whole, views=rows)
         if events:
             self._stored = events[-1].seq
         self._written = max(self._written, whole)

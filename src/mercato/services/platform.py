@@ -10,27 +10,50 @@ awaits see one consistent state.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
+from mercato.adapters.sql.history import SqlHistory
+from mercato.adapters.sql.persister import SqlPersister
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
 from mercato.engine.core import INTERNAL_IDS, Core
 from mercato.ports import JournalEntry
 from mercato.services.engine_node import AsyncEngineNode, EngineNode
+from mercato.services.history import History
 from mercato.services.oms import OrderHistory
+from mercato.services.oms_views import decode_view
+from mercato.services.persister import PersisterService
 
 SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
+DEFAULT_STORE: Final = "default"  # store_url: SQLite in the data directory (store.sqlite)
+PERSIST_EVERY: Final = 0.05  # seconds between two catch-ups of the in-process persister
+_log = logging.getLogger(__name__)
+
+
+def default_store_url(data_dir: str | os.PathLike[str]) -> str:
+    """Where a data directory's SQL store is unless told otherwise (``mercato persist``'s
+    default too)."""
+    return f"sqlite:///{Path(data_dir) / 'store.sqlite'}"
 
 
 class Platform:
     """The core (journaled when ``data_dir`` is given), its order history and id source.
 
     Without a data directory the core runs in memory and nothing survives a restart (for
-    tests and throw-away demos). With one, start-up is recovery: the history is rebuilt
-    from the events replayed after the newest snapshot (older history lives in SQL).
+    tests and throw-away demos). With one, start-up is recovery. With a SQL store as well
+    (``store_url``: the default, SQLite in the data directory; a PostgreSQL URL; None for
+    none) the persister runs in-process on a thread of its own, following the journal into
+    SQL; start-up first catches the store up with the journal, so that the store holds all
+    history before this run, and keeps only the live orders in memory (read back from the
+    store, whole). Queries go through ``queries`` (``History``): memory, then the store.
+    Without a store the history is rebuilt from the events replayed after the newest
+    snapshot, and what came before it is not known.
     """
 
     def __init__(
@@ -40,15 +63,24 @@ class Platform:
         clock: Callable[[], int] = time.time_ns,
         fsync: bool = True,
         snapshot_every: int = 100_000,
+        store_url: str | None = DEFAULT_STORE,
+        max_closed: int = 100_000,
+        max_fills: int = 100_000,
     ) -> None:
         self.clock = clock
-        self.history = OrderHistory()
+        self.history = OrderHistory(max_closed, max_fills)
         self._node: EngineNode | None = None
         self._async: AsyncEngineNode | None = None
+        self.persister: PersisterService | None = None
+        self._store: SqlPersister | None = None
+        self._archive: SqlHistory | None = None
+        self._persisting: threading.Thread | None = None
         self.core: Core
         if data_dir is None:
             self.core = Core()
         else:
+            if store_url == DEFAULT_STORE:
+                store_url = default_store_url(data_dir)
 
             def replayed(entry: JournalEntry, events: list[Event]) -> None:
                 self.history.apply(events)
@@ -58,17 +90,38 @@ class Platform:
                 machine="core",
                 fsync=fsync,
                 snapshot_every=snapshot_every,
-                on_replay=replayed,
+                on_replay=None if store_url else replayed,
             )
             core = self.core = self._node.engine  # type: ignore[assignment]
             assert isinstance(core, Core)
-            # live orders from before the snapshot, whose acceptance was not replayed
-            self.history.seed_live([*core.engine.orders.values(), *core.paper.orders.values()])
+            live = [*core.engine.orders.values(), *core.paper.orders.values()]
+            if store_url:
+                try:
+                    self._open_store(data_dir, store_url, [o.order_id for o in live])
+                except BaseException:
+                    self._node.close()  # (its lock: a retry in this process can open it)
+                    raise
+            # live orders that are not known whole (no store; a store without them): their
+            # current state, without their fills before the snapshot
+            self.history.seed_live(live)
             self._async = AsyncEngineNode(self._node)
         self._source_seq = self._node.last_source_seq(SOURCE) if self._node else 0
         self._last_id = 0
         self._last_ts = 0
         self._listeners: list[Callable[[list[Event]], None]] = []
+        self.queries = History(self.history, self._archive)
+
+    def _open_store(self, data_dir: str | os.PathLike[str], url: str, live: list[int]) -> None:
+        """Catch the store up with the journal, then keep the live orders from it."""
+        store = self._store = SqlPersister(url)
+        self.persister = PersisterService(
+            data_dir, store, make_core=Core, restore_core=Core.restore
+        )
+        self.persister.run_once()  # the store now holds every event journaled so far
+        views = [decode_view(b) for b in store.views(live).values()]
+        self.history.restore(sorted(views, key=lambda v: (v.updated_seq, v.order_id)))
+        self.history.horizon = self.history.fills_horizon = self.core.seq
+        self._archive = SqlHistory(url)
 
     @property
     def durable(self) -> bool:
@@ -81,14 +134,37 @@ class Platform:
     def start(self) -> None:
         if self._async is not None:
             self._async.start()
+        if self.persister is not None and self._persisting is None:
+            self._persisting = threading.Thread(
+                target=self.persister.follow,
+                args=(PERSIST_EVERY,),
+                name="mercato-persister",
+                daemon=True,
+            )
+            self._persisting.start()
 
     async def stop(self) -> None:
         if self._async is not None:
             await self._async.stop()
+        if self._persisting is not None:
+            assert self.persister is not None
+            self.persister.stop()
+            self._persisting.join()
+            self._persisting = None
         if self._node is not None:
             self._node.snapshot()
             self._node.close()
             self._node = None
+        if self.persister is not None:
+            try:  # the store complete at a clean stop: the next start has nothing to do
+                self.persister.run_once()
+            except Exception:
+                _log.exception("persister: the last catch-up failed (the next start redoes it)")
+            self.persister = None
+        for closable in (self._store, self._archive):
+            if closable is not None:
+                closable.close()
+        self._store = self._archive = None
 
     # -- ids, time and commands ----------------------------------------------------------
 

@@ -21,7 +21,8 @@ from mercato.adapters.sql.schema import TABLES, metadata, orders, trades
 from mercato.domain.commands import Command
 from mercato.domain.events import Event, OrderAccepted, Trade
 from mercato.services.engine_node import EngineNode
-from mercato.services.persister import PersisterService
+from mercato.services.oms import OrderHistory
+from mercato.services.persister import PersisterService, touched_orders, view_row
 
 from .test_engine_node import batches, load
 
@@ -75,8 +76,11 @@ def reference(tmp_path: Path, events: list[Event]) -> dict[str, list[Any]]:
     url = f"sqlite:///{tmp_path / 'reference.db'}"
     (tmp_path / "reference.db").unlink(missing_ok=True)
     p = SqlPersister(url)
+    views = OrderHistory(max_closed=1 << 30)  # one projection of every event, no eviction
+    views.apply(events)
+    rows = [view_row(v) for oid in touched_orders(events) if (v := views.order(oid))]
     try:
-        p.write(events)
+        p.write(events, views=rows)
     finally:
         p.close()
     return dump(url)
@@ -133,18 +137,19 @@ def test_catches_up_resumes_and_never_writes_twice(tmp_path: Path, node: Node) -
 
 
 def test_split_commands_and_a_store_behind_the_snapshot(tmp_path: Path, node: Node) -> None:
-    """batch_events=3 splits many commands' events over transactions; a store that is
-    behind the node's newest snapshot restarts from an empty core instead."""
+    """batch_events=3: a transaction per command or two (a command's events are never
+    split); a store that is behind the node's newest snapshot restarts from an empty core
+    instead. The stored order views equal one projection fed every event."""
     url = f"sqlite:///{tmp_path / 'replica.db'}"
     data = tmp_path / "data"
     node.submit(CMDS[:120])
     store = SqlPersister(url)
-    svc = PersisterService(data, store, batch_events=3)
+    svc = PersisterService(data, store, batch_events=3, keep_views=2)  # views come back
     assert svc.run_once() == len(node.events)
     node.submit(CMDS[120:300])
     node.node.snapshot()  # at 300, ahead of the store (120)
     node.submit(CMDS[300:320])
-    svc2 = PersisterService(data, store, batch_events=3)
+    svc2 = PersisterService(data, store, batch_events=3, keep_views=0)  # from the store
     n = svc2.run_once()
     assert svc2.start_seq == 0 and svc2.applied_seq == 320
     assert n == len(node.events) - node.counts[120]

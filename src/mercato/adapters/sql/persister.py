@@ -62,6 +62,7 @@ from mercato.adapters.sql.schema import (
     ledger_entries,
     ledger_postings,
     order_events,
+    order_views,
     orders,
     persister_state,
     positions,
@@ -277,17 +278,32 @@ class SqlPersister:
             row = conn.execute(q).first()
             return 0 if row is None else int(row[0])
 
-    def write(self, events: Sequence[Event], *, journal_seq: int | None = None) -> int:
+    def views(self, order_ids: Iterable[int]) -> dict[int, bytes]:
+        """The stored ``order_views`` blobs of ``order_ids`` (those that have one)."""
+        with self.engine.connect() as conn:
+            rows = _read(conn, order_views, order_views.c.order_id, order_ids)
+        return {oid: bytes(r["view"]) for oid, r in rows.items()}
+
+    def write(
+        self,
+        events: Sequence[Event],
+        *,
+        journal_seq: int | None = None,
+        views: Sequence[Row] = (),
+    ) -> int:
         """Apply ``events`` in one transaction; return how many were new (not skipped).
 
         ``journal_seq``: a replica's position, stored in the same transaction (it only
         moves forward): every event of the journal's commands up to it is now stored.
+        ``views``: ``order_views`` rows (the OMS projection's orders these events changed),
+        upserted in the same transaction, only when some event was new.
         """
         with self.engine.begin() as conn:
             last = self._last_seq(conn, lock=True)
             fresh = [e for e in events if e.seq > last]
             if fresh:
                 self._apply(conn, fresh)
+                self._upsert(conn, order_views, ("order_id",), list(views))
                 new_last = max(e.seq for e in fresh)
                 if last == 0 and not self._has_state(conn):
                     conn.execute(insert(persister_state).values(id=_STATE_ID, last_seq=new_last))

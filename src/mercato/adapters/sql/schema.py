@@ -91,6 +91,25 @@ trades = Table(
     Column("maker_account", BigInteger, nullable=False),
     Column("taker_side", Integer, nullable=False),
     Index("ix_trades_symbol_seq", "symbol", "seq"),
+    Index("ix_trades_symbol_ts", "symbol", "ts"),
+)
+
+order_views = Table(
+    "order_views",
+    metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", BigInteger, nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("status", Integer, nullable=False),  # mercato.domain.orders.OrderStatus
+    Column("client_order_id", String(64), nullable=False),  # "": none
+    Column("created_seq", BigInteger, nullable=False),
+    Column("updated_seq", BigInteger, nullable=False),
+    # the OMS projection's whole order (``mercato.services.oms.OrderView``, MessagePack):
+    # the API answers from it, byte for byte as from memory, once memory no longer holds it
+    Column("view", LargeBinary, nullable=False),
+    Index("ix_order_views_account_updated", "account", "updated_seq", "order_id"),
+    Index("ix_order_views_updated", "updated_seq", "order_id"),
+    Index("ix_order_views_account_client", "account", "client_order_id"),
 )
 
 persister_state = Table(
@@ -255,6 +274,7 @@ TABLES = (
     "orders",
     "order_events",
     "trades",
+    "order_views",
     "persister_state",
     "replica_state",
     "currencies",

@@ -1,0 +1,225 @@
+"""The history the API answers from: the OMS projection's window in memory first, then the
+SQL store for what the window no longer holds (``docs/persister.md``).
+
+Memory (``OrderHistory``) holds every live order, the newest finished orders and the newest
+fills; ``memory.horizon`` says up to which event seq it may be missing orders (evicted, or
+from before a restart), ``memory.fills_horizon`` the same for fills. Above a horizon memory
+alone answers; at or below it the store does, and a page merges both. An order just
+acknowledged is in memory at once (read-your-writes); the store follows within the
+persister's lag, and only ever for the part below the horizon, which is already in it
+(a restart first catches the store up with the journal).
+
+SQL is read off the event loop (``asyncio.to_thread``); memory answers without an await
+when it holds the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from typing import Final
+
+from mercato.adapters.sql.history import SqlHistory
+from mercato.marketdata.bars import INTERVALS, Bar
+from mercato.marketdata.events import MdTrade
+from mercato.services.marketdata import MarketData
+from mercato.services.oms import MAKER, OrderHistory
+from mercato.services.oms_views import FillView, OrderView, decode_view
+
+_REFILLS: Final = 4  # at most this many extra store reads to fill one page
+
+
+class PageTokenError(ValueError):
+    """A page token that no page of this kind gave."""
+
+
+def order_token(v: OrderView) -> str:
+    return f"{v.updated_seq}.{v.order_id}"
+
+
+def parse_order_token(token: str | None) -> tuple[int, int] | None:
+    if token is None:
+        return None
+    seq, dot, oid = token.partition(".")
+    if not (dot and seq.isdigit() and oid.isdigit() and len(token) <= 41):
+        raise PageTokenError(f"not a page token of this list: {token[:48]!r}")
+    return int(seq), int(oid)
+
+
+def parse_seq_token(token: str | None) -> int | None:
+    if token is None:
+        return None
+    if not (token.isdigit() and len(token) <= 20):
+        raise PageTokenError(f"not a page token of this list: {token[:48]!r}")
+    return int(token)
+
+
+class History:
+    """Orders, fills and the trade tape: ``memory`` first, then ``store`` (None: memory
+    only, e.g. a platform without a data directory)."""
+
+    def __init__(self, memory: OrderHistory, store: SqlHistory | None = None) -> None:
+        self.memory = memory
+        self.store = store
+
+    # -- one order -----------------------------------------------------------------------
+
+    async def order(self, order_id: int) -> OrderView | None:
+        v = self.memory.order(order_id)
+        if v is not None or self.store is None:
+            return v
+        blob = await asyncio.to_thread(self.store.view, order_id)
+        return None if blob is None else decode_view(blob)
+
+    async def by_client_id(self, account: int, client_order_id: str) -> OrderView | None:
+        v = self.memory.by_client_id(account, client_order_id)
+        if v is not None or self.store is None:
+            return v
+        blob = await asyncio.to_thread(self.store.view_by_client, account, client_order_id)
+        if blob is None:
+            return None
+        stored = decode_view(blob)
+        return self.memory.order(stored.order_id) or stored
+
+    # -- pages ---------------------------------------------------------------------------
+
+    async def orders(
+        self,
+        accounts: Sequence[int],
+        *,
+        symbol: str | None = None,
+        statuses: Collection[int] | None = None,
+        before: tuple[int, int] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[OrderView], str | None]:
+        """``accounts``' orders, most recently changed first (ties: the higher id first),
+        and the token of the next page (a full page has one; None: the last page)."""
+        memory, store = self.memory, self.store
+        horizon = memory.horizon if store is not None else None
+        found: dict[int, OrderView] = {}
+        for account in accounts:
+            for v in memory.orders(
+                account=account,
+                symbol=symbol,
+                status=statuses,  # type: ignore[arg-type]
+                since_seq=horizon,
+                limit=limit,
+                before=before,
+            ):
+                found[v.order_id] = v
+        if store is not None and accounts:
+            key = before
+            for _ in range(_REFILLS + 1):
+                rows = await asyncio.to_thread(
+                    store.views_page,
+                    accounts,
+                    symbol=symbol,
+                    statuses=statuses,
+                    before=key,
+                    upto=horizon,
+                    limit=limit,
+                )
+                for _seq, oid, blob in rows:
+                    if oid in found:
+                        continue
+                    kept = memory.order(oid)
+                    if kept is None:
+                        found[oid] = decode_view(blob)
+                    elif kept.updated_seq <= memory.horizon:
+                        found[oid] = kept  # the same order; memory's copy is as new
+                    # (else memory has a newer change: its first part answered for it)
+                if len(rows) < limit or len(found) >= limit:
+                    break
+                key = (rows[-1][0], rows[-1][1])
+        out = sorted(found.values(), key=lambda v: (v.updated_seq, v.order_id), reverse=True)
+        out = out[:limit]
+        return out, order_token(out[-1]) if len(out) == limit else None
+
+    async def fills(
+        self,
+        accounts: Sequence[int],
+        *,
+        symbol: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[FillView], str | None]:
+        """``accounts``' fills, newest trade first, and the next page's token. A page
+        never splits a trade's fills (it may then hold one more than ``limit``)."""
+        memory, store = self.memory, self.store
+        horizon = memory.fills_horizon if store is not None else None
+        out: list[FillView] = []
+        for account in accounts:
+            out.extend(
+                memory.fills(
+                    account=account, symbol=symbol, since_seq=horizon, limit=limit, before=before
+                )
+            )
+        if store is not None and accounts:
+            rows = await asyncio.to_thread(
+                store.fills_page, accounts, symbol=symbol, before=before, upto=horizon, limit=limit
+            )
+            out.extend(
+                FillView(
+                    r["trade_seq"],
+                    r["ts"],
+                    r["order_id"],
+                    r["account"],
+                    r["symbol"],
+                    r["side"],
+                    r["price"],
+                    r["qty"],
+                    r["liquidity"],
+                    r["fee"],
+                )
+                for r in rows
+            )
+        out.sort(key=lambda f: (f.seq, f.liquidity == MAKER), reverse=True)
+        if len(out) < limit:
+            return out, None
+        end = limit
+        while end < len(out) and out[end].seq == out[limit - 1].seq:
+            end += 1
+        out = out[:end]
+        return out, str(out[-1].seq)
+
+    async def trades_before(self, symbol: str, before: int | None, limit: int) -> list[MdTrade]:
+        """The store's market trades of ``symbol`` with seq below ``before``, newest first
+        (the tape's older part, that market data's memory no longer holds)."""
+        if self.store is None or limit <= 0:
+            return []
+        rows = await asyncio.to_thread(self.store.trades_page, symbol, before=before, limit=limit)
+        return [
+            MdTrade(r["symbol"], r["ts"], r["seq"], r["price"], r["qty"], r["taker_side"])
+            for r in rows
+        ]
+
+    # -- market data after a restart -----------------------------------------------------
+
+    def restore_market_data(self, md: MarketData) -> None:
+        """Give ``md`` (just seeded from the engine's books) each of the engine's
+        instruments' trade tape, bars and 24-hour statistics back from the store: the
+        newest ``md.max_trades`` trades, and each interval's newest ``md.max_bars`` bars
+        aggregated from the trades table. Blocking: for start-up."""
+        store = self.store
+        if store is None:
+            return
+        for symbol, m in md.markets.items():
+            if m.external:
+                continue
+            rows = store.trades_page(symbol, before=None, limit=md.max_trades)
+            if not rows:
+                continue
+            tape = [
+                MdTrade(r["symbol"], r["ts"], r["seq"], r["price"], r["qty"], r["taker_side"])
+                for r in reversed(rows)
+            ]
+            last = tape[-1].ts
+            first = store.first_ts(symbol)
+            bars: dict[str, list[Bar]] = {}
+            for name, iv in INTERVALS.items():
+                since = last - last % iv - md.max_bars * iv  # enough when trades are dense
+                got = store.bars(symbol, iv, md.max_bars, since=since)
+                if len(got) < md.max_bars and first is not None and first < since:
+                    got = store.bars(symbol, iv, md.max_bars)  # sparse: look further back
+                bars[name] = [Bar(symbol, st, iv, *rest) for st, *rest in got]
+            md.restore(symbol, tape, bars)
