@@ -1161,9 +1161,9 @@ class Core:
             trails, self._trail_hit = sorted(self._trail_hit), set()
             if not (touched or hit or brackets or trails):
                 return
-            for sym in touched:
-                price = self.mark(sym)
-                if price and self.paper.orders:
+            for sym in touched:  # the paper venue follows every price, not only while
+                price = self.mark(sym)  # it has orders: its next market order fills there
+                if price:
                     self.paper.seq = self.engine.seq
                     events = self.paper.on_price(sym, price, self._ts)
                     self.engine.seq = self.paper.seq

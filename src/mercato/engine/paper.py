@@ -4,7 +4,9 @@ Paper orders never touch the real book. Each fills **in full, at the market pric
 unlimited liquidity** (the Alpaca-paper style fill model): no partial fills, no queue, no
 market impact, and the venue's house account ``PAPER`` is the other side of every fill.
 The market price of a symbol is whatever the caller last fed to ``on_price``: the internal
-book's last trade price and external ``MarketPrice`` commands. It is taken as given.
+book's last trade price and external ``MarketPrice`` commands. It is taken as given; the
+core feeds every move, whether or not paper orders are open (a market order with no paper
+order before it must not find the venue without a price, or with a stale one).
 
 - A market order fills at once at the market price (rejected ``no_reference_price`` when
   there is none), unless its protection price forbids that price: then it is cancelled

@@ -395,6 +395,62 @@ def test_paper_account_fills_against_the_market_price() -> None:
     assert c.accounts[7].reserved == 0
 
 
+def paper_trader(c: Core) -> None:
+    c.process(CreateAccount(account=7, venue=Venue.PAPER))
+    c.process(Deposit(account=7, asset="USD", amount=1_000_000))
+
+
+def trade_at(c: Core, price: int, oid: int) -> None:
+    """A trade on the real book at ``price`` between accounts 1 and 2."""
+    c.process(order(oid, 1, SELL, 1, price))
+    events = c.process(order(oid + 1, 2, BUY, 1, price))
+    assert [e.price for e in events if isinstance(e, Trade)] == [price]
+
+
+def test_a_paper_market_order_fills_at_the_last_trade_with_no_paper_order_resting() -> None:
+    """Issue 11: the paper venue heard of prices only while a paper order rested, so a
+    paper market order was refused ``no_reference_price`` although X traded."""
+    c = core_with((1, MARGIN, 10**7), (2, MARGIN, 10**7))
+    paper_trader(c)
+    trade_at(c, 10_200, 1)
+    events = c.process(order(11, 7, BUY, 2))
+    assert rejected(events) == []
+    (t,) = [e for e in events if isinstance(e, Trade)]
+    assert (t.price, t.qty, t.maker_account) == (10_200, 2, PAPER)
+    assert c.ledger.balance(7, "X") == 2
+
+
+def test_a_paper_market_order_fills_at_the_current_price_not_a_stale_one() -> None:
+    """The sibling: the venue kept the price of the last time a paper order rested, and
+    filled at it after the market had moved on."""
+    c = core_with((1, MARGIN, 10**7), (2, MARGIN, 10**7))
+    paper_trader(c)
+    c.process(order(11, 7, BUY, 1, 9_000))  # rests on the paper venue...
+    trade_at(c, 10_000, 1)  # ...which hears of 100.00
+    c.process(CancelOrder(order_id=11, symbol="X"))
+    assert not c.paper.orders
+    trade_at(c, 10_300, 3)  # the market moves on with no paper order resting
+    events = c.process(order(12, 7, BUY, 1))
+    (t,) = [e for e in events if isinstance(e, Trade)]
+    assert t.price == 10_300
+
+
+def test_a_paper_market_order_fills_at_an_outside_market_price() -> None:
+    c = core_with()
+    paper_trader(c)
+    c.process(MarketPrice(symbol="X", price=9_700))
+    events = c.process(order(11, 7, BUY, 1))
+    assert rejected(events) == []
+    (t,) = [e for e in events if isinstance(e, Trade)]
+    assert t.price == 9_700
+
+
+def test_a_paper_market_order_with_no_market_at_all_is_still_refused() -> None:
+    c = core_with()
+    paper_trader(c)
+    assert rejected(c.process(order(11, 7, BUY, 1))) == ["no_reference_price"]
+
+
 # -- determinism --------------------------------------------------------------------------
 
 
