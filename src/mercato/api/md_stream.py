@@ -306,7 +306,7 @@ class MdPeer(asyncio.Protocol):
         """A publication for this subscriber: its prepared bytes written at once when the
         transport takes them and nothing waits before them; the queue otherwise."""
         conn, name = self.conn, msg.channel.name
-        if self.paused or len(conn.outbox):
+        if self.held or len(conn.outbox):
             conn.deliver(msg)
             self.held = True
             if conn.outbox.closed is not None:
@@ -433,16 +433,25 @@ class MdPeer(asyncio.Protocol):
             ch = md.channel(name)
             conn.ids[name] = ch.id
             conn.prefix[name] = channel_prefix(ch.id)
-            conn.channels.add(name)
-            self.single = len(conn.channels) == 1
-            self.fanout.follow(self, name)
-        reply = {**head, "status": 200, "channels": sorted(conn.channels)}
+        followed = sorted(conn.channels | set(wanted))
+        reply = {**head, "status": 200, "channels": followed}
         if conn.binary:
-            reply["ids"] = {c: conn.ids[c] for c in sorted(conn.channels)}
+            reply["ids"] = {c: conn.ids[c] for c in followed}
         self._reply(reply)
-        for name in wanted:  # then each snapshot, queued behind anything still waiting
+        # Then each snapshot, queued behind anything still waiting, and only then is the
+        # channel followed: a publication still pending is flushed into the snapshot (not
+        # sent after it), and until the snapshots are out (``_drain``) every publication
+        # waits in the queue behind them (``held``), never written ahead of them.
+        self.held = True
+        for name in wanted:
             for frame in conn.snapshot(name, md):
                 conn.outbox.offer(frame)
+            conn.channels.add(name)
+            self.fanout.follow(self, name)
+        self.single = len(conn.channels) == 1
+        if conn.outbox.closed is not None:
+            self._close(*conn.outbox.closed)
+            return
         self._drain()
 
 

@@ -176,10 +176,17 @@ class Conn:
 
     def snapshot(self, name: str, md: MarketData) -> list[str | bytes]:
         """The channel's snapshot in this connection's encoding; the next message it is
-        sent on the channel follows it."""
-        self.sent[name] = md.channel(name).seq
+        sent on the channel follows it.
+
+        Taking it publishes what the service still had pending (a snapshot at seq S holds
+        exactly messages 1..S), so the seq is read after: a publication flushed into the
+        snapshot reaches a connection that already follows the channel as an update it
+        must not be sent (``frames`` drops it: its seq is not above ``sent``)."""
+        frames: list[str | bytes] = []
         if self.binary:
-            frames = md.snapshot_binary(name)
-            if frames:
-                return [self.prefix[name] + f for f in frames]
-        return [md.snapshot_json(name)]
+            prefix = self.prefix[name]
+            frames = [prefix + f for f in md.snapshot_binary(name)]
+        if not frames:
+            frames = [md.snapshot_json(name)]
+        self.sent[name] = md.channel(name).seq
+        return frames

@@ -452,20 +452,21 @@ class Session:
                 "too_many_subscriptions",
                 f"at most {self.max_subscriptions} channels per connection",
             )
-        new = [c for c in wanted if c not in conn.channels]
-        for channel in new:
+        for channel in wanted:
             if channel not in PRIVATE and channel not in conn.ids:
                 conn.ids[channel] = len(conn.ids) + 1
                 conn.prefix[channel] = channel_prefix(conn.ids[channel])
-            self.hub.follow(conn, channel)
+        followed = sorted(conn.channels | set(wanted))
         extra: dict[str, Any] = {}
         if conn.binary:
-            extra["ids"] = {c: conn.ids[c] for c in sorted(conn.channels) if c in conn.ids}
-        self.reply(msg, status=200, channels=sorted(conn.channels), **extra)
+            extra["ids"] = {c: conn.ids[c] for c in followed if c in conn.ids}
+        self.reply(msg, status=200, channels=followed, **extra)
         for channel in wanted:  # then each channel's snapshot (again, on a re-subscribe:
-            if channel not in PRIVATE:  # how a client recovers from a gap); updates follow
-                for frame in conn.snapshot(channel, md):
-                    conn.outbox.offer(frame)
+            if channel not in PRIVATE:  # how a client recovers from a gap), and only then
+                for frame in conn.snapshot(channel, md):  # is it followed: a publication
+                    conn.outbox.offer(frame)  # still pending goes into the snapshot
+            if channel not in conn.channels:
+                self.hub.follow(conn, channel)
 
     async def op_unsubscribe(self, msg: SubscribeMsg) -> None:
         md = self.hub.md
