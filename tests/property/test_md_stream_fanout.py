@@ -1,15 +1,19 @@
 """Property: on the fan-out's fast path (``/v1/md``), whatever each subscriber's pace,
-encoding, interval and channels, what it is written rebuilds the market exactly.
+encoding, interval and channels, and whenever it subscribes, what it is written rebuilds
+the market exactly.
 
 Subscribers of every kind (real time and batched at 100 ms; JSON and binary; on one
 channel or three) subscribe through the protocol, then a random stream of publications
-(level changes, trades) runs while subscribers are paused and resumed at random and the
-batch timer fires at random points. At the end everyone is resumed and the batch flushed.
-From the bytes each fake transport was written, parsed as WebSocket frames: every trade
-published reached every subscriber of ``trades`` once, in order; a JSON subscriber of the
-book rebuilds it exactly, with updates that each follow the seq before (snapshots may jump,
-that is how a laggard catches up); the last quote each subscriber of ``quotes`` decoded is
-the service's."""
+(level changes, trades) runs while subscribers are paused and resumed at random, the
+service's flush (its ``flush_interval``, as in a server) and the batch timer fire at random
+points, and more subscribers join mid-stream: while publications are still pending in the
+service and in the batch. At the end everyone is resumed and everything flushed. From the
+bytes each fake transport was written, parsed as WebSocket frames: every subscriber of
+``trades`` got every trade once, in order (JSON: those of its snapshot, then those after;
+binary: those published after it joined); a JSON subscriber gets each channel's snapshot
+before any update, and after a snapshot at seq S exactly S+1 (quotes excepted: they
+conflate), and rebuilds the book exactly (a fresh snapshot may jump: that is how a laggard
+catches up); the last quote each subscriber of ``quotes`` decoded is the service's."""
 
 from __future__ import annotations
 
@@ -46,10 +50,13 @@ publication = st.tuples(
 )
 action = st.one_of(
     st.tuples(st.just("publish"), publication),
-    st.tuples(st.just("pause"), st.integers(0, len(KINDS) - 1)),
-    st.tuples(st.just("resume"), st.integers(0, len(KINDS) - 1)),
-    st.tuples(st.just("tick"), st.none()),
+    st.tuples(st.just("pause"), st.integers(0, 2 * len(KINDS))),  # (modulo the subscribers)
+    st.tuples(st.just("resume"), st.integers(0, 2 * len(KINDS))),
+    st.tuples(st.just("tick"), st.none()),  # the batch's timer
+    st.tuples(st.just("flush"), st.none()),  # the service's flush interval ends
+    st.tuples(st.just("subscribe"), st.integers(0, len(KINDS) - 1)),  # mid-stream
 )
+LATER = 3600.0  # the service's flush interval: it never elapses here, "flush" ends it
 
 
 class Transport(asyncio.Transport):
@@ -103,7 +110,11 @@ def subscriber(fanout: MdFanout, interval: int, binary: bool, channels: list[str
     return peer, transport
 
 
-def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData) -> list[int]:
+def check_json(
+    got: list[tuple[int, bytes]], channels: list[str], md: MarketData
+) -> list[int]:
+    """Checks one JSON subscriber's stream; the trades it knows of (its snapshot's, then
+    its updates'), in order."""
     book: dict[tuple[str, str], str] = {}
     seqs: dict[str, int] = {}
     trades: list[int] = []
@@ -115,8 +126,10 @@ def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData
             assert msg["status"] == 200
             continue
         name = msg["channel"]
-        if msg["type"] == "update" and not name.startswith("quotes:"):  # quotes may skip
-            assert msg["seq"] == seqs[name] + 1, (name, seqs[name], msg["seq"])
+        if msg["type"] == "update":
+            assert name in seqs, f"{name}: update {msg['seq']} before its snapshot"
+            if not name.startswith("quotes:"):  # quotes may skip
+                assert msg["seq"] == seqs[name] + 1, (name, seqs[name], msg["seq"])
         seqs[name] = msg["seq"]
         if name.startswith("book:"):
             if msg["type"] == "snapshot":
@@ -127,22 +140,31 @@ def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData
                         book.pop((side, price), None)
                     else:
                         book[(side, price)] = qty
-        elif name.startswith("trades:") and msg["type"] == "update":
+        elif name.startswith("trades:"):
+            if msg["type"] == "snapshot" and trades:
+                raise AssertionError("a second trades snapshot: nobody re-subscribed")
             trades += [int(t["trade_id"]) for t in msg["trades"]]
         elif name.startswith("quotes:"):
             quote = msg["quote"]
+    assert set(seqs) == set(channels), "a snapshot is missing"
     if "book:EXT" in channels:
         bids, asks = md.market("EXT").book.depth(0)
         expected = {("bids", f"{p}"): f"{q}" for p, q in bids}
         expected |= {("asks", f"{p}"): f"{q}" for p, q in asks}
         assert book == expected
         assert seqs["book:EXT"] == md.channel("book:EXT").seq
+    if "trades:EXT" in channels:
+        assert seqs["trades:EXT"] == md.channel("trades:EXT").seq
     if "quotes:EXT" in channels:
         assert quote == md.market("EXT").quote_json()
     return trades
 
 
-def check_binary(got: list[tuple[int, bytes]], channels: list[str], md: MarketData) -> list[int]:
+def check_binary(
+    got: list[tuple[int, bytes]], channels: list[str], md: MarketData
+) -> list[int]:
+    """Checks one binary subscriber's stream (a gap raises in the decoder); the trades it
+    decoded (a binary trades snapshot holds none: those after it joined)."""
     opcode, reply = got[0]
     assert opcode == 1
     names = {v: k for k, v in json.loads(reply)["ids"].items()}
@@ -173,10 +195,12 @@ def check_binary(got: list[tuple[int, bytes]], channels: list[str], md: MarketDa
 @given(st.lists(action, max_size=80))
 def test_every_subscriber_rebuilds_the_market_at_any_pace(actions: list[Any]) -> None:
     async def run() -> None:
-        md = MarketData()
+        md = MarketData(flush_interval=LATER)
         md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=0, qty_scale=0)
         fanout = MdFanout(md, queue_size=100_000)
-        subs = [subscriber(fanout, iv, binary, chans) for iv, binary, chans in KINDS]
+        published: list[int] = []
+        # (kind, peer, transport, trades published when it subscribed)
+        subs = [(k, *subscriber(fanout, *KINDS[k]), 0) for k in range(len(KINDS))]
         batch = fanout.batches[100]
 
         def tick() -> None:
@@ -184,7 +208,6 @@ def test_every_subscriber_rebuilds_the_market_at_any_pace(actions: list[Any]) ->
                 batch.timer.cancel()
             batch.flush()
 
-        published: list[int] = []
         for ts, (what, arg) in enumerate(actions, start=1):
             if what == "publish":
                 levels, trade = arg
@@ -195,21 +218,32 @@ def test_every_subscriber_rebuilds_the_market_at_any_pace(actions: list[Any]) ->
                 if events:
                     md.publish(events)
             elif what == "pause":
-                subs[arg][0].pause_writing()
+                subs[arg % len(subs)][1].pause_writing()
             elif what == "resume":
-                subs[arg][0].resume_writing()
-            else:
+                subs[arg % len(subs)][1].resume_writing()
+            elif what == "tick":
                 tick()
-        for peer, _ in subs:
+            elif what == "flush":
+                md.flush()
+            else:
+                subs.append((arg, *subscriber(fanout, *KINDS[arg]), len(published)))
+        md.flush()
+        for _, peer, _, _ in subs:
             if peer.paused:
                 peer.resume_writing()
         tick()
-        for (_, binary, channels), (_, transport) in zip(KINDS, subs, strict=True):
+        for k, _, transport, joined in subs:
+            _, binary, channels = KINDS[k]
             got = frames(bytes(transport.data))
             check = check_binary if binary else check_json
             trades = check(got, channels, md)
-            if "trades:EXT" in channels:
-                assert trades == published
+            if "trades:EXT" not in channels:
+                continue
+            if binary:  # exactly those published after it joined
+                assert trades == published[joined:]
+            else:  # its snapshot's (the newest few then), then every one after
+                assert trades == published[len(published) - len(trades) :]
+                assert len(trades) >= len(published) - joined
         assert batch.timer is None
 
     asyncio.run(run())
