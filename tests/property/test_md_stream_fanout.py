@@ -110,9 +110,7 @@ def subscriber(fanout: MdFanout, interval: int, binary: bool, channels: list[str
     return peer, transport
 
 
-def check_json(
-    got: list[tuple[int, bytes]], channels: list[str], md: MarketData
-) -> list[int]:
+def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData) -> list[int]:
     """Checks one JSON subscriber's stream; the trades it knows of (its snapshot's, then
     its updates'), in order."""
     book: dict[tuple[str, str], str] = {}
@@ -160,9 +158,7 @@ def check_json(
     return trades
 
 
-def check_binary(
-    got: list[tuple[int, bytes]], channels: list[str], md: MarketData
-) -> list[int]:
+def check_binary(got: list[tuple[int, bytes]], channels: list[str], md: MarketData) -> list[int]:
     """Checks one binary subscriber's stream (a gap raises in the decoder); the trades it
     decoded (a binary trades snapshot holds none: those after it joined)."""
     opcode, reply = got[0]

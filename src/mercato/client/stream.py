@@ -26,7 +26,8 @@ with ``StreamClosed``.
 
 Sequence gaps: after a channel's snapshot (seq S), its updates must go S+1, S+2, ...
 (quotes and stats excepted: each is the whole state and the server conflates them, so
-their seq may skip). A gap (which the server never causes: it disconnects a slow consumer
+their seq may skip), and a market-data update before its channel's snapshot is a gap too
+(``expected`` 0). A gap (which the server never causes: it disconnects a slow consumer
 rather than drop a message, and sends a book that fell behind a fresh snapshot) **raises**
 ``SequenceGap`` from the iterator, after the messages received before it; the stream is
 then unusable, and the caller reconnects and re-subscribes (getting fresh book snapshots).
@@ -315,6 +316,9 @@ class Stream:
                 pass  # a snapshot starts the count; quotes and stats may skip (conflated)
             elif last is not None and seq != last + 1:
                 self._fail(SequenceGap(channel, last + 1, seq))
+                return
+            elif last is None and ":" in channel:  # market data: its snapshot comes first
+                self._fail(SequenceGap(channel, 0, seq))
                 return
             self._seqs[channel] = seq
         try:

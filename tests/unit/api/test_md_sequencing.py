@@ -70,6 +70,7 @@ def subscriber(fanout: MdFanout, interval: int, binary: bool, channels: list[str
     peer.data_received(bytes([0x81, 0x80 | len(body)]) + b"\0\0\0\0" + body)
     return peer, transport
 
+
 LATER = 3600.0  # a flush interval that never elapses in a test: flushes are called
 
 

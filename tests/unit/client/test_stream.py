@@ -106,6 +106,20 @@ def test_a_seq_gap_raises_after_the_messages_before_it() -> None:
     asyncio.run(main())
 
 
+def test_a_market_data_update_before_its_snapshot_is_a_gap() -> None:
+    async def main() -> None:
+        s = Stream("ws://unused", "k", "s")
+        s._route(b'{"channel": "trades:X", "seq": 4, "type": "snapshot", "trades": []}')
+        s._route(b'{"channel": "trades:X", "seq": 5, "type": "update", "trades": []}')
+        s._route(b'{"channel": "book:X", "seq": 7, "type": "update", "bids": []}')
+        assert [(await _next(s))["seq"] for _ in range(2)] == [4, 5]
+        with pytest.raises(SequenceGap) as e:
+            await _next(s)
+        assert (e.value.channel, e.value.expected, e.value.got) == ("book:X", 0, 7)
+
+    asyncio.run(main())
+
+
 def test_closed_stream_stops_iteration_with_stream_closed(server: tuple[str, str, str]) -> None:
     url, key_id, secret = server
 

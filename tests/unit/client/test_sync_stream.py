@@ -181,7 +181,7 @@ def test_a_seq_gap_raises_after_the_messages_before_it(
 
 
 def test_an_undrained_queue_overflows(scripted: Script) -> None:
-    url = scripted([{"channel": "trades:XYZ", "seq": n, "trade": {}} for n in (1, 2, 3)], False)
+    url = scripted([{"channel": "fills", "seq": n, "fill": {}} for n in (1, 2, 3)], False)
     with SyncStream(url, "k", "s", timeout=5, queue_size=2) as s:
         with pytest.raises(StreamOverflow):
             s.ping()  # its reply comes after the third message, which overflowed the queue
