@@ -55,7 +55,11 @@ def serve_app() -> Iterator[Callable[[Any], tuple[str, int]]]:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="mercato.api.ws_protocol:BoundedCloseProtocol",  # (as servers close)
         )
         srv = uvicorn.Server(config)
         thread = threading.Thread(target=lambda: asyncio.run(srv.serve()))

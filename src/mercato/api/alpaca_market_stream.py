@@ -41,7 +41,8 @@ Errors (Alpaca's codes): 400 invalid syntax, 401 not authenticated, 403 already
 authenticated, 402 auth failed; the connection stays open except after a failed auth.
 Slow consumers: as on ``/v1/ws``, each connection has a bounded outgoing queue (1,000
 frames); a client that lets it fill up is disconnected with close code 1013 ("slow
-consumer"). Market data is public elsewhere, but Alpaca's stream requires a key and so does
+consumer"), and aborted if it has not answered the close within 2 s (it stopped
+reading). Market data is public elsewhere, but Alpaca's stream requires a key and so does
 this one (any valid Mercato API key).
 """
 
@@ -62,7 +63,7 @@ from starlette.websockets import WebSocket
 from mercato.api.alpaca_models import EXCHANGE, TAPE, number
 from mercato.api.app import Api
 from mercato.api.keywatch import close_unless_signed_in, close_with_key
-from mercato.api.outbox import QUEUE_SIZE, Outbox
+from mercato.api.outbox import QUEUE_SIZE, Outbox, send_close
 from mercato.api.ws import POLICY_VIOLATION
 from mercato.marketdata.events import MdTrade
 from mercato.marketdata.market import Market
@@ -292,10 +293,7 @@ class MarketSession:
         outbox = self.conn.outbox
         while True:
             frame = await outbox.next()
-            if frame is None:
-                code, reason = outbox.closed or (1000, "")
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code, reason)
+            if frame is None:  # closed: the endpoint sends the close (send_close)
                 return
             try:
                 data = self.conn.frame(frame)
@@ -320,7 +318,11 @@ def alpaca_market_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> li
         conn.send([{"T": "success", "msg": "connected"}])
         session = MarketSession(hub, ws, conn)
         idle = close_unless_signed_in(api, conn, conn.outbox)
-        tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
+        tasks = [
+            asyncio.create_task(session.read()),
+            asyncio.create_task(session.write()),
+            asyncio.create_task(conn.outbox.wait_closed()),  # the writer may be stuck
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if session.rejected and not tasks[1].done():
@@ -342,5 +344,6 @@ def alpaca_market_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> li
             for t in tasks:
                 with contextlib.suppress(BaseException):
                     await t
+            await send_close(ws, conn.outbox)
 
     return [WebSocketRoute(path, endpoint) for path in PATHS]

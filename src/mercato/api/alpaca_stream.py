@@ -27,7 +27,8 @@ the updates.
 
 Slow consumers: as on ``/v1/ws``, each connection has a bounded outgoing queue (1,000
 messages); a client that lets it fill up is disconnected with close code 1013 ("slow
-consumer") and may reconnect (alpaca-py does so by itself).
+consumer") and may reconnect (alpaca-py does so by itself); one that does not answer
+the close within 2 s (it stopped reading) is aborted, as on ``/v1/ws``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from mercato.api.alpaca import AlpacaApi, _iso
 from mercato.api.alpaca_models import Order
 from mercato.api.app import Api
 from mercato.api.keywatch import close_unless_signed_in, close_with_key
-from mercato.api.outbox import QUEUE_SIZE, Outbox
+from mercato.api.outbox import QUEUE_SIZE, Outbox, send_close
 from mercato.api.ws import POLICY_VIOLATION
 from mercato.domain.events import (
     Event,
@@ -282,10 +283,7 @@ class StreamSession:
         outbox = self.conn.outbox
         while True:
             frame = await outbox.next()
-            if frame is None:
-                code, reason = outbox.closed or (1000, "")
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code, reason)
+            if frame is None:  # closed: the endpoint sends the close (send_close)
                 return
             try:
                 await self.ws.send_bytes(frame.encode())
@@ -303,7 +301,11 @@ def alpaca_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> list[Base
         conn = StreamConn(queue_size)
         session = StreamSession(hub, ws, conn)
         idle = close_unless_signed_in(api, conn, conn.outbox)
-        tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
+        tasks = [
+            asyncio.create_task(session.read()),
+            asyncio.create_task(session.write()),
+            asyncio.create_task(conn.outbox.wait_closed()),  # the writer may be stuck
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if session.rejected and not tasks[1].done():
@@ -325,5 +327,6 @@ def alpaca_stream_routes(api: Api, *, queue_size: int = QUEUE_SIZE) -> list[Base
             for t in tasks:
                 with contextlib.suppress(BaseException):
                     await t
+            await send_close(ws, conn.outbox)
 
     return [WebSocketRoute(PATH, endpoint)]

@@ -508,12 +508,14 @@ def endpoint_for(
 
 
 # How Mercato's servers run the app (uvicorn's options): the libuv loop, the C HTTP
-# parser, and the sans-I/O WebSocket protocol (the fastest of uvicorn's three here).
+# parser, and the sans-I/O WebSocket protocol (the fastest of uvicorn's three here), which
+# ``limits.server_config`` replaces by its subclass with the connection limits and a close
+# bounded in time (api/ws_protocol.py: a client that stopped reading is aborted).
 MD_FLUSH: Final = 0.005  # seconds: a server's market-data publication interval (at most)
 SERVER_OPTIONS: Final[dict[str, Any]] = {
     "loop": "uvloop",
     "http": "httptools",
-    "ws": "websockets-sansio",
+    "ws": "websockets-sansio",  # with a bounded close: api/ws_protocol.py, api/limits.py
     "log_level": "warning",
 }
 

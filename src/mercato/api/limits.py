@@ -136,7 +136,8 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
     """uvicorn's httptools and sans-I/O WebSocket protocols, wrapped with ``guard``
     (defined here so that importing this module does not import uvicorn)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    from mercato.api.ws_protocol import BoundedCloseProtocol
 
     class _GuardedHttp(HttpToolsProtocol):
         """uvicorn's httptools protocol, with the guard's cap and the request-head limits."""
@@ -209,9 +210,10 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
                     self.transport.write(http_refusal(status, code, message))
                 self.transport.close()
 
-    class _GuardedWs(WebSocketsSansIOProtocol):
-        """uvicorn's sans-I/O WebSocket protocol: the upgrade accepted in time, the guard
-        released when the connection ends (the HTTP protocol admitted it)."""
+    class _GuardedWs(BoundedCloseProtocol):
+        """uvicorn's sans-I/O WebSocket protocol with a bounded close (``ws_protocol.py``):
+        the upgrade accepted in time, the guard released when the connection ends (the
+        HTTP protocol admitted it)."""
 
         guard: ConnectionGuard
 

@@ -9,7 +9,10 @@ for every subscriber) and those bytes are written straight to each subscriber's 
 no per-connection task, queue or ASGI message on the way. A subscriber whose transport
 pushes back (``pause_writing``) or that has anything queued goes through its ``Conn``
 queue instead, with the policy of ``/v1/ws``: quotes and stats conflate, a book that falls
-behind gets a fresh snapshot, a full queue disconnects it (1013, "slow consumer").
+behind gets a fresh snapshot, a full queue disconnects it (1013, "slow consumer"; aborted
+``close_timeout`` seconds later if it has not read the close by then: ``MdPeer._shut``).
+A subscriber follows a channel only once its snapshot is queued, and until the snapshots
+are written its publications wait behind them (``_subscribe``): snapshot S, then S+1.
 
 The WebSocket protocol itself (handshake, incoming frames, pings, close) is the
 ``websockets`` library's sans-I/O ``ServerProtocol``.
@@ -40,7 +43,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from mercato.api.limits import ConnectionGuard
-from mercato.api.outbox import QUEUE_SIZE, Conn
+from mercato.api.outbox import CLOSE_TIMEOUT, QUEUE_SIZE, Conn, abort
 from mercato.api.ws import MAX_SUBSCRIPTIONS
 from mercato.marketdata.codec import channel_prefix
 from mercato.marketdata.market import STATE_KINDS, Message
@@ -65,11 +68,16 @@ class MdFanout:
     """Every market-data connection, by channel; fed by ``MarketData.on_publish``."""
 
     def __init__(
-        self, md: MarketData, queue_size: int = QUEUE_SIZE, guard: ConnectionGuard | None = None
+        self,
+        md: MarketData,
+        queue_size: int = QUEUE_SIZE,
+        guard: ConnectionGuard | None = None,
+        close_timeout: float = CLOSE_TIMEOUT,
     ) -> None:
         self.md = md
         self.queue_size = queue_size
         self.guard = guard or ConnectionGuard()  # connections per address, timeouts
+        self.close_timeout = close_timeout  # seconds a closed peer has before it is aborted
         self.followers: dict[str, set[MdPeer]] = {}  # real-time subscribers, by channel
         self.batches = {ms: Batch(ms / 1000) for ms in INTERVALS if ms}
         self.batched: dict[str, list[Batch]] = {}  # channel -> batches that follow it
@@ -229,6 +237,7 @@ class MdPeer(asyncio.Protocol):
         self.held = False  # paused, or something queued: frames must wait their turn
         self.open = False
         self.interval = 0  # ms between writes (?interval=); 0: each publication
+        self.aborting: asyncio.TimerHandle | None = None  # after a close: the deadline
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -287,6 +296,13 @@ class MdPeer(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.fanout.guard.release(self.transport)
+        self._forget()
+        if self.aborting is not None:
+            self.aborting.cancel()
+            self.aborting = None
+
+    def _forget(self) -> None:
+        """Follow nothing any more."""
         for channel in list(self.conn.channels):
             self.fanout.unfollow(self, channel)
         self.conn.channels.clear()
@@ -342,17 +358,30 @@ class MdPeer(asyncio.Protocol):
         out = self.ws.data_to_send()
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(out))
-        if self.ws.close_expected() and self.transport is not None:
-            self.transport.close()
+        if self.ws.close_expected():
+            self._shut()
 
     def _close(self, code: int, reason: str) -> None:
         if self.open:
             self.open = False
             self.ws.send_close(code, reason)
             self._flush_protocol()
-            self.connection_lost(None)
-        if self.transport is not None:
-            self.transport.close()
+            self._forget()
+        self._shut()
+
+    def _shut(self) -> None:
+        """Close the transport once what it holds is sent; abort it if that has not
+        happened ``close_timeout`` seconds later: a client that stopped reading would keep
+        the socket and its buffers (the close frame is its last chance to learn why)."""
+        transport = self.transport
+        if transport is None or self.aborting is not None:
+            return
+        transport.close()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop: a test driving the protocol by hand)
+            return
+        self.aborting = loop.call_later(self.fanout.close_timeout, abort, transport)
 
     # -- the way in ----------------------------------------------------------------------
 

@@ -8,6 +8,9 @@ path ``/v1/md`` (``api/md_stream.py``) and the Alpaca streams, which queue plain
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 from collections import deque
 from typing import Any, Final
 
@@ -20,6 +23,7 @@ from mercato.services.marketdata import MarketData
 QUEUE_SIZE: Final = 1_000
 BOOK_LAG: Final = 32  # book deltas waiting for one connection before a fresh snapshot
 SLOW_CONSUMER: Final = (1013, "slow consumer")
+CLOSE_TIMEOUT: Final = 2.0  # seconds a closed connection's peer has before it is aborted
 
 _json = msgspec.json.Encoder()
 
@@ -30,13 +34,16 @@ class Outbox:
     ``offer`` never blocks: when the queue is full the connection is condemned (close
     code 1013, "slow consumer"), what it still had queued is dropped, and the writer sees
     the close next. After ``close`` every offer is refused. Frames leave in order, through
-    ``take`` (by whichever task is sending: see ``Session.flush``) or ``next``.
+    ``take`` (by whichever task is sending: see ``Session.flush``) or ``next``. The
+    connection's endpoint waits on ``wait_closed`` besides its reader and writer: the
+    writer may be stuck sending to the client that stopped reading (``send_close``).
     """
 
     def __init__(self, maxsize: int = QUEUE_SIZE) -> None:
         self._frames: deque[Any] = deque()  # frames (str/bytes) or market-data entries
         self._maxsize = maxsize
         self._ready = asyncio.Event()
+        self._gone = asyncio.Event()
         self.closed: tuple[int, str] | None = None
 
     def offer(self, frame: Any) -> bool:
@@ -55,6 +62,13 @@ class Outbox:
         self.closed = (code, reason)
         self._frames.clear()  # drop the backlog: the close goes out next
         self._ready.set()
+        self._gone.set()
+
+    async def wait_closed(self) -> tuple[int, str]:
+        """Wait until the outbox is closed; how (code, reason)."""
+        await self._gone.wait()
+        assert self.closed is not None
+        return self.closed
 
     def take(self) -> Any:
         """The next frame if one is queued (None when empty or closed), without waiting."""
@@ -76,6 +90,26 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._frames)
+
+
+def abort(transport: Any) -> None:
+    """Drop a connection now: a reset, and the kernel discards what it had not sent (a
+    plain ``close`` keeps the socket, and its buffers, until the peer reads them all)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def send_close(ws: Any, outbox: Outbox) -> None:
+    """Send the close ``outbox`` was closed with (a Starlette ``WebSocket``'s ``close``),
+    waiting at most ``CLOSE_TIMEOUT``: a client that stopped reading may never take it.
+    The server then aborts the connection (``api/ws_protocol.py``)."""
+    if outbox.closed is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(*outbox.closed), CLOSE_TIMEOUT)
 
 
 class _Slot:

@@ -59,6 +59,9 @@ latest wins); a book more than ``BOOK_LAG`` deltas behind is sent a fresh snapsh
 of them; a client that lets the queue fill up anyway (trades, L3 and bars are never
 dropped) is disconnected at once with close code 1013 ("try again later") and reason
 ``"slow consumer"``: it may reconnect, re-subscribe and start over from fresh snapshots.
+Its queue is dropped, the close frame is written at once whatever the socket's
+back-pressure, and a client that has not answered it ``CLOSE_TIMEOUT`` (2 s) later (one
+that stopped reading never will) is aborted: reset, its unsent data discarded.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ from starlette.websockets import WebSocket
 from mercato.api import schemas as s
 from mercato.api.app import Api, ApiError
 from mercato.api.base import header_key
-from mercato.api.outbox import QUEUE_SIZE, Conn
+from mercato.api.outbox import QUEUE_SIZE, Conn, send_close
 from mercato.domain.events import (
     Event,
     OrderAccepted,
@@ -496,14 +499,12 @@ class Session:
 
     async def write(self) -> None:
         """Send what the fan-out queues; a frame queued while the reader is flushing
-        leaves with its flush (a wake-up then finds nothing to do)."""
+        leaves with its flush (a wake-up then finds nothing to do). It ends when the
+        outbox closes: the endpoint sends the close (``send_close``)."""
         outbox = self.conn.outbox
         while True:
             await outbox.offered()
             if outbox.closed is not None:
-                code, reason = outbox.closed
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code, reason)
                 return
             try:
                 await self.flush()
@@ -555,11 +556,15 @@ def websocket_route(
             session.signed_in(grant)
         hub.add(conn)
         idle = asyncio.get_running_loop().call_later(api.limits.ws_idle_timeout, _idle_check, conn)
-        tasks = [asyncio.create_task(session.read()), asyncio.create_task(session.write())]
+        tasks = [
+            asyncio.create_task(session.read()),
+            asyncio.create_task(session.write()),
+            asyncio.create_task(conn.outbox.wait_closed()),  # cut off: the writer may be
+        ]  # stuck sending to a client that stopped reading; it is cancelled, not waited for
         if heartbeat > 0:
             tasks.append(asyncio.create_task(session.beat(heartbeat)))
         try:
-            await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks[:3], return_when=asyncio.FIRST_COMPLETED)
         finally:
             idle.cancel()
             if session.unwatch is not None:
@@ -571,5 +576,6 @@ def websocket_route(
             for t in tasks:
                 with contextlib.suppress(BaseException):
                     await t
+            await send_close(ws, conn.outbox)
 
     return WebSocketRoute(PATH, endpoint)

@@ -328,7 +328,8 @@ def test_a_client_that_stops_reading_is_cut_off_and_delays_nobody() -> None:
 
     async def run() -> None:
         md = market()
-        fanout = MdFanout(md, queue_size=20)
+        # (it reads again later, to see the close: before the abort, 60 s on here)
+        fanout = MdFanout(md, queue_size=20, close_timeout=60)
         loop = asyncio.get_running_loop()
 
         def small_buffers() -> MdPeer:  # so that the kernel holds little for the stuck one

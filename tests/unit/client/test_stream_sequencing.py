@@ -23,7 +23,9 @@ def test_streams_that_subscribe_while_trades_flow_see_no_gap(market: Any, serve_
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         md_port = sock.getsockname()[1]
-    app = create_app(market.platform, market.auth, md_flush=MD_FLUSH, md_port=md_port)
+    app = create_app(
+        market.platform, market.auth, rate=1e6, burst=10**6, md_flush=MD_FLUSH, md_port=md_port
+    )
     url, _ = serve_app(app)
     md = app.state.api.md
     key = market.auth.create_key(market.trader)
@@ -32,6 +34,7 @@ def test_streams_that_subscribe_while_trades_flow_see_no_gap(market: Any, serve_
 
     async def main() -> None:
         stop = asyncio.Event()
+        final: dict[str, int] = {}  # the trades channel's last seq, once trading stopped
 
         async def trade() -> None:  # market orders against the maker's quotes, pipelined
             async with Stream(url, *key) as trader:
@@ -50,9 +53,7 @@ def test_streams_that_subscribe_while_trades_flow_see_no_gap(market: Any, serve_
             seqs: dict[str, int] = {}
             async with Stream(where, *key) as s:
                 await s.subscribe(*CHANNELS)
-                while not (
-                    stop.is_set() and seqs.get("trades:XYZ") == md.channel("trades:XYZ").seq
-                ):
+                while "seq" not in final or seqs.get("trades:XYZ") != final["seq"]:
                     try:
                         msg = await asyncio.wait_for(s.__anext__(), 0.5)
                     except TimeoutError:
@@ -69,6 +70,8 @@ def test_streams_that_subscribe_while_trades_flow_see_no_gap(market: Any, serve_
         await asyncio.sleep(0.05 + 0.07 * len(urls) + 0.3)
         stop.set()
         await trading
+        await asyncio.sleep(0.2)  # the last publication (5 ms) is out
+        final["seq"] = md.channel("trades:XYZ").seq
         results = await asyncio.wait_for(asyncio.gather(*watchers, return_exceptions=True), 30)
         failures = [r for r in results if isinstance(r, BaseException)]
         assert not failures, f"{len(failures)} of {len(urls)} streams failed: {failures}"
