@@ -1,6 +1,6 @@
 """Issue 11, over real sockets: a client that stops reading is cut off (close 1013, "slow
 consumer") and its connection is really gone a few seconds later, on ``/v1/md``, on
-``/v1/ws`` and on the Alpaca market-data stream (``/v2/iex``), the last two served by
+``/v1/ws`` and on the Alpaca streams (``/v2/iex``, ``/stream``), the ASGI ones served by
 uvicorn as ``mercato serve`` configures it (``limits.server_config``). Found before: the
 cut-off connection stayed ESTABLISHED for 120 s and more (200 of them held 750 MB of kernel
 memory), since the close frame and then ``transport.close()`` waited for the client.
@@ -24,11 +24,14 @@ from typing import Any
 import pytest
 
 from mercato.api.alpaca_market_stream import MarketHub, alpaca_market_stream_routes
+from mercato.api.alpaca_stream import TradeUpdates, alpaca_stream_routes
 from mercato.api.app import create_app
 from mercato.api.limits import server_config
 from mercato.api.md_stream import MdFanout
 from mercato.api.outbox import Conn
 from mercato.api.ws import Hub, websocket_route
+from mercato.domain.commands import NewOrder
+from mercato.domain.types import OrderType, Side
 from mercato.marketdata.events import BUY, MdTrade
 from mercato.services.marketdata import MarketData
 
@@ -161,7 +164,28 @@ def _listener(md: MarketData, kind: type) -> Any:
     return [o for o in owners if isinstance(o, kind)][-1]
 
 
-@pytest.mark.parametrize("path", ["/v1/ws", "/v2/iex"])
+async def orders(platform: Any, cut: Callable[[], bool], limit: float = 20.0) -> None:
+    """The trader's limit buys at 1.00, resting (a ``new`` trade update each), until
+    ``cut()``."""
+    deadline = time.monotonic() + limit
+    while not cut():
+        assert time.monotonic() < deadline, "the stuck client was never cut off"
+        for _ in range(20):
+            cmd = NewOrder(
+                order_id=platform.next_order_id(),
+                account=2,
+                symbol="XYZ",
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                qty=1,
+                price=100,
+                client_order_id=f"c{platform.next_order_id()}",
+            )
+            await platform.submit(cmd)
+        await asyncio.sleep(0.002)
+
+
+@pytest.mark.parametrize("path", ["/v1/ws", "/v2/iex", "/stream"])
 def test_asgi_a_client_that_stops_reading_is_cut_off_and_its_socket_closed(
     market: Any, path: str
 ) -> None:
@@ -170,22 +194,31 @@ def test_asgi_a_client_that_stops_reading_is_cut_off_and_its_socket_closed(
         api = app.state.api
         api.md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0)
         # ahead of the app's own, with a small queue
-        for route in [websocket_route(api, heartbeat=0, queue_size=20)]:
-            app.router.routes.insert(0, route)
-        for route in alpaca_market_stream_routes(api, queue_size=20):
+        routes = [websocket_route(api, heartbeat=0, queue_size=20)]
+        routes += alpaca_market_stream_routes(api, queue_size=20)
+        routes += alpaca_stream_routes(api, queue_size=20)
+        for route in routes:
             app.router.routes.insert(0, route)
         key_id, secret = market.auth.create_key(market.trader)
         if path == "/v1/ws":
             first = [{"op": "subscribe", "channels": ["trades:EXT"]}]
             hub = _listener(api.md, Hub)
             conns: Callable[[], Any] = lambda: hub.conns  # noqa: E731
-        else:
+        elif path == "/v2/iex":
             first = [
                 {"action": "auth", "key": key_id, "secret": secret},
                 {"action": "subscribe", "trades": ["EXT"]},
             ]
             alpaca = _listener(api.md, MarketHub)
             conns = lambda: [c for c in alpaca.conns if c.trades]  # noqa: E731
+        else:
+            first = [
+                {"action": "auth", "key": key_id, "secret": secret},
+                {"action": "listen", "data": {"streams": ["trade_updates"]}},
+            ]
+            updates = [f.__self__ for f in market.platform._listeners if hasattr(f, "__self__")]
+            (trade_updates,) = [u for u in updates if isinstance(u, TradeUpdates)][-1:]
+            conns = lambda: list(trade_updates.by_account.get(2, ()))  # noqa: E731
         server, task, port = await _uvicorn(app)
         sock = await asyncio.to_thread(stuck_client, port, path, first)
         peer_port = sock.getsockname()[1]
@@ -196,7 +229,10 @@ def test_asgi_a_client_that_stops_reading_is_cut_off_and_its_socket_closed(
                 await asyncio.sleep(0.01)
             (conn,) = conns()
             box = conn.outbox
-            await flood(api.md, lambda: box.closed is not None)
+            if path == "/stream":
+                await orders(market.platform, lambda: box.closed is not None)
+            else:
+                await flood(api.md, lambda: box.closed is not None)
             assert box.closed == (1013, "slow consumer")
             waited = await gone_within(port, peer_port, 2 + 3)  # CLOSE_TIMEOUT, then aborted
             assert waited > 0.5  # it had its chance to read the close
