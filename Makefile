@@ -7,25 +7,23 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-pure test-compiled lint typecheck bench bench-engine bench-core bench-order-entry bench-ticks bench-fanout compile clean
-# The hot modules, compiled by mypyc from the same .py source into build/mypyc
-# (plain Python is the fallback; the engine tests run against both).
-# Not yet: risk.py (tests/unit/engine/test_risk.py reads its source through __file__),
-# paper.py (mypyc erases the element types of its msgspec state structs' list fields).
-HOT := mercato/domain/orders.py mercato/engine/book.py mercato/engine/engine.py \
-	mercato/engine/money.py mercato/engine/ledger.py mercato/engine/positions.py \
-	mercato/engine/core.py mercato/engine/core_state.py mercato/marketdata/codec.py \
-	mercato/marketdata/bars.py mercato/marketdata/book.py mercato/marketdata/market.py \
-	mercato/services/marketdata.py
+# The hot modules (src/mercato/compiled.txt), compiled by mypyc from the same .py source
+# when the package is built (setup.py: `pip install .` gives the compiled build, plain
+# Python where compiling fails). The editable install in .venv is plain
+# (MERCATO_NO_COMPILE=1), so that the tests of the source run on the source.
+HOT := $(shell grep -v '^[#]' src/mercato/compiled.txt)
 COMPILED := build/mypyc
+DEMO_DIR := $(or $(MERCATO_DEMO_DIR),.demo)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	MERCATO_NO_COMPILE=1 $(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(PY) -m mercato demo --data-dir $${MERCATO_DEMO_DIR:-$$(mktemp -d)}
+# The compiled build that `make demo` runs (DEMO_ARGS: more flags, e.g. --port 8001).
+demo: compile
+	PYTHONPATH=$(COMPILED) $(PY) -m mercato demo --data-dir $(DEMO_DIR) $(DEMO_ARGS)
 
 test: test-pure test-compiled
 
@@ -36,16 +34,18 @@ test-pure: $(STAMP)
 test-compiled: compile
 	MERCATO_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(PY) -m pytest -q -p no:cacheprovider \
 		tests/unit/engine tests/property tests/unit/marketdata tests/unit/services/test_marketdata.py \
-		tests/unit/api/test_md_stream.py
+		tests/unit/api/test_md_stream.py tests/unit/cli/test_version.py
 
-# The compiled tree is a full copy of the package: every make compile refreshes the plain
-# modules; the mypyc build of the hot ones is redone only when they change.
+# The compiled tree is the package as `pip install .` builds it (setup.py, mypyc), into
+# build/mypyc; every make compile then refreshes its plain modules from src, and the
+# build itself is redone only when a hot module (or the build) changes.
 compile: $(COMPILED)/.built
 	$(PY) scripts/sync_tree.py src/mercato $(COMPILED)/mercato
 
-$(COMPILED)/.built: $(STAMP) $(addprefix src/,$(HOT))
-	rm -rf $(COMPILED) && mkdir -p $(COMPILED) && cp -r src/mercato $(COMPILED)/
-	cd $(COMPILED) && $(CURDIR)/$(VENV)/bin/mypyc $(HOT) > mypyc.log 2>&1 || (cat mypyc.log; exit 1)
+$(COMPILED)/.built: $(STAMP) setup.py pyproject.toml src/mercato/compiled.txt $(addprefix src/,$(HOT))
+	rm -rf $(COMPILED) && mkdir -p build
+	$(PY) -m pip install --no-deps --target $(COMPILED) . > build/mypyc.log 2>&1 || (cat build/mypyc.log; exit 1)
+	@grep -h "WARNING: mercato" build/mypyc.log || true
 	touch $@
 
 lint: $(STAMP)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from mercato import __version__
 from mercato.api.limits import add_limit_flags, limits_from_args
@@ -40,6 +42,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free one): {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -50,11 +62,49 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def build_kind() -> str:
+    """Which build runs: the hot modules (``mercato/compiled.txt``) compiled or plain."""
+    import importlib.util
+    from importlib import resources
+
+    text = resources.files("mercato").joinpath("compiled.txt").read_text()
+    names = [
+        line.strip().removesuffix(".py").replace("/", ".")
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    compiled = 0
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin and spec.origin.endswith((".so", ".pyd")):
+            compiled += 1
+    if compiled == len(names):
+        return f"compiled build (mypyc: {compiled} hot modules)"
+    if compiled == 0:
+        return "plain Python build (no compiled modules)"
+    return f"partly compiled build ({compiled} of {len(names)} hot modules)"
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kw: object) -> None:
+        print(f"mercato {__version__}, {build_kind()}")
+        parser.exit()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mercato", description="Mercato, a trading platform: matching engine tools."
     )
-    parser.add_argument("--version", action="version", version=f"mercato {__version__}")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="the version, and which build runs"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     replay = sub.add_parser(
@@ -88,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--symbols",
         type=_symbols,
-        default=("AAPL", "MSFT", "GOOG", "AMZN", "NVDA"),
+        default=None,
         metavar="SYM,SYM,...",
-        help="instruments to trade (default AAPL,MSFT,GOOG,AMZN,NVDA)",
+        help="instruments to trade (default AAPL,MSFT,GOOG,AMZN,NVDA; resuming a served "
+        "demo: the ones its directory was made with)",
     )
     demo.add_argument(
         "--duration",
@@ -112,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8000,
         help="serve the API on this port while the traders trade, and write "
         "DIR/credentials.json (default 8000)",
@@ -125,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="with --port (default 127.0.0.1)")
     demo.add_argument(
         "--md-port",
-        type=int,
+        type=_port,
         default=None,
         metavar="P",
         help="with the API: also serve market data alone on port P (/v1/md, the fan-out's "
@@ -144,11 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
         "start an administrator is created and DATA_DIR/credentials.json written.",
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--data-dir", default=".mercato", metavar="DIR", help="default ./.mercato")
     serve.add_argument(
         "--md-port",
-        type=int,
+        type=_port,
         default=None,
         metavar="P",
         help="also serve market data alone on port P (path /v1/md: the fan-out's fast path)",
@@ -211,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mercato {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as e:  # the last resort: one line, never a traceback (unless asked)
+        if os.environ.get("MERCATO_TRACEBACK"):
+            raise
+        print(f"mercato {args.command}: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAILED
     parser.print_help(sys.stderr)
     return 2
 
@@ -239,7 +295,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mercato.sim.runner import DemoConfig, DemoError, run_demo
 
     cfg = DemoConfig(
-        symbols=args.symbols,
+        symbols=args.symbols or DemoConfig.symbols,
         seed=args.seed,
         rate=args.rate,
         duration=args.duration,
@@ -262,17 +318,19 @@ def _persist(args: argparse.Namespace) -> int:
     from mercato.engine.core import Core
     from mercato.services.persister import PersisterService
 
-    if not (Path(args.data_dir) / "journal").is_dir():
+    root = Path(args.data_dir)
+    node = root / "node" if (root / "node" / "journal").is_dir() else root  # demo, serve
+    if not (node / "journal").is_dir():
         print(f"mercato persist: {args.data_dir} has no journal", file=sys.stderr)
         return EXIT_FAILED
-    url = args.db or f"sqlite:///{Path(args.data_dir) / 'store.sqlite'}"
+    url = args.db or f"sqlite:///{root / 'store.sqlite'}"
     try:
         store = SqlPersister(url)
     except Exception as e:  # a bad URL or an unreachable server: say so, do not trace
         print(f"mercato persist: cannot open {url}: {e}", file=sys.stderr)
         return EXIT_FAILED
     service = PersisterService(
-        args.data_dir,
+        str(node),
         store,
         make_core=Core,
         restore_core=Core.restore,
@@ -295,23 +353,37 @@ def _serve(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    import uvicorn
+    from mercato.api.listen import ListenError, bind, check_free
 
+    limits = limits_from_args(args)
+    try:  # the ports first: a clash is one line naming the flag
+        sock = bind(args.host, args.port, "--port")
+        if args.md_port is not None:
+            check_free(args.host, args.md_port, "--md-port")
+    except ListenError as e:
+        print(f"mercato serve: {e}", file=sys.stderr)
+        return EXIT_FAILED
     from mercato.api.app import MD_FLUSH, create_app
-    from mercato.api.limits import server_config
+    from mercato.api.landing import About
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import DEFAULT_STORE, Platform
 
-    limits = limits_from_args(args)
     root = Path(args.data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
+    url = f"http://{args.host}:{sock.getsockname()[1]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
+    except Exception as e:  # an unwritable or foreign directory
+        sock.close()
+        print(f"mercato serve: cannot open {root}: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         platform = Platform(root / "node", store_url=args.db or DEFAULT_STORE)
-    except Exception as e:  # an unreachable or unusable store: say so, do not trace
-        print(f"mercato serve: cannot open the store: {e}".splitlines()[0], file=sys.stderr)
+    except Exception as e:  # an unreachable or unusable store, a journal it cannot recover
+        sock.close()
         auth.close()
+        print(f"mercato serve: cannot open the platform: {_one_line(e)}", file=sys.stderr)
         return EXIT_FAILED
     creds = root / "credentials.json"
     if not any(u.role == "admin" for u in auth.users()):
@@ -321,7 +393,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin = auth.create_user("admin", password, "admin")
         key_id, secret = auth.create_key(admin)
         data = {
-            "url": f"http://{args.host}:{args.port}",
+            "url": url,
             "admin_username": "admin",
             "admin_password": password,
             "admin_key_id": key_id,
@@ -347,12 +419,45 @@ def _serve(args: argparse.Namespace) -> int:
         md_host=args.host,
         limits=limits,
     )
-    print(f"mercato serve: http://{args.host}:{args.port}/v1  (data in {root})")
-    if args.md_port is not None:
-        print(f"  market data alone: ws://{args.host}:{args.md_port}/v1/md")
-    uvicorn.Server(server_config(app, args.host, args.port, app.state.guard)).run()
-    auth.close()
+    md_url = f"ws://{args.host}:{args.md_port}/v1/md" if args.md_port is not None else None
+    app.state.about = About(
+        mode="serve", api_url=url, md_url=md_url, data_dir=str(root), credentials=str(creds)
+    )
+
+    def ready() -> None:
+        print(f"ready: {url}/ (the API: {url}/v1, docs: {url}/docs; data in {root})")
+        if md_url is not None:
+            print(f"  market data alone: {md_url}")
+        sys.stdout.flush()
+
+    try:
+        started = _run_server(app, sock, ready)
+    finally:
+        sock.close()
+        auth.close()
+    if not started:
+        print("mercato serve: the server did not start (its reason is above)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _run_server(app: Any, sock: socket.socket, ready: Callable[[], None]) -> bool:
+    """uvicorn with Mercato's configuration (``api/limits.py``) on the bound socket, on
+    uvloop; True if it started."""
+    import uvicorn
+    import uvloop
+
+    from mercato.api.limits import server_config
+    from mercato.api.listen import serve_until_done
+
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(server_config(app, host, port, app.state.guard))
+    return bool(uvloop.run(serve_until_done(server, sock, ready)))
+
+
+def _one_line(e: BaseException | str) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
 
 
 def _served_demo(args: argparse.Namespace) -> int:
@@ -376,10 +481,13 @@ def _served_demo(args: argparse.Namespace) -> int:
     except ServedDemoError as e:
         print(f"mercato demo: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as e:  # an unwritable --data-dir, a full disk
+        print(f"mercato demo: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
-def _add_feed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_feed_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     feed = sub.add_parser(
         "feed",
         help="replay or check an outside market-data recording (LOBSTER, Binance)",

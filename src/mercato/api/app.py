@@ -549,6 +549,7 @@ def create_app(
     from mercato.api.alpaca_data import alpaca_data_routes
     from mercato.api.alpaca_market_stream import alpaca_market_stream_routes
     from mercato.api.alpaca_stream import alpaca_stream_routes
+    from mercato.api.landing import landing_routes
     from mercato.api.ws import websocket_route
 
     routes: list[BaseRoute] = [
@@ -559,6 +560,7 @@ def create_app(
     routes += alpaca_stream_routes(api)
     routes += alpaca_market_stream_routes(api)
     routes.append(websocket_route(api))
+    routes += landing_routes(api)  # / and /docs (Swagger UI from the package)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

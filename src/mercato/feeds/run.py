@@ -61,8 +61,9 @@ def _located(path: str, items: Iterable[T]) -> Iterator[T]:
 
 
 def _binary_lines(path: str) -> Iterator[bytes]:
-    opener: Callable[[str], IO[bytes]] = gzip.open if path.endswith(".gz") else open  # type: ignore[assignment]
-    with opener(path) as f:
+    """The recording's lines, as bytes: gzip-compressed (``.gz``) or not."""
+    f: IO[bytes] = gzip.open(path) if path.endswith(".gz") else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+    with f:
         try:
             yield from f
         except (OSError, EOFError) as e:  # a truncated or corrupt gzip stream

@@ -6,6 +6,9 @@ of its order flow as one batch (one group commit) and paces itself to the wall c
 simulator's market makers quote every instrument, so a market order from the API fills at
 once. An administrator and a funded demo trader are created, and their keys written to
 ``DIR/credentials.json`` so that scripts can drive a fresh demo.
+
+A directory that already holds a served demo is resumed (``sim/resume.py``): the market,
+its users and keys, the demo trader and the simulated traders' accounts carry on.
 """
 
 from __future__ import annotations
@@ -22,25 +25,26 @@ from pathlib import Path
 from typing import IO, Any
 
 from mercato.api.app import MD_FLUSH, create_app
+from mercato.api.landing import About
 from mercato.api.limits import Limits, server_config
+from mercato.api.listen import ListenError, bind, check_free, serve_until_done
 from mercato.domain.commands import CreateAccount, Deposit
 from mercato.domain.types import AccountKind
 from mercato.services import gc_policy
 from mercato.services.auth import AuthStore
 from mercato.services.platform import Platform
 from mercato.sim.market import NS, Simulator
+from mercato.sim.resume import DemoState, ServedDemoError, open_state, resume_simulator
+
+__all__ = ["CREDENTIALS", "DEMO_CASH", "ServedConfig", "ServedDemoError", "serve_demo"]
 
 DEMO_CASH = 1_000_000_00  # the demo trader's deposit: 1,000,000.00 USD
 CREDENTIALS = "credentials.json"
 
 
-class ServedDemoError(RuntimeError):
-    """The served demo cannot start (a data directory that already holds a market)."""
-
-
 @dataclass(frozen=True)
 class ServedConfig:
-    symbols: tuple[str, ...]
+    symbols: tuple[str, ...] | None = None  # None: the defaults, or what DIR was made with
     seed: int = 1
     rate: int = 200  # simulated commands per second
     host: str = "127.0.0.1"
@@ -49,6 +53,16 @@ class ServedConfig:
     data_dir: str | None = None
     duration: float | None = None  # seconds; None: until stopped
     limits: Limits = field(default_factory=Limits)  # the server's connection limits (api/limits.py)
+
+
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
+
+
+def _write_credentials(path: Path, creds: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(creds, indent=2) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 async def _setup(
@@ -81,15 +95,13 @@ async def _setup(
         "admin_username": "admin",
         "admin_password": admin_password,
     }
-    path = root / CREDENTIALS
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(creds, indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    _write_credentials(root / CREDENTIALS, creds)
     return creds
 
 
-async def _trade(platform: Platform, sim: Simulator, stop: asyncio.Event, out: IO[str]) -> None:
+async def _trade(
+    platform: Platform, sim: Simulator, state: DemoState, stop: asyncio.Event, out: IO[str]
+) -> None:
     """Submit the simulator's slices in (wall-clock) time until ``stop``."""
     start = time.monotonic()
     base = sim.elapsed_ns
@@ -98,6 +110,7 @@ async def _trade(platform: Platform, sim: Simulator, stop: asyncio.Event, out: I
     while not stop.is_set():
         batch = sim.next_batch()
         if batch:
+            state.reserve(sim.next_order_id)  # durable before any of these ids is
             for events in await platform.submit_many(batch):
                 sim.on_events(events)
                 trades += sum(1 for e in events if type(e).__name__ == "Trade")
@@ -112,32 +125,59 @@ async def _trade(platform: Platform, sim: Simulator, stop: asyncio.Event, out: I
                 await asyncio.wait_for(stop.wait(), due - now)
 
 
+def _about(cfg: ServedConfig, sim: Simulator, root: Path, url: str) -> About:
+    kinds = [("market makers", sim.makers), ("noise traders", sim.noise)]
+    kinds.append(("momentum traders", sim.momentum))
+    return About(
+        mode="demo",
+        api_url=url,
+        md_url=f"ws://{cfg.host}:{cfg.md_port}/v1/md" if cfg.md_port is not None else None,
+        data_dir=str(root),
+        credentials=str(root / CREDENTIALS),
+        traders=tuple(f"{len(agents)} {name}" for name, agents in kinds),
+        rate=cfg.rate,
+    )
+
+
 async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
     """Run the served demo until ``duration`` passes or the server is stopped (Ctrl-C)."""
     import uvicorn
 
     root = Path(cfg.data_dir) if cfg.data_dir else Path(tempfile.mkdtemp(prefix="mercato-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    if (root / "node").exists() or (root / "users.sqlite").exists():
-        raise ServedDemoError(
-            f"{root} already holds a market: pass a new --data-dir (reopen this one with "
-            f"`mercato serve --data-dir {root}`)"
-        )
+    state = open_state(root, cfg.symbols or DEFAULT_SYMBOLS, cfg.seed, cfg.symbols is not None)
+    try:  # the ports first: a clash is one line, before anything is created
+        sock = bind(cfg.host, cfg.port, "--port")
+        if cfg.md_port is not None:
+            check_free(cfg.host, cfg.md_port, "--md-port")
+    except ListenError as e:
+        raise ServedDemoError(str(e)) from None
+    url = f"http://{cfg.host}:{sock.getsockname()[1]}"
     platform = Platform(root / "node", fsync=True)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
-    # a live market: the simulator's clock starts at the wall clock, like the orders that
-    # people and programs send through the API (and bars, stats and the screen agree)
-    sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate, start_ns=time.time_ns())
-    platform.start()
     stop = asyncio.Event()
     try:
-        creds = await _setup(platform, auth, sim, cfg, root)
+        platform.start()
+        # a live market: the simulator's clock starts at the wall clock, like the orders
+        # that people and programs send through the API (and bars, stats and screens agree)
+        if state.resumed:
+            sim = await resume_simulator(platform, state, cfg.seed, cfg.rate, time.time_ns())
+            creds = dict(json.loads((root / CREDENTIALS).read_text()))
+            creds["url"] = url
+            _write_credentials(root / CREDENTIALS, creds)
+            out.write(f"mercato demo: resumed {root} ({state.runs} earlier runs)\n")
+        else:
+            sim = Simulator(state.symbols, state.seed, rate=cfg.rate, start_ns=time.time_ns())
+            state.reserve(sim.next_order_id)
+            creds = await _setup(platform, auth, sim, cfg, root)
+            creds["url"] = url
+            _write_credentials(root / CREDENTIALS, creds)
+        state.started()
         out.write(
-            f"mercato demo: {creds['url']}/v1  (credentials in {root / CREDENTIALS}; "
-            f"{len(cfg.symbols)} instruments, {cfg.rate} simulated commands/s)\n"
+            f"mercato demo: {len(state.symbols)} instruments ({', '.join(state.symbols)}), "
+            f"{len(sim.agents)} simulated traders at {cfg.rate} commands/s\n"
+            f"  credentials: {root / CREDENTIALS}\n"
         )
-        if cfg.md_port is not None:
-            out.write(f"  market data alone: ws://{cfg.host}:{cfg.md_port}/v1/md\n")
         out.flush()
         app = create_app(
             platform,
@@ -149,17 +189,34 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
             md_host=cfg.host,
             limits=cfg.limits,
         )
+        app.state.about = _about(cfg, sim, root, url)
         server = uvicorn.Server(server_config(app, cfg.host, cfg.port, app.state.guard))
-        trading = asyncio.create_task(_trade(platform, sim, stop, out))
-        serving = asyncio.create_task(server.serve())
-        if cfg.duration is not None:
-            await asyncio.wait({serving}, timeout=cfg.duration)
-            server.should_exit = True
-        await serving
-        stop.set()
-        await trading
+
+        def ready() -> None:
+            out.write(f"ready: {url}/ (the API: {url}/v1, docs: {url}/docs)\n")
+            if cfg.md_port is not None:
+                out.write(f"  market data alone: ws://{cfg.host}:{cfg.md_port}/v1/md\n")
+            out.flush()
+
+        trading = asyncio.create_task(_trade(platform, sim, state, stop, out))
+
+        async def limit() -> None:
+            if cfg.duration is not None:
+                await asyncio.sleep(cfg.duration)
+                server.should_exit = True
+
+        timer = asyncio.create_task(limit())
+        try:
+            started = await serve_until_done(server, sock, ready)
+        finally:
+            timer.cancel()
+            stop.set()
+            await trading
+        if not started:
+            raise ServedDemoError("the API server did not start (its reason is above)")
         return creds
     finally:
         stop.set()
+        sock.close()
         await platform.stop()
         auth.close()

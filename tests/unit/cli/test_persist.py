@@ -47,3 +47,22 @@ def test_persist_refuses_a_directory_without_a_journal(
 ) -> None:
     assert main(["persist", str(tmp_path), "--once"]) == 1
     assert "has no journal" in capsys.readouterr().err
+
+
+def test_persist_follows_the_directory_the_served_demo_was_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import io
+
+    from mercato.sim.served import ServedConfig, serve_demo
+
+    cfg = ServedConfig(symbols=("AAPL",), rate=200, port=0, data_dir=str(tmp_path), duration=2)
+    asyncio.run(serve_demo(cfg, io.StringIO()))
+    assert main(["persist", str(tmp_path), "--once"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("wrote ") and not line.startswith("wrote 0 "), line
+    db = create_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() > 0
+    db.dispose()

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from websockets.sync.client import connect
 
-from mercato.sim.served import ServedConfig, ServedDemoError, serve_demo
+from mercato.sim.served import ServedConfig, serve_demo
 
 
 def free_port() -> int:
@@ -79,5 +78,3 @@ def test_a_script_trades_against_the_served_demo(tmp_path: Path) -> None:
     finally:
         thread.join(timeout=15)
     assert done and not thread.is_alive()
-    with pytest.raises(ServedDemoError):  # a directory holding a market is not reused
-        asyncio.run(serve_demo(cfg, out))
