@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,14 +70,15 @@ def test_the_api_quick_start_works_against_mercato_serve(tmp_path: Path) -> None
     )
     try:
         assert server.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = server.stdout.readline()
-            lines.append(line)
-            if line.startswith("ready:") or not line:
-                break
-        assert lines[-1].startswith("ready:"), lines
+        printed: queue.Queue[str] = queue.Queue()
+        stdout = server.stdout
+        threading.Thread(target=lambda: [printed.put(x) for x in stdout], daemon=True).start()
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("ready:"):
+            try:
+                lines.append(printed.get(timeout=30))
+            except queue.Empty:
+                pytest.fail(f"no ready line from mercato serve: {lines}")
         url = json.loads((tmp_path / "d" / "credentials.json").read_text())["url"]
         assert url in lines[-1]
         out = run_block(block("serve-quick-start"), tmp_path)
