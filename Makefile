@@ -44,6 +44,7 @@ compile: $(COMPILED)/.built
 
 $(COMPILED)/.built: $(STAMP) setup.py pyproject.toml src/mercato/compiled.txt $(addprefix src/,$(HOT))
 	rm -rf $(COMPILED) && mkdir -p build
+	@echo "building mercato with its hot modules compiled by mypyc into $(COMPILED) (minutes, the first time)"
 	$(PY) -m pip install --no-deps --target $(COMPILED) . > build/mypyc.log 2>&1 || (cat build/mypyc.log; exit 1)
 	@grep -h "WARNING: mercato" build/mypyc.log || true
 	touch $@

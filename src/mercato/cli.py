@@ -478,6 +478,10 @@ def _served_demo(args: argparse.Namespace) -> int:
         import uvloop
 
         uvloop.run(serve_demo(cfg, sys.stdout))
+    except KeyboardInterrupt:  # the way to stop it: a clean end, like the console demo's
+        again = f"; `mercato demo --data-dir {args.data_dir}` resumes it" if args.data_dir else ""
+        print(f"mercato demo: stopped{again}")
+        return EXIT_OK
     except ServedDemoError as e:
         print(f"mercato demo: {e}", file=sys.stderr)
         return EXIT_FAILED
