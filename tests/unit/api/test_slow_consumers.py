@@ -27,7 +27,7 @@ from mercato.api.alpaca_market_stream import MarketHub, alpaca_market_stream_rou
 from mercato.api.alpaca_stream import TradeUpdates, alpaca_stream_routes
 from mercato.api.app import create_app
 from mercato.api.limits import server_config
-from mercato.api.md_stream import MdFanout
+from mercato.api.md_stream import MdFanout, MdPeer
 from mercato.api.outbox import Conn
 from mercato.api.ws import Hub, websocket_route
 from mercato.domain.commands import NewOrder
@@ -136,6 +136,10 @@ def test_md_a_client_that_stops_reading_is_cut_off_and_its_socket_closed() -> No
             await gone_within(port, peer_port, 2 + 3)  # close_timeout 2 s, then aborted
             assert len(peer.conn.outbox) == 0 and not fanout.followers
             assert await asyncio.to_thread(reset_or_eof, sock)
+            del peer
+            await asyncio.sleep(0.05)  # (the transport lets go of its protocol)
+            gc.collect()
+            assert not [o for o in gc.get_objects() if isinstance(o, MdPeer)]  # nothing kept
         finally:
             sock.close()
             server.close()
