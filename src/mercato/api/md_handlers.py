@@ -39,6 +39,7 @@ class MarketDataHandlers(ApiBase):
     async def quote(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
         m = self.market(symbol)
+        seq = self.md.published(f"quotes:{symbol}").seq  # (the state as of that seq)
         q = m.quote_json()
         return json_response(
             {
@@ -48,7 +49,7 @@ class MarketDataHandlers(ApiBase):
                 "ask": q["ask"],
                 "ask_size": q["ask_qty"] if q["ask"] else None,
                 "last": q["last"],
-                "seq": self.md.channel(f"quotes:{symbol}").seq,
+                "seq": seq,
             }
         )
 
@@ -59,13 +60,14 @@ class MarketDataHandlers(ApiBase):
         levels = 10 if levels is None else levels
         if not 1 <= levels <= 1_000:
             raise ApiError(400, "invalid_levels", "levels is 1..1000")
+        seq = self.md.published(f"book:{symbol}").seq  # (the state as of that seq)
         bids, asks = m.book.depth(levels)
         return json_response(
             {
                 "symbol": symbol,
                 "bids": m.levels_json(bids),
                 "asks": m.levels_json(asks),
-                "seq": self.md.channel(f"book:{symbol}").seq,
+                "seq": seq,
             }
         )
 

@@ -487,10 +487,11 @@ class MarketData:
             out["stats"] = m.stats_json(self._now)
         return out
 
-    def _published(self, name: str) -> Channel:
+    def published(self, name: str) -> Channel:
         """The channel, with what is pending on it published first: a snapshot at seq S
         must hold exactly what messages 1..S carried (a trade in it must not come again
-        in message S+1)."""
+        in message S+1). Every snapshot that carries a seq reads the state after it
+        (the WebSocket ones, and the REST quote and depth)."""
         ch = self.channel(name)
         if ch in self._dirty:
             self.flush()
@@ -498,7 +499,7 @@ class MarketData:
 
     def snapshot_json(self, name: str) -> str:
         """``snapshot(name)`` encoded, shared by every subscriber joining at this seq."""
-        ch = self._published(name)
+        ch = self.published(name)
         cached = _cached(ch, "json", lambda: _json.encode(self.snapshot(name)).decode())
         assert isinstance(cached, str)
         return cached
@@ -508,7 +509,7 @@ class MarketData:
         decoder; nothing for trades and stats), then the key frame with no events that
         syncs the channel's stream decoder to its seq. ``[]`` for a channel without a
         binary form."""
-        ch = self._published(name)
+        ch = self.published(name)
         enc = ch.encoder
         if enc is None:
             return []

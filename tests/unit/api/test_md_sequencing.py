@@ -249,3 +249,30 @@ def test_ws_resubscribe_sends_a_fresh_snapshot_then_what_follows_it() -> None:
         assert check_contiguous(msgs[snaps[1] :])["trades:EXT"] == [1, 2, 3, 4, 5]
 
     asyncio.run(run())
+
+
+def test_rest_depth_and_quote_seqs_hold_what_they_show(market: Any) -> None:
+    """The REST snapshots carry the channel's seq too (``GET .../depth``, ``.../quote``):
+    state that includes a publication still pending must not be labelled with the seq
+    before it, or a client that joins the snapshot to the stream's S+1 applies that
+    publication twice."""
+    from starlette.testclient import TestClient
+
+    from mercato.api.app import create_app
+
+    app = create_app(market.platform, market.auth, md_flush=LATER)
+    md = app.state.api.md
+    key_id, secret = market.auth.create_key(market.trader)
+    auth = {"Authorization": f"Bearer {key_id}:{secret}"}
+    with TestClient(app) as client:
+        md.channel("book:XYZ")
+        md.channel("quotes:XYZ")
+        order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": "5", "price": "99.50"}
+        assert client.post("/v1/orders", json=order, headers=auth).status_code == 201
+        depth = client.get("/v1/marketdata/XYZ/depth").json()
+        quote = client.get("/v1/marketdata/XYZ/quote").json()
+        assert depth["bids"][0] == ["99.50", "5"] and quote["bid"] == "99.50"
+        later = {m.channel.name: m.seq for m in md.flush()}  # what was still pending
+        assert "book:XYZ" not in later and "quotes:XYZ" not in later
+        assert depth["seq"] == md.channel("book:XYZ").seq
+        assert quote["seq"] == md.channel("quotes:XYZ").seq
