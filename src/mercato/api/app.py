@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -44,6 +43,7 @@ from mercato.api.base import (
     paged_response,
     path_int,
 )
+from mercato.api.key_handlers import KeyHandlers
 from mercato.api.limits import ConnectionGuard, Limits
 from mercato.api.md_handlers import MarketDataHandlers, md_clock
 from mercato.domain.commands import (
@@ -84,9 +84,10 @@ _TIFS = {
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 
 
-class Api(MarketDataHandlers, AdminHandlers):
+class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
     """The handlers, over one platform and one auth store: auth and trading here, market
-    data in ``md_handlers.py``, administration in ``admin_handlers.py``."""
+    data in ``md_handlers.py``, administration in ``admin_handlers.py``, API keys in
+    ``key_handlers.py``."""
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -124,42 +125,6 @@ class Api(MarketDataHandlers, AdminHandlers):
         if wait > 0:
             n = self.logins.retry_after(wait)
             raise ApiError(429, "login_throttled", f"too many attempts: retry in {n} s", n)
-
-    async def new_key(self, c: Ctx) -> Response:
-        body = await c.body(s.KeyRequest)
-        expires_at = _timestamp(body.expires_at) if body.expires_at is not None else None
-        try:
-            key_id, secret = self.auth.create_key(c.user.user_id, expires_at=expires_at)
-        except AuthError as e:
-            raise ApiError(409 if e.code == "too_many_keys" else 400, e.code, str(e)) from None
-        out = {"key_id": key_id, "secret": secret, "expires_at": _rfc3339(expires_at)}
-        return json_response(out, 201)
-
-    async def list_keys(self, c: Ctx) -> Response:
-        return json_response(
-            [
-                {
-                    "key_id": k.key_id,
-                    "created_at": _rfc3339(k.created_at),
-                    "expires_at": _rfc3339(k.expires_at),
-                }
-                for k in self.auth.keys(c.user.user_id)
-            ]
-        )
-
-    async def revoke_key(self, c: Ctx) -> Response:
-        """Revoke one of the caller's keys: refused at once everywhere, and the WebSockets
-        it signed in close (``api/keywatch.py``)."""
-        key_id = c.request.path_params["key_id"]
-        if not self.auth.revoke_key(key_id, user_id=c.user.user_id):
-            raise ApiError(404, "unknown_key", "no such live key of yours")
-        return json_response({"key_id": key_id, "revoked": True})
-
-    async def admin_revoke_key(self, c: Ctx) -> Response:
-        key_id = c.request.path_params["key_id"]
-        if not self.auth.revoke_key(key_id):
-            raise ApiError(404, "unknown_key", "no such live key")
-        return json_response({"key_id": key_id, "revoked": True})
 
     async def openapi(self, c: Ctx) -> Response:
         from mercato.api.openapi import openapi_document  # it reads ROUTES, below
@@ -412,23 +377,6 @@ class Api(MarketDataHandlers, AdminHandlers):
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "?"
-
-
-def _timestamp(text: str) -> float:
-    """An RFC 3339 timestamp with its offset (``2027-01-31T00:00:00Z``) as Unix seconds."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise ApiError(400, "invalid_timestamp", "an RFC 3339 time with its offset, e.g. ...Z")
-    return when.timestamp()
-
-
-def _rfc3339(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ good closes them, on every endpoint (``/v1/ws``, the Alpaca streams):
   or an administrator): at once, from the revoke itself (``AuthStore.on_revoke``);
 - expired: when it expires (a timer per socket, from the key's ``expires_at``);
 - revoked by another process (another gateway, a script on the database): at the next
-  sweep, one query every ``sweep_every`` seconds for all the keys of open sockets, while
-  there are any (``AuthStore.dead_keys``).
+  poll, one indexed query every ``sweep_every`` seconds while sockets are open
+  (``AuthStore.poll_revocations``, which REST requests also run once a second).
 
 Each socket gives a ``close(reason)`` callback; the endpoint closes with 1008 and that
 reason (``"key revoked"``, ``"key expired"``). What is held is one entry per open socket.
@@ -38,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY: Final = 10.0  # seconds between checks of the open sockets' keys in SQL
+SWEEP_EVERY: Final = 1.0  # seconds between polls for other processes' revokes
 KEY_REVOKED: Final = "key revoked"
 KEY_EXPIRED: Final = "key expired"
 Close = Callable[[str], None]
@@ -112,19 +112,16 @@ class KeyWatch:
                 del self._by_key[w.key_id]
 
     async def _sweep(self) -> None:
-        """While sockets are open: find their keys that another process revoked."""
+        """While sockets are open: poll for keys another process revoked (the store tells
+        ``revoked`` of each)."""
         while self._by_key:
             await asyncio.sleep(self.sweep_every)
             if not self._by_key:
                 return
-            try:
-                dead = await asyncio.to_thread(self.auth.dead_keys, list(self._by_key))
+            try:  # one indexed query, on the loop: the listeners must run here
+                self.auth.poll_revocations()
             except Exception:  # the database is away: try again at the next sweep
-                log.exception("checking the open sockets' keys failed")
-                continue
-            for key_id in dead:
-                for w in list(self._by_key.get(key_id, ())):
-                    self._fire(w, KEY_REVOKED)
+                log.exception("polling for revoked keys failed")
 
     async def close(self) -> None:
         """Stop the sweeper (at shutdown)."""

@@ -10,7 +10,10 @@ attacker nothing to log in with:
 - API keys: a public ``key_id`` and a 240-bit secret, stored as HMAC-SHA256 under a
   *pepper* that is not in the keys table. Secrets are high-entropy, so argon2 would buy
   nothing but latency; every order a program sends is authenticated, so verified keys are
-  cached in memory (bounded, LRU, for ``key_cache_ttl_s``) and the hot path runs no SQL.
+  cached in memory (bounded, LRU, for ``key_cache_ttl_s``) and the hot path runs no SQL
+  but, once a second, one indexed query for keys revoked elsewhere (``poll_revocations``).
+  Keys may expire (``expires_at``); a user holds at most ``max_keys_per_user`` live keys
+  and ``max_sessions_per_user`` sessions.
 
 The pepper: production passes one from configuration (a secret kept out of the database,
 so a leaked dump cannot even brute-force key secrets offline). Without one the store makes
@@ -30,7 +33,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -132,6 +135,7 @@ class AuthStore:
         hasher: PasswordHasher | None = None,
         key_cache_size: int = 10_000,
         key_cache_ttl_s: float = 30.0,
+        revocation_poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         migrate: bool = True,
@@ -147,9 +151,10 @@ class AuthStore:
         # verified against when the user does not exist: the same work as a real login
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self._pepper = pepper if pepper is not None else self._stored_pepper()
-        # key_id -> (digest, grant, cached at): bounded LRU; another process's revoke
-        # reaches this one within ``key_cache_ttl_s``, this store's own at once; an expiry
-        # is checked on every use, cached or not
+        # key_id -> (digest, grant, cached at): bounded LRU, refreshed every
+        # ``key_cache_ttl_s``; this store's own revokes reach it at once, another process's
+        # within ``revocation_poll_s`` (``poll_revocations``); an expiry is checked on every
+        # use, cached or not
         self._keys: OrderedDict[str, tuple[bytes, KeyGrant, float]] = OrderedDict()
         self._key_cache_size = key_cache_size
         self._key_cache_ttl = key_cache_ttl_s
@@ -160,6 +165,9 @@ class AuthStore:
         self._revoke_listeners: list[RevokeListener] = []
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every invalidation: a racing lookup does not cache
+        self._revocation_poll = revocation_poll_s
+        self._polled_at = clock()
+        self._revoked_mark = self._latest_revocation()  # the newest revoked_at seen
 
     def close(self) -> None:
         self.engine.dispose()
@@ -355,6 +363,8 @@ class AuthStore:
             return None
         digest = self._digest(secret)
         now = self._clock()
+        if now - self._polled_at >= self._revocation_poll:
+            self.poll_revocations()
         with self._lock:
             hit = self._keys.get(key_id)
             if hit is not None:
@@ -399,42 +409,62 @@ class AuthStore:
     def revoke_key(self, key_id: str, *, user_id: int | None = None) -> bool:
         """Revoke the key (only if it is ``user_id``'s, when given): True if a live key was
         revoked, False for an unknown, another user's or an already revoked one. This
-        store refuses it at once, and its revoke listeners hear of it (``on_revoke``)."""
+        store refuses it at once, and its revoke listeners hear of it (``on_revoke``);
+        other stores on the database within their ``revocation_poll_s``."""
         cond = [api_keys.c.key_id == key_id, api_keys.c.revoked.is_(False)]
         if user_id is not None:
             cond.append(api_keys.c.user_id == user_id)
         with self.engine.begin() as conn:
-            done = conn.execute(update(api_keys).where(*cond).values(revoked=True)).rowcount
+            # stamped after every earlier revoke, whatever this host's clock says, so that
+            # a poll that has seen those sees this one too
+            latest = conn.execute(select(func.max(api_keys.c.revoked_at))).scalar()
+            at = max(self._wall(), (latest or 0.0) + 1e-3)
+            done = conn.execute(
+                update(api_keys).where(*cond).values(revoked=True, revoked_at=at)
+            ).rowcount
         with self._lock:
             self._generation += 1
             self._keys.pop(key_id, None)
         if done:
-            for listener in list(self._revoke_listeners):
-                listener(key_id)
+            self._notify([key_id])
         return bool(done)
 
     def on_revoke(self, listener: RevokeListener) -> None:
-        """Call ``listener(key_id)`` after each key this store revokes (the open
-        WebSockets authenticated by it close: ``api/keywatch.py``)."""
+        """Call ``listener(key_id)`` after each key revoked, by this store or (seen by
+        ``poll_revocations``) by another on the same database; the open WebSockets
+        authenticated by it close (``api/keywatch.py``). A key may be told twice."""
         self._revoke_listeners.append(listener)
 
-    def dead_keys(self, key_ids: Iterable[str]) -> set[str]:
-        """Those of ``key_ids`` that are revoked, expired or gone: one query (another
-        process's revokes reach open WebSockets through it)."""
-        wanted = list(dict.fromkeys(key_ids))
-        if not wanted:
-            return set()
-        live: set[str] = set()
-        now = self._wall()
+    def poll_revocations(self) -> list[str]:
+        """The keys revoked since the last poll, by any store on this database (one query
+        on an index): dropped from the cache, told to the revoke listeners. Runs by itself
+        at most every ``revocation_poll_s`` on the way of ``authenticate_key``; the key
+        watch of open WebSockets calls it on a timer too."""
+        self._polled_at = self._clock()
+        q = select(api_keys.c.key_id, api_keys.c.revoked_at).order_by(api_keys.c.revoked_at)
+        q = q.where(api_keys.c.revoked_at > self._revoked_mark)
         with self.engine.connect() as conn:
-            for i in range(0, len(wanted), 500):
-                q = select(api_keys.c.key_id).where(
-                    api_keys.c.key_id.in_(wanted[i : i + 500]),
-                    api_keys.c.revoked.is_(False),
-                    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
-                )
-                live.update(conn.execute(q).scalars())
-        return set(wanted) - live
+            rows = list(conn.execute(q))
+        if not rows:
+            return []
+        self._revoked_mark = max(self._revoked_mark, rows[-1].revoked_at)
+        ids = [r.key_id for r in rows]
+        with self._lock:
+            self._generation += 1
+            for key_id in ids:
+                self._keys.pop(key_id, None)
+        self._notify(ids)
+        return ids
+
+    def _notify(self, key_ids: list[str]) -> None:
+        for key_id in key_ids:
+            for listener in list(self._revoke_listeners):
+                listener(key_id)
+
+    def _latest_revocation(self) -> float:
+        with self.engine.connect() as conn:
+            latest = conn.execute(select(func.max(api_keys.c.revoked_at))).scalar()
+        return float(latest or 0.0)
 
     # -- inside -----------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ def test_a_revoke_by_another_process_closes_sockets_at_the_next_sweep(
     w: World, tmp_path: Path
 ) -> None:
     api = w.client.app.state.api  # type: ignore[attr-defined]
-    api.keys.sweep_every = 0.05
+    api.keys.sweep_every = 0.05  # (1 s by default)
     k = w.ok("POST", "/v1/keys", w.alice)
     with w.client.websocket_connect("/v1/ws", headers=bearer(k)) as ws:
         elsewhere = AuthStore(str(w.auth.engine.url), migrate=False)

@@ -109,20 +109,23 @@ def test_keys_list_shows_live_keys_without_secrets(store: AuthStore, wall: Wall)
     ]
 
 
-def test_dead_keys_finds_revoked_expired_and_unknown(store: AuthStore, wall: Wall) -> None:
+def test_a_poll_finds_revokes_by_other_stores_once_each(store: AuthStore, wall: Wall) -> None:
     uid = store.create_user("alice", PW)
-    live, revoked = store.create_key(uid), store.create_key(uid)
-    expiring = store.create_key(uid, expires_at=wall.t + 5)
-    other = AuthStore(str(store.engine.url), migrate=False, wall=wall)  # another process
+    a, b = store.create_key(uid), store.create_key(uid)
+    heard: list[str] = []
+    store.on_revoke(heard.append)
+    assert store.authenticate_key(*a) is not None  # cached
+    other = AuthStore(str(store.engine.url), migrate=False, wall=lambda: 0.0)  # a clock behind
     try:
-        other.revoke_key(revoked[0])
+        other.revoke_key(a[0])
+        assert store.poll_revocations() == [a[0]]
+        assert heard == [a[0]] and store.authenticate_key(*a) is None
+        assert store.poll_revocations() == []  # each once
+        other.revoke_key(b[0])  # stamped after the first whatever its clock
     finally:
         other.close()
-    ids = [live[0], revoked[0], expiring[0], "MK" + "Z" * 18]
-    assert store.dead_keys(ids) == {revoked[0], "MK" + "Z" * 18}
-    wall.t += 5
-    assert store.dead_keys(ids) == {revoked[0], expiring[0], "MK" + "Z" * 18}
-    assert store.dead_keys([]) == set()
+    assert store.poll_revocations() == [b[0]]
+    assert heard == [a[0], b[0]]
 
 
 def test_sessions_per_user_are_bounded_the_oldest_ends(tmp_path: Path, wall: Wall) -> None:

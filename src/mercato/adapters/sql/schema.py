@@ -243,7 +243,9 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False),
     Column("expires_at", Float, nullable=True),  # None: never
+    Column("revoked_at", Float, nullable=True),  # after every earlier revoke's (polled)
     Index("ix_api_keys_user_id", "user_id"),
+    Index("ix_api_keys_revoked_at", "revoked_at"),
 )
 
 sessions = Table(
