@@ -8,6 +8,8 @@ anything useful. Applied where a connection is made, before any ASGI application
 - a request head (request line and headers) must arrive whole within ``head_timeout``
   seconds of the connection's opening or of its first byte, and be at most ``max_head``
   bytes, else ``408 request_timeout`` / ``431 head_too_large`` and the connection closes;
+- a request body must arrive whole within ``body_timeout`` seconds of its head, else
+  ``408 request_timeout`` (when nothing was answered yet) and the connection closes;
 - an idle keep-alive connection closes after ``keep_alive`` seconds (uvicorn's
   ``timeout_keep_alive``);
 - a WebSocket upgrade must be accepted within ``head_timeout``; once open, a WebSocket
@@ -55,6 +57,7 @@ class Limits:
     head_timeout: float = 5.0  # seconds to send a whole request head / finish the upgrade
     max_head: int = 64 * 1024  # bytes of request line and headers
     keep_alive: float = 5.0  # seconds an idle keep-alive connection stays open
+    body_timeout: float = 10.0  # seconds for a request's body to arrive whole after its head
     ws_idle_timeout: float = 10.0  # seconds for a WebSocket to authenticate (or subscribe)
     ws_max_size: int = MAX_FRAME  # bytes of one WebSocket message
 
@@ -148,6 +151,7 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
             super().__init__(*args, **kwargs)
             self._admitted = False
             self._head_timer: asyncio.TimerHandle | None = None
+            self._body_timer: asyncio.TimerHandle | None = None
             self._head_bytes = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -162,6 +166,7 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
             if not self._admitted:
                 return
             self._disarm_head()
+            self._disarm_body()
             self.guard.release(self.transport)
             super().connection_lost(exc)
 
@@ -186,6 +191,26 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
         def on_headers_complete(self) -> None:
             self._disarm_head()
             super().on_headers_complete()
+            timeout = self.guard.limits.body_timeout
+            self._body_timer = self.loop.call_later(timeout, self._body_late)
+
+        def on_message_complete(self) -> None:
+            self._disarm_body()
+            super().on_message_complete()
+
+        def handle_websocket_upgrade(self) -> None:
+            self._disarm_body()  # the WebSocket protocol takes over the connection
+            super().handle_websocket_upgrade()
+
+        def _disarm_body(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
+        def _body_late(self) -> None:
+            self._body_timer = None
+            timeout = self.guard.limits.body_timeout
+            self._refuse(408, "request_timeout", f"send the request body within {timeout:g} s")
 
         def _arm_head(self) -> None:
             if self._head_timer is None:
@@ -205,9 +230,11 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
 
         def _refuse(self, status: int, code: str, message: str) -> None:
             self._disarm_head()
+            self._disarm_body()
             if not self.transport.is_closing():
-                if self.cycle is None or self.cycle.response_complete:  # no answer half-sent
-                    self.transport.write(http_refusal(status, code, message))
+                cycle = self.cycle
+                if cycle is None or cycle.response_complete or not cycle.response_started:
+                    self.transport.write(http_refusal(status, code, message))  # (none half-sent)
                 self.transport.close()
 
     class _GuardedWs(BoundedCloseProtocol):
@@ -259,6 +286,7 @@ _FLAGS: Final = (
     ("max-connections-per-address", "per_address", int, "open connections per client address"),
     ("head-timeout", "head_timeout", float, "seconds to send a whole request head"),
     ("keep-alive", "keep_alive", float, "seconds an idle keep-alive connection stays open"),
+    ("body-timeout", "body_timeout", float, "seconds to send a request body after its head"),
     ("ws-idle-timeout", "ws_idle_timeout", float, "seconds for a WebSocket to authenticate"),
 )
 
