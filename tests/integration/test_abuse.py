@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import select
 import socket
 import struct
 import subprocess
@@ -141,30 +140,29 @@ def _settle(server: Server, most: int, seconds: float = 5.0) -> int:
 
 def test_half_open_connections_are_closed_and_the_cap_refuses_the_excess(server: Server) -> None:
     baseline = _settle(server, 0, 0.5)
+    started = time.monotonic()
     api = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(PER_ADDRESS // 2)]
     md = [socket.create_connection(("127.0.0.1", server.md_port)) for _ in range(PER_ADDRESS)]
     try:
-        # the cap counts both ports together: half of the market-data ones are refused
-        time.sleep(0.1)  # (well within the head timeout: only the refused are answered)
-        ready, _, _ = select.select(md, [], [], 0.1)
-        refused = [s.recv(4096) for s in ready]
-        assert len(refused) == PER_ADDRESS // 2
-        assert all(r.startswith(b"HTTP/1.1 503") and b"too_many_connections" in r for r in refused)
         # the cap is per client address: another one is let in meanwhile
         with socket.create_connection(
             ("127.0.0.1", server.port), source_address=("127.0.0.2", 0)
         ) as s:
             s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert _closed_within(s, 2).startswith(b"HTTP/1.1 200")
-        started = time.monotonic()
-        for s in api:  # silent since they opened: 408, then closed
-            assert _closed_within(s, HEAD_TIMEOUT + 2).startswith(b"HTTP/1.1 408")
-        for s in md:
-            _closed_within(s, HEAD_TIMEOUT + 2)
-        assert time.monotonic() - started < HEAD_TIMEOUT + 2
+        # none of them says anything: each is refused at once (503) or closed at the head
+        # timeout (408 on the API port; the market-data port closes without an answer)
+        got = {s: _closed_within(s, HEAD_TIMEOUT + 3) for s in api + md}
+        took = time.monotonic() - started
     finally:
         for s in api + md:
             s.close()
+    refused = [s for s, data in got.items() if data.startswith(b"HTTP/1.1 503")]
+    assert len(refused) == PER_ADDRESS // 2  # the cap counts both ports together
+    assert all(b"too_many_connections" in got[s] for s in refused)
+    assert all(got[s].startswith(b"HTTP/1.1 408") for s in api if s not in refused)
+    assert all(got[s] == b"" for s in md if s not in refused)
+    assert took < HEAD_TIMEOUT + 3
     assert _settle(server, baseline) <= baseline
 
 
@@ -176,7 +174,7 @@ def test_a_slow_head_is_cut_off_and_a_kept_alive_idle_connection_closes(server: 
             time.sleep(HEAD_TIMEOUT / 4)
             s.sendall(b"X-A: b\r\n")  # a byte now and then does not keep it open
         assert _closed_within(s, HEAD_TIMEOUT * 2).startswith(b"HTTP/1.1 408")
-        assert time.monotonic() - started < HEAD_TIMEOUT * 2.5
+        assert time.monotonic() - started < HEAD_TIMEOUT + 1.5
     with socket.create_connection(("127.0.0.1", server.port)) as s:  # a head too big
         s.sendall(b"GET /v1/instruments HTTP/1.1\r\nHost: x\r\n")
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
@@ -275,7 +273,7 @@ def test_revoking_a_key_closes_its_open_websocket_at_once(server: Server, where:
         with pytest.raises(ConnectionClosed) as e:
             while True:
                 ws.recv(timeout=2)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5  # (at once: no poll involved)
         assert e.value.rcvd is not None
         assert (e.value.rcvd.code, e.value.rcvd.reason) == (1008, "key revoked")
     auth = {"Authorization": f"Bearer {key['key_id']}:{key['secret']}"}
