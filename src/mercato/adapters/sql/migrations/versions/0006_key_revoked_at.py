@@ -1,8 +1,8 @@
 """Key revocations are stamped (``api_keys.revoked_at``, Unix seconds, indexed): every
 gateway on the database polls for the new ones (``AuthStore.poll_revocations``).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
