@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -51,11 +52,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mercato.adapters.sql.migrations import upgrade
 from mercato.adapters.sql.schema import api_keys, auth_settings, sessions, user_accounts, users
 from mercato.adapters.sql.urls import sqlalchemy_url
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AuthError", "AuthStore", "KeyGrant", "KeyInfo", "Principal", "Role"]
 
@@ -364,7 +367,10 @@ class AuthStore:
         digest = self._digest(secret)
         now = self._clock()
         if now - self._polled_at >= self._revocation_poll:
-            self.poll_revocations()
+            try:
+                self.poll_revocations()
+            except SQLAlchemyError:  # the database is away: cached keys keep working
+                log.warning("polling for revoked keys failed", exc_info=True)
         with self._lock:
             hit = self._keys.get(key_id)
             if hit is not None:

@@ -141,3 +141,22 @@ def test_sessions_per_user_are_bounded_the_oldest_ends(tmp_path: Path, wall: Wal
             assert conn.execute(select(func.count()).select_from(sessions)).scalar() == 3
     finally:
         store.close()
+
+
+def test_a_failed_poll_leaves_cached_keys_working(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    clock = [0.0]
+    store = AuthStore(f"sqlite:///{tmp_path / 'a.db'}", clock=lambda: clock[0])
+    try:
+        key = store.create_key(store.create_user("alice", PW))
+        assert store.authenticate_key(*key) is not None
+
+        def down() -> list[str]:
+            raise OperationalError("SELECT", {}, Exception("the database is away"))
+
+        store.poll_revocations = down  # type: ignore[method-assign]
+        clock[0] += 2.0
+        assert store.authenticate_key(*key) is not None  # cached: no 500 for the outage
+    finally:
+        store.close()
