@@ -7,8 +7,8 @@ a wrong key gets an error message and close code 1008), or a message
 here (browsers send them cross-site on a WebSocket upgrade). Anonymous clients may use the
 public channels only.
 
-Client operations (unknown ops or fields, bad JSON and frames over 64 KiB get an error
-message, never a disconnect; an optional ``id`` on any op is echoed in its reply)::
+Client operations (unknown ops or fields and bad JSON get an error message, never a
+disconnect; an optional ``id`` on any op is echoed in its reply)::
 
     {"op": "auth", "key_id": "..", "secret": ".."}
         -> {"op": "auth", "status": 200, "user_id": .., "accounts": [..]}
@@ -50,8 +50,13 @@ Private channels carry their own ``seq`` per connection (1, 2, 3, ...):
 Heartbeats: the server sends ``{"op": "heartbeat"}`` every ``heartbeat`` seconds (10 by
 default).
 
-Limits: at most 100 channels per connection (``too_many_subscriptions``); frames of at
-most 64 KiB. Order entry and cancels count against the caller's REST rate limit.
+Limits: at most 100 channels per connection (``too_many_subscriptions``); messages of at
+most 64 KiB (the server refuses a larger frame with close 1009 as its header arrives:
+``api/limits.py``). A connection that has neither signed in nor subscribed within the
+idle timeout (10 s) is closed with 1008; one signed in with a key that is revoked or
+expires is closed with 1008, ``key revoked`` / ``key expired`` (``api/keywatch.py``).
+Order entry and cancels count against the caller's REST rate limits (the key's and the
+user's).
 
 Slow consumers: the platform's fan-out never waits. Each connection has a bounded
 outgoing queue (1,000 messages by default). Quotes and stats hold one place each (the
