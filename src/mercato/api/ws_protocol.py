@@ -9,7 +9,9 @@ as it liked (found: 120 s and more; 200 of them held 750 MB). Here the close fra
 queued at once, whatever the transport's back-pressure (the client is told why, if it ever
 reads again); the peer then has ``CLOSE_TIMEOUT`` seconds to answer, after which the
 connection is aborted: reset, its unsent data discarded by the kernel (``SO_LINGER`` 0).
-The same bound applies when the application ends without a close.
+The same bound applies when the application ends without a close, and so when the
+server shuts down (uvicorn then waits for every connection to be gone: one client that
+stopped reading held the shutdown for good).
 """
 
 from __future__ import annotations

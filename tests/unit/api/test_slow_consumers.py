@@ -251,3 +251,35 @@ def test_asgi_a_client_that_stops_reading_is_cut_off_and_its_socket_closed(
                 await asyncio.wait_for(task, 10)
 
     asyncio.run(run())
+
+
+def test_asgi_a_server_shuts_down_with_a_client_that_stopped_reading(market: Any) -> None:
+    """The same bound when the server stops: uvicorn closes each connection (1012) and then
+    waits for every one of them to be gone, so a client that stopped reading (not yet cut
+    off: its queue is long) held the shutdown for as long as it liked."""
+
+    async def run() -> None:
+        app = create_app(market.platform, market.auth)
+        api = app.state.api
+        api.md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0)
+        app.router.routes.insert(0, websocket_route(api, heartbeat=0, queue_size=100_000))
+        hub = _listener(api.md, Hub)
+        server, task, port = await _uvicorn(app)
+        sub = [{"op": "subscribe", "channels": ["trades:EXT"]}]
+        sock = await asyncio.to_thread(stuck_client, port, "/v1/ws", sub)
+        try:
+            while not [c for c in hub.conns if c.channels]:
+                await asyncio.sleep(0.01)
+            (conn,) = hub.conns
+            await flood(api.md, lambda: len(conn.outbox) > 100)  # its socket is full
+            server.should_exit = True
+            start = time.monotonic()
+            await asyncio.wait_for(asyncio.shield(task), 2 + 5)
+            assert time.monotonic() - start < 2 + 5
+        finally:
+            sock.close()
+            server.force_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+
+    asyncio.run(run())
