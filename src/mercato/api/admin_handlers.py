@@ -9,7 +9,7 @@ import msgspec
 from starlette.responses import Response
 
 from mercato.api import schemas as s
-from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int
+from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int, units
 from mercato.domain.commands import (
     AddInstrument,
     CreateAccount,
@@ -20,7 +20,7 @@ from mercato.domain.commands import (
     SetTradingStatus,
     Withdraw,
 )
-from mercato.domain.instrument import DecimalError, parse_decimal
+from mercato.domain.instrument import MAX_BALANCE, format_decimal
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
     AccountKind,
@@ -83,10 +83,13 @@ class AdminHandlers(ApiBase):
             scale = self.core.currencies[acct.currency]
         else:
             scale = self.book(body.asset).qty_scale
-        try:
-            amount = parse_decimal(body.amount, scale)
-        except DecimalError as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
+        amount = units("amount", body.amount, scale)
+        if (
+            not body.withdraw
+            and self.core.ledger.balance(account, body.asset) + amount > MAX_BALANCE
+        ):
+            most = format_decimal(MAX_BALANCE, scale)
+            raise ApiError(422, "balance_too_large", f"a balance is at most {most}")
         kind = Withdraw if body.withdraw else Deposit
         events = await self.submit(
             kind(ts=self.platform.now(), account=account, asset=body.asset, amount=amount)
@@ -115,14 +118,9 @@ class AdminHandlers(ApiBase):
 
     async def add_instrument(self, c: Ctx) -> Response:
         body = await c.body(s.InstrumentRequest)
-        try:
-            tick = parse_decimal(body.tick_size, body.price_scale)
-            lot = parse_decimal(body.lot_size, body.qty_scale)
-            ref = (
-                parse_decimal(body.reference_price, body.price_scale) if body.reference_price else 0
-            )
-        except (DecimalError, ValueError) as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
+        tick = units("tick_size", body.tick_size, body.price_scale)
+        lot = units("lot_size", body.lot_size, body.qty_scale)
+        ref = units("reference_price", body.reference_price, body.price_scale)
         ts = self.platform.now()
         events = await self.submit(
             AddInstrument(

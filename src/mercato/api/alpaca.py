@@ -92,7 +92,8 @@ _B = TypeVar("_B", bound=msgspec.Struct)
 
 
 def alpaca_error(e: ApiError) -> Response:
-    return json_response(Error(e.status * 100_000 + 1, e.message), e.status)
+    """Alpaca's error shape: ``{"code": status * 100,000 + 1, "message": ...}``."""
+    return json_response(Error(e.status * 100_000 + 1, e.message), e.status, e.headers)
 
 
 def _stamp(ts: int) -> str:
@@ -592,7 +593,15 @@ def alpaca_routes(api: Api) -> list[Route]:
     return [
         Route(
             spec.path,
-            endpoint_for(api, spec.access, getattr(a, spec.handler), alpaca_error),
+            endpoint_for(
+                api,
+                spec.access,
+                getattr(a, spec.handler),
+                alpaca_error,
+                query=frozenset(p.name for p in spec.query),
+                body=spec.body is not None,
+                invalid=422,
+            ),
             methods=[spec.method],
         )
         for spec in ROUTES

@@ -410,7 +410,14 @@ def alpaca_data_routes(api: Api) -> list[BaseRoute]:
     return [
         Route(
             spec.path,
-            endpoint_for(api, spec.access, getattr(d, spec.handler), alpaca_error),
+            endpoint_for(
+                api,
+                spec.access,
+                getattr(d, spec.handler),
+                alpaca_error,
+                query=frozenset(p.name for p in spec.query),
+                invalid=422,
+            ),
             methods=[spec.method],
         )
         for spec in ROUTES

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -35,6 +37,7 @@ from mercato.api.base import (
     Ctx,
     Handler,
     RateLimiter,
+    check_query,
     error_response,
     int_param,
     json_response,
@@ -42,6 +45,8 @@ from mercato.api.base import (
     page_token,
     paged_response,
     path_int,
+    refuse_body,
+    units,
 )
 from mercato.api.key_handlers import KeyHandlers
 from mercato.api.limits import ConnectionGuard, Limits
@@ -52,7 +57,7 @@ from mercato.domain.commands import (
     ReplaceOrder,
 )
 from mercato.domain.events import DuplicateClientOrder
-from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
+from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import (
     AccountKind,
@@ -221,15 +226,10 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
         ``client_order_id``; a refusal raises ``ApiError``."""
         account = self.own_account(p, body.account)
         book = self.book(body.symbol)
-        try:
-            qty = parse_decimal(body.qty, book.qty_scale)
-            price = parse_decimal(body.price, book.price_scale) if body.price else 0
-            stop = parse_decimal(body.stop_price, book.price_scale) if body.stop_price else 0
-            trail = parse_decimal(body.trail_amount, book.price_scale) if body.trail_amount else 0
-        except DecimalError as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
-        if len(body.client_order_id) > 64:
-            raise ApiError(400, "invalid_client_order_id", "at most 64 characters")
+        qty = units("qty", body.qty, book.qty_scale)
+        price = units("price", body.price, book.price_scale)
+        stop = units("stop_price", body.stop_price, book.price_scale)
+        trail = units("trail_amount", body.trail_amount, book.price_scale)
         oid = self.platform.next_order_id()
         events = await self.submit(
             NewOrder(
@@ -335,12 +335,9 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
         v = await self.own_order(c.user, path_int(c.request, "order_id"))
         body = await c.body(s.ReplaceRequest)
         book = self.book(v.symbol)
-        try:
-            qty = parse_decimal(body.qty, book.qty_scale)
-            price = parse_decimal(body.price, book.price_scale) if body.price else 0
-            stop = parse_decimal(body.stop_price, book.price_scale) if body.stop_price else 0
-        except DecimalError as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
+        qty = units("qty", body.qty, book.qty_scale)
+        price = units("price", body.price, book.price_scale)
+        stop = units("stop_price", body.stop_price, book.price_scale)
         events = await self.submit(
             ReplaceOrder(
                 ts=self.platform.now(),
@@ -426,7 +423,16 @@ ROUTES: Final = (
 
 
 def _endpoint(api: Api, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
-    return endpoint_for(api, spec.access, getattr(api, spec.handler), error_response)
+    from mercato.api.openapi import BODIES, QUERY  # it reads ROUTES, above
+
+    return endpoint_for(
+        api,
+        spec.access,
+        getattr(api, spec.handler),
+        error_response,
+        query=frozenset(p["name"] for p in QUERY.get(spec.handler, ())),
+        body=spec.handler in BODIES,
+    )
 
 
 def endpoint_for(
@@ -434,9 +440,15 @@ def endpoint_for(
     access: str,
     handler: Handler,
     on_error: Callable[[ApiError], Response],
+    *,
+    query: frozenset[str] = frozenset(),
+    body: bool = False,
+    invalid: int = 400,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """An ASGI endpoint: authenticate, check the role, rate-limit, run ``handler``; an
-    ``ApiError`` becomes ``on_error``'s response (the native or the Alpaca shape)."""
+    """An ASGI endpoint: authenticate, check the role, rate-limit, refuse a query
+    parameter not in ``query`` (and a body, unless the route reads one: ``body``) with
+    ``invalid`` (400, or 422 on ``/v2``), run ``handler``; an ``ApiError`` becomes
+    ``on_error``'s response (the native or the Alpaca shape)."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -448,11 +460,71 @@ def endpoint_for(
                     raise ApiError(403, "forbidden", "administrators only")
             if not api.limiter.allow(key, principal.user_id if principal else None):
                 raise ApiError(429, "rate_limited", "too many requests: slow down")
+            check_query(request, query, invalid)
+            if not body:
+                await refuse_body(request)
             return await handler(Ctx(request, principal, api))
         except ApiError as e:
             return on_error(e)
 
     return endpoint
+
+
+def one_route_per_path(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The HTTP routes of one path merged into one route that dispatches on the method:
+    so that a method no route of the path serves is a 405 whose ``Allow`` lists them all
+    (Starlette answers for the first route whose path matches)."""
+    groups: dict[str, list[Route]] = {}
+    for r in routes:
+        if isinstance(r, Route) and r.methods:
+            groups.setdefault(r.path, []).append(r)
+    out: list[BaseRoute] = []
+    for r in routes:
+        if not (isinstance(r, Route) and r.methods):
+            out.append(r)
+            continue
+        group = groups.get(r.path)
+        if group is None:  # merged already, where its first route stood
+            continue
+        del groups[r.path]
+        if len(group) == 1:
+            out.append(r)
+            continue
+        table = {m: g.endpoint for g in group for m in g.methods or ()}
+
+        async def by_method(request: Request, table: dict[str, Any] = table) -> Response:
+            return await table[request.method](request)  # type: ignore[no-any-return]
+
+        out.append(Route(r.path, by_method, methods=sorted(table)))
+    return out
+
+
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed"}
+log = logging.getLogger("mercato.api")
+
+
+def _error_handlers(
+    alpaca_error: Callable[[ApiError], Response],
+) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Starlette's own answers (no route: 404, wrong method: 405 with ``Allow``) and any
+    unexpected exception (500, logged) in the documented error shape: Alpaca's under
+    ``/v2/``, the native one elsewhere."""
+
+    def shape(request: Request) -> Callable[[ApiError], Response]:
+        return alpaca_error if request.url.path.startswith("/v2/") else error_response
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "http_error")
+        message = "no such route" if status == 404 else str(exc.detail).lower()
+        return shape(request)(ApiError(status, code, message, headers=exc.headers))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("500 on %s %s: %r", request.method, request.url.path, exc)
+        return shape(request)(ApiError(500, "internal_error", "internal server error"))
+
+    return {HTTPException: http_error, Exception: server_error}
 
 
 # How Mercato's servers run the app (uvicorn's options): the libuv loop, the C HTTP
@@ -493,7 +565,7 @@ def create_app(
     both ports; ``app.state.guard`` holds them for ``server_config``."""
     guard = ConnectionGuard(limits)
     api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits)
-    from mercato.api.alpaca import alpaca_routes  # these import this module
+    from mercato.api.alpaca import alpaca_error, alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
     from mercato.api.alpaca_market_stream import alpaca_market_stream_routes
     from mercato.api.alpaca_stream import alpaca_stream_routes
@@ -554,7 +626,11 @@ def create_app(
         or md_flush > 0
         or md_port is not None
     )
-    app = Starlette(routes=routes, lifespan=lifespan if managed else None)
+    app = Starlette(
+        routes=one_route_per_path(routes),
+        lifespan=lifespan if managed else None,
+        exception_handlers=_error_handlers(alpaca_error),
+    )
     app.state.api = api
     app.state.guard = guard
     return app

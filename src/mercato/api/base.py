@@ -5,6 +5,8 @@ helpers that find what the caller may see and format it. The handlers themselves
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +21,7 @@ from mercato.api.keywatch import KeyWatch
 from mercato.api.limits import Limits
 from mercato.api.throttle import LoginThrottle
 from mercato.domain.events import Event, Rejected
-from mercato.domain.instrument import format_decimal
+from mercato.domain.instrument import MAX_UNITS, DecimalError, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import (
     ORDER_TYPE_NAMES,
@@ -39,6 +41,8 @@ PUBLIC: Final = "public"
 TRADER: Final = "trader"
 ADMIN: Final = "admin"
 MAX_BODY: Final = 64 * 1024  # bytes: a larger request body is refused with 413
+JSON_MEDIA: Final = "application/json"  # the one media type a body may have (or none)
+REPEATABLE: Final = frozenset({"symbols"})  # query parameters that may be given twice
 SESSION_COOKIE: Final = "mercato_session"
 
 _STATUS_NAMES = {st: st.name.lower() for st in OrderStatus}
@@ -49,15 +53,27 @@ T = TypeVar("T")
 class ApiError(Exception):
     """An answer other than success: HTTP status, machine-readable code, message."""
 
-    def __init__(self, status: int, code: str, message: str = "", retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str = "",
+        retry_after: int = 1,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message or code)
         self.status = status
         self.code = code
         self.message = message or code.replace("_", " ")
         self.retry_after = retry_after  # seconds, for a 429
+        self.headers = dict(headers or {})
+        if status == 429:
+            self.headers.setdefault("Retry-After", str(retry_after))
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(_json.encode(data), status, headers, media_type="application/json")
 
 
@@ -78,9 +94,8 @@ def page_token(request: Request, parse: Callable[[str | None], T]) -> T:
 
 
 def error_response(e: ApiError) -> Response:
-    body = {"error": {"code": e.code, "message": e.message}}
-    headers = {"Retry-After": str(e.retry_after)} if e.status == 429 else None
-    return json_response(body, e.status, headers)
+    """The native error shape: ``{"error": {"code": ..., "message": ...}}``."""
+    return json_response({"error": {"code": e.code, "message": e.message}}, e.status, e.headers)
 
 
 @dataclass
@@ -97,15 +112,89 @@ class Ctx:
         return self.principal
 
     async def body(self, kind: type[T]) -> T:
-        raw = await self.request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, "body_too_large", f"bodies are at most {MAX_BODY} bytes")
+        """The request's JSON body as ``kind``: a JSON media type (or none), at most
+        ``MAX_BODY`` bytes, no duplicate keys, no unknown fields (``schemas.Body``)."""
+        media_type_check(self.request.headers.get("content-type"))
+        raw = await read_body(self.request)
+        if not raw.strip():
+            raw = b"{}"
         try:
-            return msgspec.json.decode(raw or b"{}", type=kind)
+            value = msgspec.json.decode(raw, type=kind)
         except msgspec.ValidationError as e:
             raise ApiError(400, "invalid_body", str(e)) from None
         except msgspec.DecodeError as e:
             raise ApiError(400, "invalid_json", str(e)) from None
+        refuse_duplicate_keys(raw)
+        return value
+
+
+def media_type_check(content_type: str | None) -> None:
+    """A body is JSON: ``Content-Type: application/json`` (charset, if given, UTF-8), or
+    no Content-Type at all; anything else (``text/plain``, a form, ...) is a 415."""
+    if content_type is None:
+        return
+    media, _, params = content_type.partition(";")
+    charset = params.strip().lower().replace(" ", "")
+    if media.strip().lower() != JSON_MEDIA or charset not in ("", "charset=utf-8"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"bodies are JSON: send Content-Type: {JSON_MEDIA} (got {content_type[:100]!r})",
+        )
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused (413) as soon as it passes ``MAX_BODY``: a larger
+    Content-Length before reading anything, a longer stream at the chunk that passes it."""
+    length = request.headers.get("content-length")
+    if length is not None and (not _DIGITS.fullmatch(length) or int(length) > MAX_BODY):
+        raise ApiError(413, "body_too_large", f"bodies are at most {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "body_too_large", f"bodies are at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refuse_duplicate_keys(raw: bytes) -> None:
+    """Refuse (400 ``duplicate_key``) a JSON text with a key twice in one object, where
+    decoders keep the last silently. Fast path: every key has its colon, so when the
+    decoded objects hold as many keys as the text has colons, no key was repeated; only
+    when colons also stand in strings is the text read again, pair by pair."""
+    colons = raw.count(b":")
+    if colons == 0 or _count_keys(msgspec.json.decode(raw)) == colons:
+        return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as e:
+        raise ApiError(400, "duplicate_key", f"key {e.key[:100]!r} appears twice") from None
+    except (ValueError, RecursionError) as e:  # msgspec read it: not expected
+        raise ApiError(400, "invalid_json", str(e)[:200]) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _count_keys(node: Any) -> int:
+    if isinstance(node, dict):
+        return len(node) + sum(_count_keys(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(_count_keys(v) for v in node if isinstance(v, dict | list))
+    return 0
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -337,26 +426,76 @@ def header_key(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def limit_param(request: Request, default: int = 100, most: int = 1_000) -> int:
-    """The ``limit`` query parameter: 1..``most``, ``default`` when absent."""
-    limit = int_param(request, "limit") or default
+def units(name: str, text: str | None, scale: int, status: int = 400) -> int:
+    """The field ``name``'s decimal string as an integer at ``scale`` (0 when absent):
+    exact, and at most ``MAX_UNITS`` in magnitude; else ``status`` ``invalid_number``
+    naming the field."""
+    if text is None:
+        return 0
+    try:
+        return parse_decimal(text, scale, MAX_UNITS)
+    except DecimalError as e:
+        raise ApiError(status, "invalid_number", f"{name}: {e}") from None
+
+
+def limit_param(request: Request, default: int = 100, most: int = 1_000, status: int = 400) -> int:
+    """The ``limit`` query parameter: 1..``most`` (0, negative or not a number is an
+    error, not the default), ``default`` when absent."""
+    limit = int_param(request, "limit", status)
+    if limit is None:
+        return default
     if not 1 <= limit <= most:
-        raise ApiError(400, "invalid_limit", f"limit is 1..{most}")
+        raise ApiError(status, "invalid_limit", f"limit is 1..{most}")
     return limit
 
 
-def int_param(request: Request, name: str) -> int | None:
+def int_param(request: Request, name: str, status: int = 400) -> int | None:
+    """An integer query parameter: ASCII digits (an optional minus), at most 19 of them."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
+    if not _INT.fullmatch(raw):
+        raise ApiError(status, "invalid_query", f"{name} must be an integer")
+    return int(raw)
 
 
 def path_int(request: Request, name: str) -> int:
-    try:
-        return int(request.path_params[name])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such resource") from None
+    raw = request.path_params[name]
+    if not _DIGITS.fullmatch(raw):
+        raise ApiError(404, "not_found", "no such resource")
+    return int(raw)
+
+
+def check_query(request: Request, allowed: frozenset[str], status: int = 400) -> None:
+    """Refuse a query parameter the route does not read (never ignore it), one given
+    twice (unless ``REPEATABLE``), and any parameter or path segment with a control or
+    other non-printable character."""
+    seen: set[str] = set()
+    for name, value in request.query_params.multi_items():
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ApiError(
+                status, "unknown_parameter", f"unknown query parameter {name[:100]!r} ({known})"
+            )
+        if name in seen and name not in REPEATABLE:
+            raise ApiError(status, "invalid_query", f"query parameter {name!r} given twice")
+        seen.add(name)
+        if not value.isprintable():
+            raise ApiError(status, "invalid_query", f"{name} has a non-printable character")
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and not value.isprintable():
+            raise ApiError(404, "not_found", f"no such resource (a non-printable {name})")
+
+
+async def refuse_body(request: Request) -> None:
+    """A route that reads no body refuses one (a 400 ``unexpected_body``), rather than
+    acting as if it had not been sent."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    if (await read_body(request)).strip():
+        raise ApiError(400, "unexpected_body", "this route takes no body (options go in the query)")
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_INT = re.compile(r"-?[0-9]{1,19}")

@@ -18,8 +18,9 @@ from mercato.api.base import (
     limit_param,
     page_token,
     paged_response,
+    units,
 )
-from mercato.domain.instrument import DecimalError, Instrument, parse_decimal
+from mercato.domain.instrument import Instrument
 from mercato.marketdata.bars import INTERVALS
 from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
 from mercato.marketdata.market import DEFAULT_BARS, Market
@@ -103,11 +104,8 @@ class MarketDataHandlers(ApiBase):
         problem = Instrument(symbol=body.symbol).validate()
         if problem is not None:
             raise ApiError(400, "invalid_symbol", problem)
-        try:
-            tick = parse_decimal(body.tick_size, body.price_scale)
-            lot = parse_decimal(body.lot_size, body.qty_scale)
-        except (DecimalError, ValueError) as e:
-            raise ApiError(400, "invalid_number", str(e)) from None
+        tick = units("tick_size", body.tick_size, body.price_scale)
+        lot = units("lot_size", body.lot_size, body.qty_scale)
         if tick <= 0 or lot <= 0:
             raise ApiError(400, "invalid_number", "tick_size and lot_size must be positive")
         if body.symbol in self.core.engine.books or body.symbol in self.md.markets:

@@ -2,7 +2,10 @@
 
 Requests refuse unknown fields and wrong types; prices, quantities and amounts travel as
 decimal strings (exact) and become scaled integers only after the instrument's or the
-currency's scale is known.
+currency's scale is known (at most ``MAX_UNITS`` of them: ``base.units``). No string of
+a body may hold a control or other non-printable character (``str.isprintable``: the
+ASCII space is the one separator allowed); identifiers are narrower still (``Symbol``,
+``ClientOrderId``, ``Label``). The limits are listed in ``docs/api.md``.
 """
 
 from __future__ import annotations
@@ -11,24 +14,50 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from mercato.domain.instrument import MAX_SCALE
 from mercato.marketdata.events import AnyMdEvent
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62 - 1)]  # users and accounts
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**62 - 1)]  # limits: 0 means none
 Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-Scale = Annotated[int, msgspec.Meta(ge=0, le=18)]
+Scale = Annotated[int, msgspec.Meta(ge=0, le=MAX_SCALE)]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-/:]{1,32}$")]
+"""An instrument or a currency: as ``Instrument.validate`` allows (bus-subject safe)."""
+ClientOrderId = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[!-~]*$")]
+"""Up to 64 visible ASCII characters (no space, no control character); empty: none."""
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+"""A free-text name (a user, a key): 1-64 printable characters (``Body`` checks them)."""
+Decimal = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+"""A decimal string (``"101.25"``), parsed exactly at the field's scale."""
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 MAX_FEED_EVENTS: Final = 2_000  # events per request (bodies are at most 64 KiB anyway)
 
 
+def printable_fields(body: msgspec.Struct) -> None:
+    """Raise (msgspec turns it into a ``ValidationError``) if a string field of ``body``
+    holds a control or other non-printable character. Passwords are secrets, never
+    shown: any character goes."""
+    for name in body.__struct_fields__:
+        value = getattr(body, name)
+        if name == "password":
+            continue
+        if isinstance(value, str) and not value.isprintable():
+            raise ValueError(f"{name} has a control or other non-printable character")
+
+
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body: unknown fields are an error, not silently dropped."""
+    """Base of every request body: unknown fields are an error, not silently dropped, and
+    no string holds a non-printable character."""
+
+    def __post_init__(self) -> None:
+        printable_fields(self)
 
 
 class Credentials(Body):
-    username: str
-    password: str
+    username: Label
+    password: Password
 
 
 class KeyRequest(Body):
@@ -39,36 +68,36 @@ class KeyRequest(Body):
 
 
 class OrderRequest(Body):
-    symbol: str
+    symbol: Symbol
     side: Literal["buy", "sell"]
     type: Literal["market", "limit", "stop", "stop_limit"]
-    qty: str
-    price: str | None = None
-    stop_price: str | None = None
+    qty: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
     tif: Literal["gtc", "day", "ioc", "fok"] = "gtc"
     post_only: bool = False
-    client_order_id: str = ""
-    trail_amount: str | None = None
+    client_order_id: ClientOrderId = ""
+    trail_amount: Decimal | None = None
     trail_bps: Bps = 0
     account: Id | None = None  # which of the caller's accounts (default: the first)
 
 
 class ReplaceRequest(Body):
-    qty: str
-    price: str | None = None
-    stop_price: str | None = None
+    qty: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 class AccountRequest(Body):
     user_id: Id
     kind: Literal["cash", "margin"] = "cash"
-    currency: str = "USD"
+    currency: Symbol = "USD"
     venue: Literal["internal", "paper"] = "internal"
 
 
 class DepositRequest(Body):
-    asset: str
-    amount: str
+    asset: Symbol
+    amount: Decimal
     withdraw: bool = False  # true: a withdrawal
 
 
@@ -84,13 +113,13 @@ class LimitsRequest(Body):
 
 
 class InstrumentRequest(Body):
-    symbol: str
-    tick_size: str = "0.01"
-    lot_size: str = "1"
+    symbol: Symbol
+    tick_size: Decimal = "0.01"
+    lot_size: Decimal = "1"
     price_scale: Scale = 2
     qty_scale: Scale = 0
-    currency: str = "USD"
-    reference_price: str | None = None
+    currency: Symbol = "USD"
+    reference_price: Decimal | None = None
     maker_fee_bps: Bps = 0
     taker_fee_bps: Bps = 0
 
@@ -105,17 +134,17 @@ class KillRequest(Body):
 
 
 class UserRequest(Body):
-    username: str
-    password: str
+    username: Label
+    password: Password
     role: Literal["trader", "admin"] = "trader"
 
 
 class FeedRequest(Body):
     """An outside instrument: market data only, fed by ``mercato feed replay --publish``."""
 
-    symbol: str
-    tick_size: str = "0.01"
-    lot_size: str = "1"
+    symbol: Symbol
+    tick_size: Decimal = "0.01"
+    lot_size: Decimal = "1"
     price_scale: Scale = 2
     qty_scale: Scale = 0
 

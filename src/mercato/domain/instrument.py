@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import msgspec
 
@@ -13,16 +14,28 @@ _SYMBOL = re.compile(r"[A-Za-z0-9_\-/:]{1,32}")
 _POWERS = tuple(10**i for i in range(19))
 _MAX_DIGITS = 4000  # below int()'s string-conversion limit, which raises a bare ValueError
 
+MAX_SCALE: Final = 9
+"""The most decimals an instrument's price or quantity may have when added through the
+API (the core itself accepts up to 18)."""
+MAX_UNITS: Final = 10**15 - 1
+"""The largest magnitude, in scaled units, of a price, quantity or amount a request may
+carry: far inside what the journal can encode (2^63), exact as a JSON number (2^53), and
+its products with another such value stay exact Python ints."""
+MAX_BALANCE: Final = 10**18
+"""The largest cash balance or position a deposit may bring an account to (2^63 is about
+9.2 * 10^18: the journal's limit)."""
+
 
 class DecimalError(ValueError):
     """A decimal string that cannot be represented exactly at the wanted scale."""
 
 
-def parse_decimal(text: str, scale: int) -> int:
+def parse_decimal(text: str, scale: int, most: int | None = None) -> int:
     """Parse ``text`` (e.g. ``"101.25"``) into an integer scaled by ``10**scale``.
 
     Exact: more decimal places than ``scale`` are accepted only when they are zeros;
-    exponents, ``nan`` and ``inf`` are refused.
+    exponents, ``nan`` and ``inf`` are refused; so is a magnitude beyond ``most`` units
+    (the API passes ``MAX_UNITS``).
     """
     if scale < 0:
         raise ValueError(f"scale must not be negative: {scale}")
@@ -37,6 +50,9 @@ def parse_decimal(text: str, scale: int) -> int:
             raise DecimalError(f"{text!r} has more than {scale} decimal places")
         frac = frac[:scale]
     value = int(whole + frac.ljust(scale, "0"))  # the digits of whole and fraction, exactly
+    if most is not None and value > most:
+        largest = format_decimal(most, scale) if scale <= 18 else str(most)
+        raise DecimalError(f"{text.strip()[:40]!r} is too large: at most {largest}")
     return -value if sign == "-" else value
 
 
