@@ -6,6 +6,7 @@ the core can hold (or a 4xx saying why, never a 500)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -119,9 +120,15 @@ def test_duplicate_keys_are_refused(w: World) -> None:
     dup = b'{"symbol":"XYZ","side":"buy","type":"limit","qty":"1","price":"1.00","qty":"500"}'
     assert w.error(400, "POST", "/v1/orders", w.alice, content=dup) == "duplicate_key"
     # a colon inside a string takes the slow path: still found, and no false alarm
-    dup = b'{"symbol":"XYZ","client_order_id":"a:b","side":"buy","side":"sell","type":"market","qty":"1"}'
+    dup = (
+        b'{"symbol":"XYZ","client_order_id":"a:b","side":"buy","side":"sell",'
+        b'"type":"market","qty":"1"}'
+    )
     assert w.error(400, "POST", "/v1/orders", w.alice, content=dup) == "duplicate_key"
-    fine = b'{"symbol":"XYZ","client_order_id":"a:b","side":"buy","type":"limit","qty":"1","price":"1.00"}'
+    fine = (
+        b'{"symbol":"XYZ","client_order_id":"a:b","side":"buy","type":"limit",'
+        b'"qty":"1","price":"1.00"}'
+    )
     assert w.ok("POST", "/v1/orders", w.alice, content=fine)["client_order_id"] == "a:b"
     assert [o["qty"] for o in w.ok("GET", "/v1/orders", w.alice)] == ["1"]
 
@@ -140,10 +147,8 @@ def _raw_http(port: int, head: bytes, body: bytes, timeout: float = 5.0) -> byte
     answers before we have finished: the first bytes of its response."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head)
-        try:
+        with contextlib.suppress(OSError):  # the server may answer and close meanwhile
             sock.sendall(body)
-        except OSError:  # the server answered and closed while we were still sending
-            pass
         deadline = time.monotonic() + timeout
         got = b""
         while b"\r\n\r\n" not in got and time.monotonic() < deadline:
