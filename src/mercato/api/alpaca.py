@@ -20,6 +20,7 @@ route's handler, structs and query parameters, and ``openapi.alpaca_document`` (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mercato.api.alpaca_models import (
+    NS,
     Account,
     Asset,
     Canceled,
@@ -42,7 +44,9 @@ from mercato.api.alpaca_models import (
     Position,
     State,
     Tif,
+    parse_time,
 )
+from mercato.api.alpaca_positions import AlpacaPositions, flag
 from mercato.api.app import (
     TRADER,
     Api,
@@ -52,16 +56,15 @@ from mercato.api.app import (
     endpoint_for,
     json_response,
 )
-from mercato.api.base import page_token, paged_response
+from mercato.api.base import limit_param, page_token, paged_response, units
 from mercato.domain.commands import CancelOrder, NewOrder, ReplaceOrder
 from mercato.domain.events import DuplicateClientOrder, Rejected
-from mercato.domain.instrument import DecimalError, format_decimal, parse_decimal
+from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 from mercato.services.history import order_token, parse_order_token
 from mercato.services.oms import OrderView
 
-_NS: Final = uuid.UUID("6d657263-6174-6f00-0000-000000000000")  # names asset and account ids
 _SIDES: Final = {"buy": Side.BUY, "sell": Side.SELL}
 _TYPES: Final = {
     "market": OrderType.MARKET,
@@ -89,6 +92,7 @@ _OPEN: Final = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.
 _KIND_NAMES: Final[dict[int, Kind]] = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}
 _TIF_NAMES: Final[dict[int, Tif]] = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}
 _B = TypeVar("_B", bound=msgspec.Struct)
+MAX_SEARCH: Final = 10_000  # orders read at most by one filtered GET /v2/orders
 
 
 def alpaca_error(e: ApiError) -> Response:
@@ -161,7 +165,7 @@ class AlpacaApi:
             replaced_at=None,
             replaced_by=None,
             replaces=None,
-            asset_id=str(uuid.uuid5(_NS, v.symbol)),
+            asset_id=str(uuid.uuid5(NS, v.symbol)),
             symbol=v.symbol,
             asset_class="us_equity",
             notional=None,
@@ -208,7 +212,7 @@ class AlpacaApi:
         )
         return json_response(
             Account(
-                id=str(uuid.uuid5(_NS, f"account-{account}")),
+                id=str(uuid.uuid5(NS, f"account-{account}")),
                 account_number=str(account),
                 status="ACTIVE",
                 crypto_status=None,
@@ -251,7 +255,7 @@ class AlpacaApi:
     def _asset(self, symbol: str) -> Asset:
         book = self.core.engine.books[symbol]
         return Asset(
-            id=str(uuid.uuid5(_NS, symbol)),
+            id=str(uuid.uuid5(NS, symbol)),
             class_="us_equity",
             asset_class="us_equity",
             exchange="OTC",
@@ -283,22 +287,21 @@ class AlpacaApi:
 
     async def submit(self, c: Ctx) -> Response:
         body = await _body(c, OrderBody)
+        _refuse_unserved(body)
         account = self._account(c)
         symbol = body.symbol
         side = _SIDES[body.side]
+        if body.type and body.order_type and body.type != body.order_type:
+            raise ApiError(422, "invalid_order", "type and order_type differ")
         kind = _TYPES[body.type or body.order_type or "market"]
         tif = _TIFS[body.time_in_force]
         book = self.api.book(symbol)
-        try:
-            qty = parse_decimal(str(body.qty if body.qty is not None else ""), book.qty_scale)
-            limit, stop = body.limit_price, body.stop_price
-            price = parse_decimal(str(limit), book.price_scale) if limit is not None else 0
-            stop_price = parse_decimal(str(stop), book.price_scale) if stop is not None else 0
-        except DecimalError as e:
-            raise ApiError(422, "invalid_number", str(e)) from None
+        if body.qty is None:
+            raise ApiError(422, "invalid_order", "qty is required")
+        qty = units("qty", _text(body.qty), book.qty_scale, 422)
+        price = units("limit_price", _text(body.limit_price), book.price_scale, 422)
+        stop_price = units("stop_price", _text(body.stop_price), book.price_scale, 422)
         client_id = body.client_order_id or ""
-        if len(client_id) > 64:
-            raise ApiError(422, "invalid_client_order_id", "at most 64 characters")
         oid = self.api.platform.next_order_id()
         events = await self.api.submit(
             NewOrder(
@@ -331,6 +334,7 @@ class AlpacaApi:
             raise ApiError(404, "unknown_order", "order not found") from None
 
     async def get(self, c: Ctx) -> Response:
+        flag(c, "nested")
         return json_response(self.order(await self._own(c, _order_id(c.request.path_params["id"]))))
 
     async def by_client_id(self, c: Ctx) -> Response:
@@ -342,22 +346,43 @@ class AlpacaApi:
         raise ApiError(404, "unknown_order", "order not found")
 
     async def list(self, c: Ctx) -> Response:
+        """Alpaca's ``GET /v2/orders``: ``status`` (open, closed, all), ``limit`` (1..500,
+        50), ``after`` / ``until`` (submitted strictly after / before; RFC-3339),
+        ``direction`` (by submission time, ``desc`` by default), ``side``, ``symbols``
+        (``A,B``) and ``nested`` (no order has legs here: either value lists the same)."""
         q = c.request.query_params
         status = q.get("status", "open")
-        raw_limit = q.get("limit", "50")
-        limit = int(raw_limit) if raw_limit.isdecimal() else 50  # isdigit() passes "²"
-        symbols = set(q.get("symbols", "").split(",")) - {""}
-        limit = max(1, min(limit, 500))
+        if status not in ("open", "closed", "all"):
+            raise ApiError(422, "invalid_status", "status is open, closed or all")
+        limit = limit_param(c.request, 50, 500, 422)
+        after = parse_time(q["after"], "after") if "after" in q else None
+        until = parse_time(q["until"], "until") if "until" in q else None
+        direction = q.get("direction", "desc")
+        if direction not in ("asc", "desc"):
+            raise ApiError(422, "invalid_direction", "direction is asc or desc")
+        side = q.get("side")
+        if side is not None and side not in _SIDES:
+            raise ApiError(422, "invalid_side", "side is buy or sell")
+        flag(c, "nested")
+        symbols = {x.strip() for x in q.get("symbols", "").split(",")} - {""}
+
+        def wanted(v: OrderView) -> bool:
+            return (
+                (not symbols or v.symbol in symbols)
+                and (side is None or v.side == _SIDES[side])
+                and (after is None or v.created_ts > after)
+                and (until is None or v.created_ts < until)
+            )
+
         token = None
+        filtered = side is not None or after is not None or until is not None
         if status == "open":  # every live order is in memory
             out: list[OrderView] = []
             for account in c.user.accounts:
                 out.extend(self.api.platform.history.open_orders(account))
-            out = [v for v in out if not symbols or v.symbol in symbols]
-            out.sort(key=lambda v: v.updated_seq, reverse=True)
-            out = out[:limit]
-        else:
-            wanted = None if status == "all" else set(OrderStatus) - _OPEN
+            out = [v for v in out if wanted(v)]
+        elif not filtered and direction == "desc":  # pages, most recently changed first
+            statuses = None if status == "all" else set(OrderStatus) - _OPEN
             out = []
             try:
                 before = page_token(c.request, parse_order_token)
@@ -366,29 +391,33 @@ class AlpacaApi:
             wanted_symbols: list[str | None] = [*sorted(symbols)] or [None]
             for symbol in wanted_symbols:
                 page, _ = await self.api.platform.queries.orders(
-                    c.user.accounts, symbol=symbol, statuses=wanted, before=before, limit=limit
+                    c.user.accounts, symbol=symbol, statuses=statuses, before=before, limit=limit
                 )
                 out.extend(page)
             out.sort(key=lambda v: (v.updated_seq, v.order_id), reverse=True)
             out = out[:limit]
             token = order_token(out[-1]) if len(out) == limit else None
-        return paged_response([self.order(v) for v in out], token)
+            return paged_response([self.order(v) for v in out], token)
+        else:
+            out = await _search(self.api, c, status, symbols, after, wanted)
+        out.sort(key=lambda v: (v.created_ts, v.order_id), reverse=direction == "desc")
+        return paged_response([self.order(v) for v in out[:limit]], None)
 
     async def replace(self, c: Ctx) -> Response:
         v = await self._own(c, _order_id(c.request.path_params["id"]))
         body = await _body(c, OrderPatch)
         book = self.api.book(v.symbol)
-        try:
-            qty = (
-                parse_decimal(str(body.qty), book.qty_scale)
-                if body.qty is not None
-                else v.remaining
-            )
-            limit, stop = body.limit_price, body.stop_price
-            price = parse_decimal(str(limit), book.price_scale) if limit is not None else v.price
-            stop_price = parse_decimal(str(stop), book.price_scale) if stop is not None else 0
-        except DecimalError as e:
-            raise ApiError(422, "invalid_number", str(e)) from None
+        qty = (
+            units("qty", _text(body.qty), book.qty_scale, 422)
+            if body.qty is not None
+            else v.remaining
+        )
+        price = (
+            units("limit_price", _text(body.limit_price), book.price_scale, 422)
+            if body.limit_price is not None
+            else v.price
+        )
+        stop_price = units("stop_price", _text(body.stop_price), book.price_scale, 422)
         events = await self.api.submit(
             ReplaceOrder(
                 ts=self.api.platform.now(),
@@ -424,87 +453,76 @@ class AlpacaApi:
                 out.append(Canceled(order_uuid(v.order_id), status))
         return json_response(out, 207)
 
-    # -- positions ---------------------------------------------------------------------------
 
-    def _position(self, account: int, symbol: str) -> Position | None:
-        pos = self.core.accounts[account].positions.get(symbol)
-        if pos is None or not pos.qty:
-            return None
-        book = self.core.engine.books[symbol]
-        ps, qs = book.price_scale, book.qty_scale
-        money = self.api.money
-        value = self.core._value(symbol, pos)
-        inst = self.core.instruments[symbol]
-        avg = abs(pos.cost) * inst.div // (inst.mul * abs(pos.qty))  # price units, rounded down
-        mark = self.core.mark(symbol)
-        return Position(
-            asset_id=str(uuid.uuid5(_NS, symbol)),
-            symbol=symbol,
-            exchange="OTC",
-            asset_class="us_equity",
-            avg_entry_price=format_decimal(avg, ps),
-            qty=format_decimal(abs(pos.qty), qs),
-            qty_available=format_decimal(abs(pos.qty), qs),
-            side="long" if pos.qty > 0 else "short",
-            market_value=money(account, value if pos.qty > 0 else -value),
-            cost_basis=money(account, pos.cost),
-            unrealized_pl=money(account, pos.unrealized(value)),
-            unrealized_plpc=None,
-            unrealized_intraday_pl=money(account, pos.unrealized(value)),
-            unrealized_intraday_plpc=None,
-            current_price=format_decimal(mark, ps) if mark else None,
-            lastday_price=None,
-            change_today=None,
+async def _search(
+    api: Api,
+    c: Ctx,
+    status: str,
+    symbols: set[str],
+    after: int | None,
+    wanted: Callable[[OrderView], bool],
+) -> list[OrderView]:
+    """Every kept closed (or any) order of the caller that ``wanted`` takes, for the
+    filters and orders a page token cannot follow (``after``, ``until``, ``side``,
+    ``direction=asc``): read newest change first, stopping at ``after`` (an order
+    submitted after it changed after it too); more than ``MAX_SEARCH`` to read is a
+    422 asking for a narrower query rather than a partial answer."""
+    if c.request.query_params.get("page_token") is not None:
+        raise ApiError(
+            422, "invalid_page_token", "page_token goes with status, symbols and limit only"
         )
-
-    async def positions(self, c: Ctx) -> Response:
-        account = self._account(c)
-        out = [self._position(account, s) for s in sorted(self.core.accounts[account].positions)]
-        return json_response([p for p in out if p is not None])
-
-    async def position(self, c: Ctx) -> Response:
-        p = self._position(self._account(c), c.request.path_params["symbol"])
-        if p is None:
-            raise ApiError(404, "no_position", "position does not exist")
-        return json_response(p)
-
-    async def _close(self, c: Ctx, account: int, symbol: str) -> Order:
-        pos = self.core.accounts[account].positions.get(symbol)
-        if pos is None or not pos.qty:
-            raise ApiError(404, "no_position", "position does not exist")
-        oid = self.api.platform.next_order_id()
-        events = await self.api.submit(
-            NewOrder(
-                ts=self.api.platform.now(),
-                order_id=oid,
-                account=account,
-                symbol=symbol,
-                side=Side.SELL if pos.qty > 0 else Side.BUY,
-                type=OrderType.MARKET,
-                qty=abs(pos.qty),
-                tif=TimeInForce.DAY,
+    statuses = None if status == "all" else set(OrderStatus) - _OPEN
+    out: list[OrderView] = []
+    read = 0
+    every: list[str | None] = [*sorted(symbols)] or [None]
+    for symbol in every:
+        key = None
+        while True:
+            page, next_token = await api.platform.queries.orders(
+                c.user.accounts, symbol=symbol, statuses=statuses, before=key, limit=500
             )
+            done = next_token is None
+            for v in page:
+                if after is not None and v.updated_ts <= after:
+                    done = True
+                    break
+                if wanted(v):
+                    out.append(v)
+            read += len(page)
+            if done:
+                break
+            if read >= MAX_SEARCH:
+                raise ApiError(
+                    422,
+                    "too_many_orders",
+                    f"more than {MAX_SEARCH} orders to search: narrow with after or symbols",
+                )
+            key = parse_order_token(next_token)
+    return out
+
+
+def _text(value: str | int | float | None) -> str | None:
+    """An Amount as the decimal string to parse exactly (a float as Python prints it:
+    ``95.5``; one with an exponent is refused by the parser)."""
+    return None if value is None else str(value)
+
+
+def _refuse_unserved(body: OrderBody) -> None:
+    """Refuse (422, naming the field) what an Alpaca order may ask and Mercato does not
+    serve yet, rather than placing a different order than the one asked for."""
+    if body.order_class not in (None, "", "simple"):
+        raise ApiError(
+            422,
+            "unsupported_order_class",
+            f"order_class {body.order_class!r} is not supported yet: only simple orders",
         )
-        rej = self.api.refused(events)
-        if rej is not None:
-            raise ApiError(403, rej.reason, rej.detail or rej.reason)
-        v = self.api.platform.history.order(oid)
-        assert v is not None
-        return self.order(v)
-
-    async def close_position(self, c: Ctx) -> Response:
-        account = self._account(c)
-        return json_response(await self._close(c, account, c.request.path_params["symbol"]))
-
-    async def close_all(self, c: Ctx) -> Response:
-        account = self._account(c)
-        out = []
-        for symbol in sorted(self.core.accounts[account].positions):
-            pos = self.core.accounts[account].positions[symbol]
-            if pos.qty:
-                order = await self._close(c, account, symbol)
-                out.append(Closed(symbol, 200, order))
-        return json_response(out, 207)
+    for name in ("take_profit", "stop_loss", "notional", "trail_price", "trail_percent"):
+        if getattr(body, name) is not None:
+            raise ApiError(422, "unsupported_field", f"{name} is not supported yet")
+    if body.extended_hours:
+        raise ApiError(
+            422, "unsupported_field", "extended_hours: Mercato has no extended-hours session"
+        )
 
 
 @dataclass(frozen=True)
@@ -532,6 +550,7 @@ class AlpacaRoute(RouteSpec):
 _404: Final = frozenset({404})
 _422: Final = frozenset({422})
 _403_404: Final = frozenset({403, 404})
+_NESTED: Final = Param("nested", {"type": "boolean", "description": "no legs here: no effect"})
 ROUTES: Final = (
     AlpacaRoute("GET", "/v2/account", TRADER, "account", Account, errors=_404),
     AlpacaRoute("GET", "/v2/clock", TRADER, "clock", Clock),
@@ -547,6 +566,11 @@ ROUTES: Final = (
         query=(
             Param("status", {"enum": ["open", "closed", "all"], "default": "open"}),
             Param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+            Param("after", {"type": "string", "description": "RFC-3339: submitted after"}),
+            Param("until", {"type": "string", "description": "RFC-3339: submitted before"}),
+            Param("direction", {"enum": ["asc", "desc"], "default": "desc"}),
+            Param("side", {"enum": ["buy", "sell"]}),
+            Param("nested", {"type": "boolean", "description": "no legs here: no effect"}),
             Param("symbols", {"type": "string", "description": "A,B: only these symbols"}),
             Param(
                 "page_token",
@@ -557,7 +581,7 @@ ROUTES: Final = (
                 },
             ),
         ),
-        errors=frozenset({422}),
+        errors=_422,
     ),
     AlpacaRoute("DELETE", "/v2/orders", TRADER, "cancel_all", list[Canceled], status=207),
     AlpacaRoute(
@@ -569,16 +593,32 @@ ROUTES: Final = (
         query=(Param("client_order_id", {"type": "string"}, required=True),),
         errors=_404,
     ),
-    AlpacaRoute("GET", "/v2/orders/{id}", TRADER, "get", Order),
+    AlpacaRoute("GET", "/v2/orders/{id}", TRADER, "get", Order, query=(_NESTED,)),
     AlpacaRoute("PATCH", "/v2/orders/{id}", TRADER, "replace", Order, body=OrderPatch),
     AlpacaRoute("DELETE", "/v2/orders/{id}", TRADER, "cancel", status=204, errors=_422),
     AlpacaRoute("GET", "/v2/positions", TRADER, "positions", list[Position], errors=_404),
     AlpacaRoute(
-        "DELETE", "/v2/positions", TRADER, "close_all", list[Closed], status=207, errors=_403_404
+        "DELETE",
+        "/v2/positions",
+        TRADER,
+        "close_all",
+        list[Closed],
+        status=207,
+        query=(Param("cancel_orders", {"type": "boolean", "default": False}),),
+        errors=_403_404 | _422,
     ),
     AlpacaRoute("GET", "/v2/positions/{symbol}", TRADER, "position", Position),
     AlpacaRoute(
-        "DELETE", "/v2/positions/{symbol}", TRADER, "close_position", Order, errors=frozenset({403})
+        "DELETE",
+        "/v2/positions/{symbol}",
+        TRADER,
+        "close_position",
+        Order,
+        query=(
+            Param("qty", {"type": "string", "description": "this much of it, in lots"}),
+            Param("percentage", {"type": "string", "description": "0 < p <= 100, in lots"}),
+        ),
+        errors=frozenset({403, 422}),
     ),
     # keyed like the rest of /v2 (Alpaca clients have a key); /v1/openapi.json is public
     AlpacaRoute("GET", "/v2/openapi.json", TRADER, "openapi", dict[str, Any], tag="meta"),
@@ -590,13 +630,14 @@ the market data's."""
 def alpaca_routes(api: Api) -> list[Route]:
     """The ``/v2`` routes, authenticated like the native API (Alpaca's key headers)."""
     a = AlpacaApi(api)
+    p = AlpacaPositions(api, a.order)
     return [
         Route(
             spec.path,
             endpoint_for(
                 api,
                 spec.access,
-                getattr(a, spec.handler),
+                getattr(a, spec.handler, None) or getattr(p, spec.handler),
                 alpaca_error,
                 query=frozenset(p.name for p in spec.query),
                 body=spec.body is not None,

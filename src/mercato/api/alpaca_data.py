@@ -15,8 +15,10 @@ Served (every one takes ``symbols=A,B``; answers are keyed by symbol)::
 The time-series endpoints honour ``start`` / ``end`` (RFC-3339), ``limit`` (1..10,000;
 1,000 by default), ``sort`` (``asc`` / ``desc``) and ``page_token`` (the
 ``next_page_token`` of the previous page; pages run through the symbols in order, as
-Alpaca's do). Other parameters (``feed``, ``adjustment``, ``currency``, ``asof``) are
-accepted and ignored. Timestamps are RFC-3339 in UTC with nanoseconds; prices and sizes
+Alpaca's do). ``feed`` is ``iex`` or ``sip`` (the same data: Mercato's own tape);
+``adjustment`` (bars) any of Alpaca's values, all the same data as Mercato has no
+corporate actions. Any other parameter (``currency``, ``asof``, ...) is refused (422),
+not ignored. Timestamps are RFC-3339 in UTC with nanoseconds; prices and sizes
 are JSON numbers, as Alpaca sends them.
 
 What there is to read is Mercato's market-data service (``services/marketdata.py``, never
@@ -50,7 +52,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mercato.api.alpaca import AlpacaRoute, Param, alpaca_error
-from mercato.api.alpaca_models import EXCHANGE, TAPE, number
+from mercato.api.alpaca_models import EXCHANGE, TAPE, number, parse_time
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
@@ -59,6 +61,8 @@ from mercato.marketdata.market import MINUTE_NS, Market
 DEFAULT_LIMIT: Final = 1_000
 MAX_LIMIT: Final = 10_000
 MAX_SYMBOLS: Final = 100
+FEEDS: Final = ("iex", "sip")
+ADJUSTMENTS: Final = ("raw", "split", "dividend", "spin-off", "all")
 _UNITS: Final = {
     "Min": MINUTE_NS,
     "T": MINUTE_NS,
@@ -68,7 +72,6 @@ _UNITS: Final = {
     "D": 1_440 * MINUTE_NS,
 }
 _TIMEFRAME = re.compile(r"^(\d{1,4})([A-Za-z]+)$")
-_FRACTION = re.compile(r"\.(\d+)")
 _I = TypeVar("_I")
 
 
@@ -142,25 +145,6 @@ def rfc3339(ns: int) -> str:
     return base + "Z"
 
 
-def parse_time(text: str, name: str) -> int:
-    """An RFC-3339 time (or a date) as ns since the epoch; nanoseconds are kept."""
-    raw = text.strip().replace(" ", "+")  # a '+' unescaped in a query string is a space
-    frac_ns = 0
-    m = _FRACTION.search(raw)
-    if m is not None:
-        digits = m.group(1)
-        frac_ns = int((digits + "0" * 9)[:9])
-        raw = raw[: m.start()] + raw[m.end() :]
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ApiError(422, "invalid_time", f"{name} must be an RFC-3339 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    whole = int(dt.timestamp())
-    return whole * 1_000_000_000 + frac_ns
-
-
 def timeframe_ns(text: str) -> int:
     m = _TIMEFRAME.match(text or "")
     unit = _UNITS.get(m.group(2)) if m is not None else None
@@ -184,7 +168,7 @@ class AlpacaData:
 
     def _symbols(self, c: Ctx) -> list[str]:
         q = c.request.query_params
-        raw = ",".join(q.getlist("symbols")) or q.get("symbol", "")
+        raw = ",".join(q.getlist("symbols"))
         symbols = list(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
         if not symbols:
             raise ApiError(422, "missing_symbols", "symbols is required")
@@ -193,6 +177,13 @@ class AlpacaData:
         return symbols
 
     def _markets(self, c: Ctx) -> list[tuple[str, Market]]:
+        q = c.request.query_params
+        if q.get("feed", "iex") not in FEEDS:
+            raise ApiError(422, "invalid_feed", "feed is iex or sip (the same data here)")
+        if q.get("adjustment", "raw") not in ADJUSTMENTS:
+            raise ApiError(
+                422, "invalid_adjustment", f"adjustment is one of {', '.join(ADJUSTMENTS)}"
+            )
         markets = self.api.md.markets
         return [(s, markets[s]) for s in self._symbols(c) if s in markets]
 
@@ -371,7 +362,10 @@ class AlpacaData:
         return json_response(LatestBars(out))
 
 
-_SYMBOLS: Final = (Param("symbols", {"type": "string", "description": "A,B,..."}, True),)
+_SYMBOLS: Final = (
+    Param("symbols", {"type": "string", "description": "A,B,..."}, True),
+    Param("feed", {"enum": list(FEEDS), "default": "iex"}),
+)
 _SERIES: Final = (
     *_SYMBOLS,
     Param("start", {"type": "string", "description": "RFC-3339, or a date"}),
@@ -383,6 +377,7 @@ _SERIES: Final = (
 _TIMEFRAME_PARAM: Final = Param(
     "timeframe", {"type": "string", "pattern": "^[0-9]+(Min|T|Hour|H|Day|D)$"}, True
 )
+_ADJUSTMENT: Final = Param("adjustment", {"enum": list(ADJUSTMENTS), "default": "raw"})
 
 
 def _route(path: str, handler: str, response: type, query: tuple[Param, ...]) -> AlpacaRoute:
@@ -397,7 +392,7 @@ ROUTES: Final = (
     _route("/v2/stocks/bars/latest", "latest_bars", LatestBars, _SYMBOLS),
     _route("/v2/stocks/trades/latest", "latest_trades", LatestTrades, _SYMBOLS),
     _route("/v2/stocks/quotes/latest", "latest_quotes", LatestQuotes, _SYMBOLS),
-    _route("/v2/stocks/bars", "bars", Bars, (*_SERIES, _TIMEFRAME_PARAM)),
+    _route("/v2/stocks/bars", "bars", Bars, (*_SERIES, _TIMEFRAME_PARAM, _ADJUSTMENT)),
     _route("/v2/stocks/trades", "trades", Trades, _SERIES),
     _route("/v2/stocks/quotes", "quotes", Quotes, _SERIES),
 )

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
 import msgspec
 
+from mercato.api.base import ApiError
+from mercato.api.schemas import ClientOrderId, Symbol
+
 EXCHANGE: Final = "MERCATO"  # the exchange of every trade and quote on /v2 (x, ax, bx)
 TAPE: Final = "M"  # and its tape (z)
+NS: Final = uuid.UUID("6d657263-6174-6f00-0000-000000000000")  # names asset and account ids
 
 
 def number(value: int, scale: int) -> float | int:
@@ -20,16 +27,44 @@ Kind = Literal["market", "limit", "stop", "stop_limit"]
 Tif = Literal["day", "gtc", "ioc", "fok"]
 State = Literal["new", "partially_filled", "filled", "canceled", "rejected", "expired"]
 Amount = str | int | float  # alpaca-py sends numbers, Alpaca's docs strings: both are read
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(text: str, name: str) -> int:
+    """An RFC-3339 time (or a date) as ns since the epoch; nanoseconds are kept. A bad
+    one is a 422 naming the parameter."""
+    raw = text.strip().replace(" ", "+")  # a '+' unescaped in a query string is a space
+    frac_ns = 0
+    m = _FRACTION.search(raw)
+    if m is not None:
+        digits = m.group(1)
+        frac_ns = int((digits + "0" * 9)[:9])
+        raw = raw[: m.start()] + raw[m.end() :]
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        whole = int(dt.timestamp())
+    except (ValueError, OverflowError, OSError):
+        raise ApiError(422, "invalid_time", f"{name} must be an RFC-3339 time") from None
+    return whole * 1_000_000_000 + frac_ns
 
 
 # -- bodies --------------------------------------------------------------------------------
 
 
-class OrderBody(msgspec.Struct, kw_only=True):
-    """``POST /v2/orders``. Fields Mercato does not use (``order_class``,
-    ``extended_hours``, ``notional``, ...) are ignored, not refused, as alpaca-py sends them."""
+class _Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A ``/v2`` request body: a field Mercato does not know is refused (422, naming it),
+    never ignored (and ``Ctx.body`` refuses duplicate keys and non-printable characters)."""
 
-    symbol: str
+
+class OrderBody(_Body):
+    """``POST /v2/orders``. The fields of Alpaca's orders that Mercato does not serve yet
+    (``order_class`` other than ``simple``, ``take_profit``, ``stop_loss``, ``notional``,
+    ``trail_price``, ``trail_percent``, ``extended_hours: true``) are read only to be
+    refused with a 422 that names them; any other unknown field is refused as well."""
+
+    symbol: Symbol
     side: Literal["buy", "sell"]
     type: Kind | None = None  # default market
     order_type: Kind | None = None  # the same, as some clients name it
@@ -37,10 +72,17 @@ class OrderBody(msgspec.Struct, kw_only=True):
     qty: Amount | None = None
     limit_price: Amount | None = None
     stop_price: Amount | None = None
-    client_order_id: str | None = None
+    client_order_id: ClientOrderId | None = None
+    order_class: Literal["simple", "", "bracket", "oco", "oto", "mleg"] | None = None
+    take_profit: dict[str, Any] | None = None
+    stop_loss: dict[str, Any] | None = None
+    notional: Amount | None = None
+    trail_price: Amount | None = None
+    trail_percent: Amount | None = None
+    extended_hours: bool | None = None
 
 
-class OrderPatch(msgspec.Struct, kw_only=True):
+class OrderPatch(_Body):
     """``PATCH /v2/orders/{id}``: what is not sent stays as it is."""
 
     qty: Amount | None = None

@@ -230,6 +230,8 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
         price = units("price", body.price, book.price_scale)
         stop = units("stop_price", body.stop_price, book.price_scale)
         trail = units("trail_amount", body.trail_amount, book.price_scale)
+        if not body.client_order_id.isprintable():  # (the WebSocket's orders come here too)
+            raise ApiError(400, "invalid_client_order_id", "visible ASCII characters only")
         oid = self.platform.next_order_id()
         events = await self.submit(
             NewOrder(
@@ -462,7 +464,7 @@ def endpoint_for(
                 raise ApiError(429, "rate_limited", "too many requests: slow down")
             check_query(request, query, invalid)
             if not body:
-                await refuse_body(request)
+                await refuse_body(request, invalid)
             return await handler(Ctx(request, principal, api))
         except ApiError as e:
             return on_error(e)

@@ -113,7 +113,8 @@ class Ctx:
 
     async def body(self, kind: type[T]) -> T:
         """The request's JSON body as ``kind``: a JSON media type (or none), at most
-        ``MAX_BODY`` bytes, no duplicate keys, no unknown fields (``schemas.Body``)."""
+        ``MAX_BODY`` bytes, no unknown fields (``schemas.Body``), no duplicate keys and no
+        non-printable characters (``check_json_text``)."""
         media_type_check(self.request.headers.get("content-type"))
         raw = await read_body(self.request)
         if not raw.strip():
@@ -124,7 +125,7 @@ class Ctx:
             raise ApiError(400, "invalid_body", str(e)) from None
         except msgspec.DecodeError as e:
             raise ApiError(400, "invalid_json", str(e)) from None
-        refuse_duplicate_keys(raw)
+        check_json_text(raw)
         return value
 
 
@@ -159,20 +160,28 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def refuse_duplicate_keys(raw: bytes) -> None:
-    """Refuse (400 ``duplicate_key``) a JSON text with a key twice in one object, where
-    decoders keep the last silently. Fast path: every key has its colon, so when the
-    decoded objects hold as many keys as the text has colons, no key was repeated; only
-    when colons also stand in strings is the text read again, pair by pair."""
+def check_json_text(raw: bytes) -> None:
+    """What a typed decode lets through and the edge refuses (400): a key twice in one
+    object (decoders keep the last silently), and a string with a control or other
+    non-printable character (``str.isprintable``; passwords excepted). Fast path, for
+    the usual body: printable ASCII without an escape cannot hold a non-printable
+    character; and every key has its colon, so when the decoded objects hold as many keys
+    as the text has colons, no key was repeated. Only a colon inside a string makes the
+    text be read again, pair by pair."""
+    simple = raw.isascii() and b"\\" not in raw and b"\x7f" not in raw
     colons = raw.count(b":")
-    if colons == 0 or _count_keys(msgspec.json.decode(raw)) == colons:
+    if simple and not colons:
         return
-    try:
-        json.loads(raw, object_pairs_hook=_unique_pairs)
-    except _DuplicateKey as e:
-        raise ApiError(400, "duplicate_key", f"key {e.key[:100]!r} appears twice") from None
-    except (ValueError, RecursionError) as e:  # msgspec read it: not expected
-        raise ApiError(400, "invalid_json", str(e)[:200]) from None
+    tree = msgspec.json.decode(raw)
+    if not simple:
+        _refuse_nonprintable(tree, "")
+    if colons and _count_keys(tree) != colons:
+        try:
+            json.loads(raw, object_pairs_hook=_unique_pairs)
+        except _DuplicateKey as e:
+            raise ApiError(400, "duplicate_key", f"key {e.key[:100]!r} appears twice") from None
+        except (ValueError, RecursionError) as e:  # msgspec read it: not expected
+            raise ApiError(400, "invalid_json", str(e)[:200]) from None
 
 
 class _DuplicateKey(Exception):
@@ -190,11 +199,33 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _count_keys(node: Any) -> int:
-    if isinstance(node, dict):
-        return len(node) + sum(_count_keys(v) for v in node.values())
-    if isinstance(node, list):
-        return sum(_count_keys(v) for v in node if isinstance(v, dict | list))
-    return 0
+    n = 0
+    if type(node) is dict:
+        n = len(node)
+        for v in node.values():
+            if type(v) is dict or type(v) is list:
+                n += _count_keys(v)
+    elif type(node) is list:
+        for v in node:
+            if type(v) is dict or type(v) is list:
+                n += _count_keys(v)
+    return n
+
+
+def _refuse_nonprintable(node: Any, where: str) -> None:
+    if type(node) is str:
+        if not node.isprintable():
+            field = where or "the body"
+            raise ApiError(
+                400, "invalid_body", f"{field} has a control or other non-printable character"
+            )
+    elif type(node) is dict:
+        for k, v in node.items():
+            if k != "password":  # a secret, never shown: any character goes
+                _refuse_nonprintable(v, k[:100])
+    elif type(node) is list:
+        for v in node:
+            _refuse_nonprintable(v, where)
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -487,14 +518,16 @@ def check_query(request: Request, allowed: frozenset[str], status: int = 400) ->
             raise ApiError(404, "not_found", f"no such resource (a non-printable {name})")
 
 
-async def refuse_body(request: Request) -> None:
+async def refuse_body(request: Request, status: int = 400) -> None:
     """A route that reads no body refuses one (a 400 ``unexpected_body``), rather than
     acting as if it had not been sent."""
     headers = request.headers
     if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
         return
     if (await read_body(request)).strip():
-        raise ApiError(400, "unexpected_body", "this route takes no body (options go in the query)")
+        raise ApiError(
+            status, "unexpected_body", "this route takes no body (options go in the query)"
+        )
 
 
 _DIGITS = re.compile(r"[0-9]{1,19}")

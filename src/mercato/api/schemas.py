@@ -3,9 +3,10 @@
 Requests refuse unknown fields and wrong types; prices, quantities and amounts travel as
 decimal strings (exact) and become scaled integers only after the instrument's or the
 currency's scale is known (at most ``MAX_UNITS`` of them: ``base.units``). No string of
-a body may hold a control or other non-printable character (``str.isprintable``: the
-ASCII space is the one separator allowed); identifiers are narrower still (``Symbol``,
-``ClientOrderId``, ``Label``). The limits are listed in ``docs/api.md``.
+a body may hold a control or other non-printable character (``base.check_json_text``,
+by ``str.isprintable``: the ASCII space is the one separator allowed); identifiers are
+narrower still (``Symbol``, ``ClientOrderId``, ``Label``). The limits are listed in
+``docs/api.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-/:]{1,32}$")]
 ClientOrderId = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[!-~]*$")]
 """Up to 64 visible ASCII characters (no space, no control character); empty: none."""
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-"""A free-text name (a user, a key): 1-64 printable characters (``Body`` checks them)."""
+"""A free-text name (a user, a key): 1-64 printable characters (``Ctx.body`` checks)."""
 Decimal = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 """A decimal string (``"101.25"``), parsed exactly at the field's scale."""
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
@@ -35,24 +36,9 @@ Password = Annotated[str, msgspec.Meta(max_length=1024)]
 MAX_FEED_EVENTS: Final = 2_000  # events per request (bodies are at most 64 KiB anyway)
 
 
-def printable_fields(body: msgspec.Struct) -> None:
-    """Raise (msgspec turns it into a ``ValidationError``) if a string field of ``body``
-    holds a control or other non-printable character. Passwords are secrets, never
-    shown: any character goes."""
-    for name in body.__struct_fields__:
-        value = getattr(body, name)
-        if name == "password":
-            continue
-        if isinstance(value, str) and not value.isprintable():
-            raise ValueError(f"{name} has a control or other non-printable character")
-
-
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body: unknown fields are an error, not silently dropped, and
-    no string holds a non-printable character."""
-
-    def __post_init__(self) -> None:
-        printable_fields(self)
+    """Base of every request body: unknown fields are an error, not silently dropped
+    (and ``Ctx.body`` refuses duplicate keys and non-printable characters)."""
 
 
 class Credentials(Body):
