@@ -147,6 +147,7 @@ _ERROR_TEXT: Final = {
     404: "No such resource (or not the caller's)",
     409: "Conflict: already exists, or no longer open",
     413: f"Request body larger than {MAX_BODY} bytes",
+    415: "A body that is not JSON (Content-Type other than application/json)",
     422: "Refused by the core (the code is its machine-readable reason)",
     429: "Rate limited: retry after the Retry-After header's seconds",
 }
@@ -221,11 +222,11 @@ def _document(
 
 
 def _error_statuses(spec: RouteSpec) -> list[int]:
-    statuses = {401, 429} | ERRORS.get(spec.handler, frozenset())
+    statuses = {400, 401, 429} | ERRORS.get(spec.handler, frozenset())  # 400: any query
     if spec.access == ADMIN:
         statuses.add(403)
     if spec.handler in BODIES:
-        statuses |= {400, 413}
+        statuses |= {400, 413, 415}
     if spec.handler in QUERY:
         statuses.add(400)
     if "{" in spec.path:
@@ -316,7 +317,8 @@ _ALPACA_ERROR_TEXT: Final = {
     403: "Order refused (the core's reason is the message), as Alpaca refuses one",
     404: "No such order, asset, position or account",
     413: f"Request body larger than {MAX_BODY} bytes",
-    422: "Invalid order, number, symbols, time, timeframe, limit, sort or page token",
+    415: "A body that is not JSON (Content-Type other than application/json)",
+    422: "Invalid or unserved order field, number, query parameter, time, limit or token",
     429: "Rate limited: retry after the Retry-After header's seconds",
 }
 
@@ -328,9 +330,9 @@ _ALPACA_SECURITY: Final = {
 
 
 def _alpaca_operation(route: AlpacaRoute, response: dict[str, Any] | None) -> dict[str, Any]:
-    statuses = {401, 429} | route.errors
+    statuses = {401, 422, 429} | route.errors  # 422: an unknown query parameter, anywhere
     if route.body is not None:
-        statuses |= {400, 413, 422}
+        statuses |= {400, 413, 415, 422}
     if "{" in route.path:
         statuses.add(404)
     ok = {"description": "Success"} if response is None else _json(response, "Success")
