@@ -180,10 +180,6 @@ class AlpacaData:
         q = c.request.query_params
         if q.get("feed", "iex") not in FEEDS:
             raise ApiError(422, "invalid_feed", "feed is iex or sip (the same data here)")
-        if q.get("adjustment", "raw") not in ADJUSTMENTS:
-            raise ApiError(
-                422, "invalid_adjustment", f"adjustment is one of {', '.join(ADJUSTMENTS)}"
-            )
         markets = self.api.md.markets
         return [(s, markets[s]) for s in self._symbols(c) if s in markets]
 
@@ -323,7 +319,11 @@ class AlpacaData:
     # -- handlers ------------------------------------------------------------------------
 
     async def bars(self, c: Ctx) -> Response:
-        span = timeframe_ns(c.request.query_params.get("timeframe", ""))
+        q = c.request.query_params
+        if q.get("adjustment", "raw") not in ADJUSTMENTS:  # all the same: no corporate actions
+            choices = ", ".join(ADJUSTMENTS)
+            raise ApiError(422, "invalid_adjustment", f"adjustment is one of {choices}")
+        span = timeframe_ns(q.get("timeframe", ""))
         series = [(s, self._bars(s, m, span)) for s, m in self._markets(c)]
         return json_response(Bars(*self._page(c, series)))
 

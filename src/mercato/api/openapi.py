@@ -25,6 +25,8 @@ from mercato.api import alpaca, alpaca_data, alpaca_models
 from mercato.api import schemas as s
 from mercato.api.alpaca import AlpacaRoute
 from mercato.api.app import ADMIN, MAX_BODY, PUBLIC, ROUTES, RouteSpec
+from mercato.marketdata.bars import INTERVALS
+from mercato.marketdata.market import DEFAULT_BARS
 
 BODIES: Final[dict[str, type[s.Body]]] = {
     "signup": s.Credentials,
@@ -92,10 +94,16 @@ _PAGE_TOKEN = {
     "description": "The Mercato-Next-Page-Token header of the previous page (docs/api.md).",
     "schema": {"type": "string"},
 }
+_INTERVAL = {
+    "name": "interval",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": list(INTERVALS), "default": DEFAULT_BARS},
+}
 QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "depth": [_LEVELS],
     "recent_trades": [_LIMIT, _PAGE_TOKEN],
-    "bars": [_LIMIT],
+    "bars": [_LIMIT, _INTERVAL],
     "account": [_ACCOUNT],
     "positions": [_ACCOUNT],
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],

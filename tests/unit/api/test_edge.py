@@ -7,7 +7,9 @@ the core can hold (or a 4xx saying why, never a 500)."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -361,3 +363,64 @@ def test_odd_numbers_and_strings_never_make_a_server_error(w: World, name: str) 
             assert set(r.json()["error"]) == {"code", "message"}
 
     run()
+
+
+# -- the declared query parameters are the ones read ------------------------------------
+
+_READS = re.compile(r'(?:int_param\(c\.request, |query_params\.get\(|getlist\(|flag\(c, )"(\w+)"')
+_Q_READS = re.compile(r'(?:\bq\.get\(|\bq\[)"(\w+)"|"(\w+)" in q\b')
+
+
+def _read_params(fn: Any) -> set[str]:
+    """The query parameters a handler's source reads (``q`` counts when it is the
+    request's ``query_params``)."""
+    src = inspect.getsource(fn)
+    names = set(_READS.findall(src))
+    if "q = c.request.query_params" in src:
+        names |= {a or b for a, b in _Q_READS.findall(src)}
+    if "limit_param(" in src:
+        names.add("limit")
+    if "page_token(c.request" in src:
+        names.add("page_token")
+    return names
+
+
+def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> None:
+    """A parameter read but not declared would be refused (and undocumented); one
+    declared but not read would be accepted and ignored."""
+    from mercato.api import alpaca, alpaca_data, alpaca_positions
+    from mercato.api.app import ROUTES
+    from mercato.api.openapi import QUERY
+
+    for spec in ROUTES:
+        declared = {p["name"] for p in QUERY.get(spec.handler, [])}
+        read = _read_params(getattr(Api, spec.handler))
+        if "_accounts_for" in inspect.getsource(getattr(Api, spec.handler)):
+            read.add("account")
+        assert read == declared, (spec.path, spec.method, read, declared)
+    helpers = {
+        **{
+            n: getattr(alpaca_data.AlpacaData, n)
+            for n in ("_symbols", "_range", "_limit", "_desc", "_page", "_markets")
+        },
+        "_close_qty": alpaca_positions.AlpacaPositions._close_qty,
+    }
+    for route in (*alpaca.ROUTES, *alpaca_data.ROUTES):
+        owner = next(
+            k
+            for k in (alpaca.AlpacaApi, alpaca_positions.AlpacaPositions, alpaca_data.AlpacaData)
+            if hasattr(k, route.handler)
+        )
+        fn = getattr(owner, route.handler)
+        read = _read_params(fn)
+        src = inspect.getsource(fn)
+        for name, helper in helpers.items():
+            if f"self.{name}(" in src:
+                read |= _read_params(helper)
+                if name == "_page":
+                    read |= _read_params(alpaca_data.AlpacaData._range)
+                    read |= {"limit", "sort"}
+                if name == "_markets":
+                    read |= _read_params(alpaca_data.AlpacaData._symbols)
+        declared = {p.name for p in route.query}
+        assert read == declared, (route.path, route.method, read, declared)
