@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +21,22 @@ from alpaca.trading.requests import (
     LimitOrderRequest,
     MarketOrderRequest,
 )
+from argon2 import PasswordHasher
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from mercato.api.app import create_app
+from mercato.domain.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    NewOrder,
+    SetInstrumentRisk,
+)
+from mercato.domain.types import AccountKind, OrderType, Side
+from mercato.services.auth import AuthStore
+from mercato.services.platform import Platform
 
 Serve = Callable[[Any], tuple[str, int]]
 
@@ -171,3 +185,89 @@ def test_list_orders_by_time_side_and_direction(sdk: TradingClient) -> None:
     assert [o.id for o in earlier] == [first.id]
     nested: Any = sdk.get_orders(GetOrdersRequest(nested=True, limit=2))
     assert [o.id for o in nested] == [third.id, second.id]
+
+
+_ODD: Any = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(max_size=30),
+    st.sampled_from(["1" + "0" * 30, "1e400", str(2**64), "0.000000001", "simple", "bracket"]),
+)
+
+
+@pytest.fixture
+def journaled(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """As ``http``, over a platform that journals to disk (a number it cannot encode
+    would be a server error): XYZ quoted 99.00 / 101.00, a trader with 100,000.00."""
+    platform = Platform(tmp_path / "node", fsync=False)
+    auth = AuthStore(
+        f"sqlite:///{tmp_path / 'users.sqlite'}",
+        hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
+    for cmd in [
+        AddInstrument(symbol="XYZ"),
+        SetInstrumentRisk(symbol="XYZ", reference_price=10_000),
+        CreateAccount(account=1, kind=AccountKind.MARGIN),
+        Deposit(account=1, asset="USD", amount=10**10),
+        CreateAccount(account=2),
+        Deposit(account=2, asset="USD", amount=10_000_000),
+        *(
+            NewOrder(
+                order_id=oid,
+                account=1,
+                symbol="XYZ",
+                side=side,
+                type=OrderType.LIMIT,
+                qty=1_000,
+                price=price,
+            )
+            for oid, side, price in [(1, Side.BUY, 9_900), (2, Side.SELL, 10_100)]
+        ),
+    ]:
+        platform.core.process(cmd)
+    user = auth.create_user("trader", "correct horse battery")
+    auth.add_account(user, 2)
+    key_id, secret = auth.create_key(user)
+    with TestClient(create_app(platform, auth)) as client:
+        yield client, {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret}
+    auth.close()
+
+
+@pytest.mark.parametrize("path", ["/v2/orders", "/v2/orders/{id}", "/v2/positions/XYZ"])
+def test_odd_values_on_v2_never_make_a_server_error(
+    journaled: tuple[TestClient, dict[str, str]], path: str
+) -> None:
+    """Huge, fractional, negative and non-numeric values in each field of an order, a
+    replace and the close of a position: every answer below 500, in Alpaca's shape."""
+    client, headers = journaled
+    client.post("/v2/orders", json=_order(type="market", limit_price=None), headers=headers)
+    resting = client.post("/v2/orders", json=_order(), headers=headers).json()
+    path = path.format(id=resting["id"])
+    fields = {
+        "/v2/orders": sorted(_order(stop_price="1", client_order_id="c", time_in_force="gtc")),
+        "/v2/orders/{id}": ["qty", "limit_price", "stop_price"],
+        "/v2/positions/XYZ": ["qty", "percentage"],
+    }[path if "positions" in path or path == "/v2/orders" else "/v2/orders/{id}"]
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(field=st.sampled_from(fields), value=_ODD)
+    def run(field: str, value: Any) -> None:
+        if path == "/v2/orders":
+            r = client.post(path, json={**_order(), field: value}, headers=headers)
+        elif "positions" in path:
+            r = client.delete(path, params={field: str(value)}, headers=headers)
+        else:
+            r = client.patch(path, json={field: value}, headers=headers)
+        assert r.status_code < 500, (field, value, r.status_code, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()) == {"code", "message"}
+
+    run()
