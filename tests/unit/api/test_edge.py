@@ -51,7 +51,7 @@ def _json(r: Any) -> Any:
 def test_unknown_routes_and_methods_answer_in_the_error_shape(w: World) -> None:
     r = w.call("GET", "/v1/nope")
     assert r.status_code == 404 and _json(r)["error"]["code"] == "not_found"
-    r = w.call("GET", "/")
+    r = w.call("GET", "/nope/deeper?x=1")
     assert r.status_code == 404 and _json(r)["error"]["code"] == "not_found"
     r = w.call("PUT", "/v1/orders", w.alice)
     assert r.status_code == 405 and _json(r)["error"]["code"] == "method_not_allowed"
