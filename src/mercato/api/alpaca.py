@@ -374,9 +374,10 @@ class AlpacaApi:
                 and (until is None or v.created_ts < until)
             )
 
-        token = None
         filtered = side is not None or after is not None or until is not None
-        if status == "open":  # every live order is in memory
+        if status == "open":  # every live order is in memory, in one answer
+            if "page_token" in q:
+                raise ApiError(422, "invalid_page_token", "open orders are not paged")
             out: list[OrderView] = []
             for account in c.user.accounts:
                 out.extend(self.api.platform.history.open_orders(account))

@@ -107,6 +107,7 @@ def test_unknown_query_parameters_and_bodies_are_refused_on_v2(
     _refused(client.get("/v2/orders?side=short", headers=headers), 422, "side")
     _refused(client.get("/v2/orders?after=yesterday", headers=headers), 422, "after")
     _refused(client.get("/v2/orders?nested=maybe", headers=headers), 422, "nested")
+    _refused(client.get("/v2/orders?page_token=1.2", headers=headers), 422, "paged")
     _refused(client.get("/v2/stocks/trades?symbols=XYZ&asof=2024-01-01"), 422, "asof")
     _refused(client.get("/v2/stocks/trades?symbols=XYZ&feed=otc"), 422, "feed")
     assert client.get("/v2/stocks/trades?symbols=XYZ&feed=sip").status_code == 200
