@@ -474,6 +474,7 @@ def _served_demo(args: argparse.Namespace) -> int:
         duration=args.duration,
         limits=limits_from_args(args),
     )
+    print(f"mercato {__version__}, {build_kind()}")
     try:
         import uvloop
 
