@@ -113,6 +113,10 @@ class Platform:
 
     def _open_store(self, data_dir: str | os.PathLike[str], url: str, live: list[int]) -> None:
         """Catch the store up with the journal, then keep the live orders from it."""
+        if url.startswith("sqlite:///"):  # the history is private: owner only, like the
+            path = Path(url.removeprefix("sqlite:///"))  # journal (SQLite's own side files
+            if not path.exists():  # take the database file's mode)
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         store = self._store = SqlPersister(url)
         self.persister = PersisterService(
             data_dir, store, make_core=Core, restore_core=Core.restore

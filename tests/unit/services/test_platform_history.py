@@ -62,6 +62,7 @@ def test_history_answers_the_same_after_snapshots_and_a_restart(tmp_path: Path) 
         ]
         before = {p: c.get(p, headers=h) for p in paths}
     assert all(r.status_code == 200 for r in before.values())
+    assert (tmp_path / "node" / "store.sqlite").stat().st_mode & 0o777 == 0o600  # private
     assert before[f"/v1/orders/{ids[0]}"].json()["status"] == "filled"
     assert before[f"/v1/fills?account={buyer}"].json() != []
     assert before["/v1/marketdata/XYZ/trades"].json() != []
