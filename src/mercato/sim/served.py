@@ -139,8 +139,11 @@ def _about(cfg: ServedConfig, sim: Simulator, root: Path, url: str) -> About:
     )
 
 
-async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
-    """Run the served demo until ``duration`` passes or the server is stopped (Ctrl-C)."""
+async def serve_demo(
+    cfg: ServedConfig, out: IO[str], stop_when: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """Run the served demo until ``duration`` passes, ``stop_when`` is set, or the server
+    is stopped (Ctrl-C)."""
     import uvicorn
 
     root = Path(cfg.data_dir) if cfg.data_dir else Path(tempfile.mkdtemp(prefix="mercato-demo-"))
@@ -201,8 +204,10 @@ async def serve_demo(cfg: ServedConfig, out: IO[str]) -> dict[str, Any]:
         trading = asyncio.create_task(_trade(platform, sim, state, stop, out))
 
         async def limit() -> None:
-            if cfg.duration is not None:
-                await asyncio.sleep(cfg.duration)
+            if cfg.duration is not None or stop_when is not None:
+                wanted = stop_when.wait() if stop_when is not None else asyncio.sleep(3e9)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wanted, cfg.duration)
                 server.should_exit = True
 
         timer = asyncio.create_task(limit())

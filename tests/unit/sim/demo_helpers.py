@@ -32,10 +32,19 @@ class RunningDemo:
         self.thread.start()
 
     def _run(self) -> None:
+        async def run() -> Any:
+            self.loop = asyncio.get_running_loop()
+            self.stop_event = asyncio.Event()
+            return await serve_demo(self.cfg, self.out, self.stop_event)
+
         try:
-            self.result.append(asyncio.run(serve_demo(self.cfg, self.out)))
+            self.result.append(asyncio.run(run()))
         except BaseException as e:
             self.error.append(e)
+
+    def stop(self) -> None:
+        """End the demo now (rather than after its duration)."""
+        self.loop.call_soon_threadsafe(self.stop_event.set)
 
     def ready(self, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -47,7 +56,9 @@ class RunningDemo:
         assert self.cfg.data_dir is not None
         return dict(json.loads((Path(self.cfg.data_dir) / "credentials.json").read_text()))
 
-    def join(self, timeout: float = 30.0) -> None:
+    def join(self, timeout: float = 30.0, stop: bool = False) -> None:
+        if stop:
+            self.stop()
         self.thread.join(timeout)
         assert not self.thread.is_alive(), self.out.getvalue()
         assert not self.error, self.error

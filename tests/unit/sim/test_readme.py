@@ -45,7 +45,9 @@ def run_block(script: str, cwd: Path) -> str:
 
 
 def test_the_demo_quick_start_works_against_the_demo(tmp_path: Path) -> None:
-    demo = RunningDemo(ServedConfig(rate=300, port=0, data_dir=str(tmp_path / ".demo"), duration=8))
+    demo = RunningDemo(
+        ServedConfig(rate=300, port=0, data_dir=str(tmp_path / ".demo"), duration=120)
+    )
     try:
         demo.ready()
         time.sleep(0.5)  # the makers quote
@@ -55,7 +57,7 @@ def test_the_demo_quick_start_works_against_the_demo(tmp_path: Path) -> None:
         again = run_block(block("quick-start"), tmp_path)  # idempotent: it can be re-run
         assert '"client_order_id":"my-first"' in again.replace(" ", ""), again
     finally:
-        demo.join()
+        demo.join(stop=True)
 
 
 def test_the_api_quick_start_works_against_mercato_serve(tmp_path: Path) -> None:

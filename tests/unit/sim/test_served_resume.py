@@ -25,7 +25,7 @@ def _trades(url: str) -> list[dict[str, object]]:
 
 def test_a_second_run_on_the_same_directory_resumes_the_market(tmp_path: Path) -> None:
     cfg = ServedConfig(
-        symbols=("AAPL", "MSFT"), rate=300, port=0, data_dir=str(tmp_path), duration=4
+        symbols=("AAPL", "MSFT"), rate=300, port=0, data_dir=str(tmp_path), duration=120
     )
     first = RunningDemo(cfg)
     creds = first.ready()
@@ -38,10 +38,10 @@ def test_a_second_run_on_the_same_directory_resumes_the_market(tmp_path: Path) -
     )
     assert r.status_code == 201, r.text
     resting = r.json()["id"]
-    first.join()
+    first.join(stop=True)
     ids_to = json.loads((tmp_path / STATE_FILE).read_text())["order_ids_reserved_to"]
 
-    second = RunningDemo(ServedConfig(rate=300, port=0, data_dir=str(tmp_path), duration=4))
+    second = RunningDemo(ServedConfig(rate=300, port=0, data_dir=str(tmp_path), duration=120))
     creds2 = second.ready()
     try:
         assert creds2["key_id"] == creds["key_id"] and creds2["url"] != creds["url"]
@@ -59,7 +59,7 @@ def test_a_second_run_on_the_same_directory_resumes_the_market(tmp_path: Path) -
             time.sleep(0.1)
         assert len(_trades(url)) > n0 or n0 == 1000, "no trades after the restart"
     finally:
-        second.join()
+        second.join(stop=True)
     assert "resumed" in second.out.getvalue()
     state = json.loads((tmp_path / STATE_FILE).read_text())
     assert state["runs"] == 2 and state["order_ids_reserved_to"] > ids_to
