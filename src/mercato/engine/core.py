@@ -111,6 +111,7 @@ INTERNAL_IDS: Final = 1 << 62  # order ids from here up are the core's own (liqu
 DEFAULT_BAND_BPS: Final = 500  # market and stop orders' protection when no collar is set
 DEFAULT_SCALES: Final = (("USD", 2),)  # currencies every core starts with
 MAX_ROUNDS: Final = 64  # post-trade rounds per command (each liquidates an account at most once)
+BAND_SLACK: Final = 64  # stale margin-band entries a symbol's heaps may hold beyond 2 per account
 
 
 class Core:
@@ -1255,6 +1256,18 @@ class Core:
                 heaps = self._bands[sym] = ([], [])
             heapq.heappush(heaps[0], (-(price - width), account, version))
             heapq.heappush(heaps[1], (price + width, account, version))
+            if len(heaps[0]) > 2 * len(self._band_version) + BAND_SLACK:
+                self._compact_bands(heaps)
+
+    def _compact_bands(self, heaps: tuple[list[tuple[int, int, int]], ...]) -> None:
+        """Drop the superseded entries of one symbol's band heaps (each account's older
+        versions, which ``_margin_accounts`` would skip anyway). At most one entry per
+        account is current, so a heap past twice the accounts is at least half stale and
+        this costs O(1) per push, amortised; the checks made are unchanged."""
+        versions = self._band_version
+        for heap in heaps:
+            heap[:] = [b for b in heap if versions.get(b[1]) == b[2]]
+            heapq.heapify(heap)
 
     def _check_margin(self, acct: Account, liquidated: set[int]) -> None:
         self._margin_status(acct, liquidated)
