@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the market data's last values in this Redis too (default: "
         "$MERCATO_REDIS_URL; none: in memory only)",
     )
+    serve.add_argument(
+        "--accept-loss",
+        action="store_true",
+        help="open a journal that ends before its last acknowledged command (refused "
+        "otherwise) and go on from what is left: those commands are lost for good",
+    )
     persist = sub.add_parser(
         "persist",
         help="follow a core's journal into SQL (SQLite or PostgreSQL), as its own process",
@@ -350,7 +356,6 @@ def _persist(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import json
-    import os
     from pathlib import Path
 
     from mercato.api.listen import ListenError, bind, check_free
@@ -372,14 +377,16 @@ def _serve(args: argparse.Namespace) -> int:
     root = Path(args.data_dir)
     url = f"http://{args.host}:{sock.getsockname()[1]}"
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
     except Exception as e:  # an unwritable or foreign directory
         sock.close()
         print(f"mercato serve: cannot open {root}: {_one_line(e)}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        platform = Platform(root / "node", store_url=args.db or DEFAULT_STORE)
+        platform = Platform(
+            root / "node", store_url=args.db or DEFAULT_STORE, accept_loss=args.accept_loss
+        )
     except Exception as e:  # an unreachable or unusable store, a journal it cannot recover
         sock.close()
         auth.close()
@@ -399,10 +406,9 @@ def _serve(args: argparse.Namespace) -> int:
             "admin_key_id": key_id,
             "admin_secret": secret,
         }
-        tmp = creds.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, creds)
+        from mercato.adapters.private_files import write_private
+
+        write_private(creds, json.dumps(data, indent=2) + "\n")
         print(f"created the administrator: credentials in {creds}")
     cache = None
     if args.redis:

@@ -46,6 +46,9 @@ class Journal(Protocol):
       the call is durable when it returns. Calls complete in the order they were made.
     - A failed commit is final: the journal refuses further appends and commits (the
       owner must stop and recover from disk; retrying could reorder or lose entries).
+      The exception is a write that found no space (``JournalFull``): it is undone, and
+      after ``rollback`` (which forgets the entries appended since the last successful
+      commit, so their seqs are given again) the journal takes appends again.
     - ``read_from(seq)`` yields the committed entries with ``entry.seq >= seq`` in order.
     - ``close`` commits what is still buffered and releases the journal.
     One owner appends and commits; a journal is not shared between writers.
@@ -66,6 +69,8 @@ class Journal(Protocol):
     def commit_begin(self) -> Future[None]: ...
 
     async def commit_async(self) -> None: ...
+
+    def rollback(self) -> None: ...
 
     def read_from(self, seq: int) -> Iterator[JournalEntry]: ...
 

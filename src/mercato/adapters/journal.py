@@ -10,7 +10,9 @@ rule and recovery are described in ``docs/journal.md``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
+import logging
 import os
 import re
 import struct
@@ -24,6 +26,7 @@ from typing import Final, NamedTuple, get_args
 
 import msgspec
 
+from mercato.adapters.journal_commit import COMMIT_NAME, CommitRecord, read_commit
 from mercato.domain.commands import AnyCommand, Command
 from mercato.ports import JournalEntry
 
@@ -40,6 +43,9 @@ _COMMAND_TYPES: Final = get_args(AnyCommand)
 _COMMAND_TYPE_SET: Final = frozenset(_COMMAND_TYPES)  # exact types: each has its own tag
 _DECODER = msgspec.msgpack.Decoder(JournalEntry)
 _HEADER_BODY: Final = SEGMENT_HEADER.size - 4  # the bytes the header's crc covers
+# a write that failed for want of space: undone, so the same commit can be tried again
+_NO_SPACE: Final = frozenset((errno.ENOSPC, errno.EDQUOT))
+_log = logging.getLogger(__name__)
 
 
 def segment_header(version: int = FORMAT_VERSION) -> bytes:
@@ -78,6 +84,29 @@ class JournalVersionError(JournalError):
 
 class JournalFailed(JournalError):
     """A write or fsync failed: the journal accepts nothing more (recover from disk)."""
+
+
+class JournalFull(JournalError):
+    """A commit's write found no space (ENOSPC, EDQUOT). Nothing of it was kept: the file
+    is back where it was, and after ``rollback`` the journal takes appends again."""
+
+
+class JournalLost(JournalError):
+    """The journal ends before the last seq a commit made durable (``COMMIT``):
+    acknowledged commands are missing. Opening refuses unless ``accept_loss`` is given."""
+
+    def __init__(self, directory: Path, have: int, committed: int) -> None:
+        missing = (
+            f"seq {committed} is" if have + 1 == committed else f"seqs {have + 1}..{committed} are"
+        )
+        super().__init__(
+            f"{directory} ends at seq {have} but seq {committed} was acknowledged "
+            f"({COMMIT_NAME}): {missing} missing; restore the data directory from a "
+            f"backup, or accept the loss explicitly (--accept-loss) to go on from seq {have}"
+        )
+        self.directory = directory
+        self.have = have
+        self.committed = committed
 
 
 class JournalLocked(JournalError):
@@ -212,29 +241,35 @@ class FileJournal:
         *,
         fsync: bool = True,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        accept_loss: bool = False,
     ) -> None:
         if segment_bytes <= 0:
             raise ValueError("segment_bytes must be positive")
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._fsync = fsync
+        self._accept_loss = accept_loss
         self._segment_bytes = segment_bytes
         self._encoder = msgspec.msgpack.Encoder()
         self._lock_fd = self._lock()
         self._segments: list[int] = []  # first seq of each segment file, ascending
         self._fd: int | None = None  # the last segment, open for appending
         self._fd_first = 0
+        self._fd_size = 0  # bytes in the last segment as written (where an undo goes back to)
         self._dirty = False  # written to _fd since its last fsync
         self._pending: _Batch = []
         self._writer: ThreadPoolExecutor | None = None
         self._failed: BaseException | None = None
+        self._full: OSError | None = None  # a commit found no space: refuse until rollback
         self._closed = False
         self._last_seq = 0  # last seq appended
         self._committed = 0  # last seq written (and fsynced)
         self._seg_first = 1  # first seq of the segment that appends go to
         self._seg_size = SEGMENT_HEADER.size  # its size, with its header and the buffer
+        self._commit: CommitRecord | None = None
         try:
             self._recover()
+            self._commit = CommitRecord(self.directory, self._committed, fsync=fsync)
         except BaseException:
             self._release()
             raise
@@ -251,7 +286,7 @@ class FileJournal:
 
     def append(self, source: str, source_seq: int, cmd: Command) -> int:
         """Buffer ``cmd`` as the next entry and return its seq (no system call)."""
-        if self._closed or self._failed is not None:
+        if self._closed or self._failed is not None or self._full is not None:
             self._check_usable()
         if type(cmd) not in _COMMAND_TYPE_SET:
             raise TypeError(f"not a journalable command: {cmd!r}")
@@ -355,7 +390,7 @@ class FileJournal:
         if self._closed:
             return
         try:
-            if self._failed is None:
+            if self._failed is None and self._full is None:
                 self.commit()
         finally:
             self._release()
@@ -377,49 +412,71 @@ class FileJournal:
         """Find the end of the journal, truncating a torn or corrupt tail record.
 
         A last segment whose header is torn and that holds no record (a crash just after
-        creating it) gets its header rewritten; any other bad header raises.
+        creating it) gets its header rewritten; any other bad header raises. Before
+        anything is truncated, the end found is checked against the commit record: ending
+        before it means acknowledged commands are gone (``JournalLost``).
         """
+        try:
+            recorded = read_commit(self.directory)
+        except ValueError as e:
+            if not self._accept_loss:
+                raise JournalCorrupt(self.directory / COMMIT_NAME, 0, str(e)) from None
+            recorded = None
         self._segments = sorted(
             int(m.group(1))
             for p in self.directory.iterdir()
             if (m := _SEGMENT_NAME.fullmatch(p.name))
         )
         if not self._segments:
+            self._check_loss(0, recorded)
             self._seg_first, self._seg_size, next_seq = 1, SEGMENT_HEADER.size, 1
-        else:
-            first = self._segments[-1]
-            path = self._path(first)
-            data = path.read_bytes()
-            try:
-                _check_header(path, data)
-            except JournalCorrupt:
-                if not _torn_header(data):
-                    raise
-                self._rewrite_header(path, first)
-                self._seg_first, self._seg_size = first, SEGMENT_HEADER.size
-                self._last_seq = self._committed = first - 1
-                return
-            scan = _scan(data)
-            if scan.bad is not None:
-                later = _valid_record_after(data, scan.bad)
-                if later is not None:
-                    why = f"invalid record followed by a valid one at offset {later}"
-                    raise JournalCorrupt(path, scan.bad, why)
-                os.truncate(path, scan.end)  # the torn tail: never acknowledged
-            if scan.records:
-                mv = memoryview(data)  # check the first and last seq against the name
-                at = SEGMENT_HEADER.size
-                first_length = HEADER.unpack_from(data, at)[0]
-                _decode(path, at, mv[at + HEADER.size : at + HEADER.size + first_length], first)
-                last_payload = mv[scan.last + HEADER.size : scan.end]
-                _decode(path, scan.last, last_payload, first + scan.records - 1)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            self._fd_first = first
-            if scan.bad is not None and self._fsync:
-                os.fsync(self._fd)  # make the truncation durable before appending
-            self._seg_first, self._seg_size = first, scan.end
-            next_seq = first + scan.records
+            self._last_seq = self._committed = next_seq - 1
+            return
+        first = self._segments[-1]
+        path = self._path(first)
+        data = path.read_bytes()
+        try:
+            _check_header(path, data)
+        except JournalCorrupt:
+            if not _torn_header(data):
+                raise
+            self._check_loss(first - 1, recorded)
+            self._rewrite_header(path, first)
+            self._seg_first, self._seg_size = first, SEGMENT_HEADER.size
+            self._last_seq = self._committed = first - 1
+            return
+        scan = _scan(data)
+        if scan.bad is not None:
+            later = _valid_record_after(data, scan.bad)
+            if later is not None:
+                why = f"invalid record followed by a valid one at offset {later}"
+                raise JournalCorrupt(path, scan.bad, why)
+        if scan.records:
+            mv = memoryview(data)  # check the first and last seq against the name
+            at = SEGMENT_HEADER.size
+            first_length = HEADER.unpack_from(data, at)[0]
+            _decode(path, at, mv[at + HEADER.size : at + HEADER.size + first_length], first)
+            last_payload = mv[scan.last + HEADER.size : scan.end]
+            _decode(path, scan.last, last_payload, first + scan.records - 1)
+        next_seq = first + scan.records
+        self._check_loss(next_seq - 1, recorded)
+        if scan.bad is not None:
+            os.truncate(path, scan.end)  # the torn tail: never acknowledged
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._fd_first, self._fd_size = first, scan.end
+        if scan.bad is not None and self._fsync:
+            os.fsync(self._fd)  # make the truncation durable before appending
+        self._seg_first, self._seg_size = first, scan.end
         self._last_seq = self._committed = next_seq - 1
+
+    def _check_loss(self, have: int, recorded: int | None) -> None:
+        """Refuse a journal that ends (at ``have``) before its recorded commit."""
+        if recorded is None or have >= recorded:
+            return
+        if not self._accept_loss:
+            raise JournalLost(self.directory, have, recorded)
+        _log.warning("%s", JournalLost(self.directory, have, recorded))
+        _log.warning("going on from seq %d as asked (accept_loss)", have)
 
     def _rewrite_header(self, path: Path, first: int) -> None:
         """Replace the torn contents of the last segment by a fresh header, durably."""
@@ -427,6 +484,7 @@ class FileJournal:
         self._fd_first = first
         os.ftruncate(self._fd, 0)
         _write_all(self._fd, _SEGMENT_HEADER_BYTES)
+        self._fd_size = SEGMENT_HEADER.size
         if self._fsync:
             os.fsync(self._fd)
             _fsync_dir(self.directory)
@@ -438,39 +496,101 @@ class FileJournal:
         return batch
 
     def _write(self, batch: _Batch, upto: int) -> None:
-        """Append ``batch`` to its segment files and fsync them (on one thread at a time)."""
+        """Append ``batch`` to its segment files and fsync them (on one thread at a time).
+
+        A write that finds no space is undone (``JournalFull``: the files are as before the
+        call); any other failure, and any failed fsync, is final (``JournalFailed``).
+        """
         if self._failed is not None:
             raise JournalFailed("an earlier commit failed") from self._failed
+        if self._full is not None:  # this batch follows seqs that were not written
+            raise JournalFull("an earlier commit found no space") from self._full
+        start = (self._fd is not None, self._fd_first, self._fd_size)
+        created: list[int] = []
         try:
-            created = False
             for first, data in batch:
                 if self._fd is None or first != self._fd_first:
-                    self._roll(first)
-                    created = True
+                    self._roll(first, created)
                 assert self._fd is not None
                 _write_all(self._fd, data)
+                self._fd_size += len(data)
                 self._dirty = True
+        except OSError as e:
+            if e.errno not in _NO_SPACE or self._failed is not None:
+                self._failed = self._failed or e
+                raise JournalFailed(f"journal commit failed: {e!r}") from e
+            self._undo(start, created, e)
+            self._full = e
+            raise JournalFull(e.strerror or repr(e)) from e
+        except BaseException as e:
+            self._failed = e
+            raise JournalFailed(f"journal commit failed: {e!r}") from e
+        try:
             if self._fsync and self._fd is not None and self._dirty:
                 os.fsync(self._fd)
                 if created:
                     _fsync_dir(self.directory)
             self._dirty = False
-        except BaseException as e:
+            self._committed = max(self._committed, upto)
+            if self._commit is not None:
+                self._commit.write(self._committed, sync=bool(created))
+        except BaseException as e:  # after a failed fsync the kernel may have lost pages
             self._failed = e
             raise JournalFailed(f"journal commit failed: {e!r}") from e
-        self._committed = max(self._committed, upto)
 
-    def _roll(self, first: int) -> None:
+    def _undo(self, start: tuple[bool, int, int], created: list[int], e: OSError) -> None:
+        """Put the files back as they were before a write that found no space."""
+        had_fd, first, size = start
+        try:
+            if created and self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            for seg in created:
+                self._path(seg).unlink(missing_ok=True)
+                if seg in self._segments:
+                    self._segments.remove(seg)
+            if created and had_fd:
+                self._fd = os.open(self._path(first), os.O_WRONLY | os.O_APPEND)
+                self._fd_first = first
+            if self._fd is not None:
+                os.ftruncate(self._fd, size)
+                self._fd_size = size
+        except OSError as undo_error:
+            self._failed = e
+            raise JournalFailed(f"journal commit failed: {e!r}; undo: {undo_error!r}") from e
+
+    def rollback(self) -> None:
+        """After a ``JournalFull`` commit: forget what was appended since the last commit
+        that succeeded, so that the next appends take its seqs (the files are undone
+        already). Only with no other commit in flight."""
+        if self._closed or self._failed is not None:
+            self._check_usable()
+        self._full = None
+        self._pending = []
+        self._last_seq = self._committed
+        if self._fd is None:
+            self._seg_first, self._seg_size = self._committed + 1, SEGMENT_HEADER.size
+        else:
+            self._seg_first, self._seg_size = self._fd_first, self._fd_size
+
+    def _roll(self, first: int, created: list[int]) -> None:
         """Finish the current segment (fsync, close) and create the one starting at ``first``."""
         if self._fd is not None:
             if self._fsync and self._dirty:
-                os.fsync(self._fd)
+                try:
+                    os.fsync(self._fd)
+                except OSError as e:  # final, whatever the errno (see _write)
+                    self._failed = e
+                    raise
+                self._dirty = False
             os.close(self._fd)
             self._fd = None
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
-        self._fd = os.open(self._path(first), flags, 0o644)
-        self._fd_first = first
+        self._fd = os.open(self._path(first), flags, 0o600)
+        self._fd_first, self._fd_size = first, 0
+        created.append(first)
         _write_all(self._fd, _SEGMENT_HEADER_BYTES)  # fsynced with the commit's records
+        self._fd_size = SEGMENT_HEADER.size
         self._dirty = True
         self._segments.append(first)  # after the header: read_from may now open the file
 
@@ -484,9 +604,11 @@ class FileJournal:
             raise JournalError("journal is closed")
         if self._failed is not None:
             raise JournalFailed("an earlier commit failed") from self._failed
+        if self._full is not None:
+            raise JournalFull("a commit found no space: roll back first") from self._full
 
     def _lock(self) -> int:
-        fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -502,99 +624,7 @@ class FileJournal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._commit is not None:
+            commit, self._commit = self._commit, None
+            commit.close()
         os.close(self._lock_fd)  # also drops the flock
-
-
-class JournalReader:
-    """A read-only view of a ``FileJournal`` directory, safe while its writer appends.
-
-    It never takes the writer's lock and never writes. ``read_from`` yields the records
-    that are complete and CRC-valid; in the last segment it stops at the first one that is
-    not (a record still being written, a torn tail a crash left behind, a segment whose
-    header is not written yet): that is "not yet written", and a later call picks up from
-    there. Segments before the last one were finished before the next was created, so a
-    bad record there is corruption (``JournalCorrupt``), as in ``FileJournal.read_from``.
-
-    It may yield records that are written but not yet fsynced: a process crash keeps them
-    (the page cache), a power loss of the writer's machine may not. It remembers where the
-    last read stopped, so reading on from there costs only the new bytes. One thread at a
-    time.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-        self._cursor: tuple[int, int, int] | None = None  # (segment, offset, next seq)
-
-    def _segments(self) -> list[int]:
-        try:
-            names = os.listdir(self.directory)
-        except FileNotFoundError:
-            return []
-        return sorted(int(m.group(1)) for n in names if (m := _SEGMENT_NAME.fullmatch(n)))
-
-    def read_from(self, seq: int) -> Iterator[JournalEntry]:
-        """Yield the complete entries with ``entry.seq >= seq``, in order, up to the end."""
-        for path, off, end, expected, payload in self._records(max(seq, 1)):
-            entry = _decode(path, off, payload, expected)
-            self._cursor = (int(path.stem), end, expected + 1)
-            yield entry
-
-    def last_seq(self) -> int:
-        """The seq of the last complete record (0: none); reads on from the last position."""
-        last = 0
-        start = self._cursor[2] if self._cursor is not None else 1
-        for _, _, _, expected, _ in self._records(start):
-            last = expected
-        if last == 0:
-            last = start - 1
-        return last
-
-    def _records(self, seq: int) -> Iterator[tuple[Path, int, int, int, memoryview]]:
-        """(path, offset, end, seq, payload) of each valid record with seq >= ``seq``."""
-        firsts = self._segments()
-        if not firsts:
-            return
-        cursor = self._cursor
-        if cursor is not None and cursor[2] == seq and cursor[0] in firsts:
-            i = firsts.index(cursor[0])
-            start, expected = cursor[1], cursor[2]
-        else:
-            i = max(bisect_right(firsts, seq) - 1, 0)
-            start, expected = 0, firsts[i]
-        for j in range(i, len(firsts)):
-            first = firsts[j]
-            is_last = j == len(firsts) - 1
-            path = self.directory / segment_name(first)
-            if start == 0 and first != expected:
-                raise JournalCorrupt(path, 0, f"segment should start at seq {expected}")
-            try:
-                with open(path, "rb") as f:
-                    f.seek(start)
-                    data = f.read()
-            except FileNotFoundError:
-                return  # a torn header removed by the writer's recovery: read again later
-            base = start
-            if start == 0:
-                head_ok = data[: SEGMENT_HEADER.size] == _SEGMENT_HEADER_BYTES
-                if is_last and not head_ok and _torn_header(data):
-                    return  # being created (or torn by a crash): not yet written
-                _check_header(path, data)
-                base = SEGMENT_HEADER.size
-            mv = memoryview(data)
-            off = base - start  # offsets into data; file offset = start + off
-            while off < len(data):
-                bad = off + HEADER.size > len(data)
-                if not bad:
-                    length, crc = HEADER.unpack_from(data, off)
-                    end = off + HEADER.size + length
-                    bad = not 0 < length <= MAX_RECORD_BYTES or end > len(data)
-                    bad = bad or zlib.crc32(mv[off + HEADER.size : end]) != crc
-                if bad:
-                    if is_last:
-                        return  # not yet written (or a torn tail the writer will truncate)
-                    raise JournalCorrupt(path, start + off, "bad record in a finished segment")
-                if expected >= seq:
-                    yield path, start + off, start + end, expected, mv[off + HEADER.size : end]
-                expected += 1
-                off = end
-            start = 0

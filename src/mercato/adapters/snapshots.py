@@ -43,7 +43,7 @@ class FileSnapshotStore:
         if keep < 1:
             raise ValueError("keep must be at least 1")
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.keep = keep
         for p in self.directory.iterdir():
             if p.name.endswith(_TMP_SUFFIX):
@@ -57,7 +57,7 @@ class FileSnapshotStore:
         final = self.directory / snapshot_name(seq)
         tmp = self.directory / f".{final.name}.{os.getpid()}{_TMP_SUFFIX}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 _write_all(fd, header)
                 _write_all(fd, data)

@@ -136,6 +136,17 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
 
         return json_response(openapi_document())
 
+    async def health(self, c: Ctx) -> Response:
+        """Liveness: the process answers (``ready`` says whether it takes orders)."""
+        return json_response({"status": "ok"})
+
+    async def ready(self, c: Ctx) -> Response:
+        """Readiness: 200 while the node takes commands, else 503 saying why."""
+        why = self.platform.health()
+        if why:
+            raise ApiError(503, "not_ready", why)
+        return json_response({"ready": True})
+
     async def me(self, c: Ctx) -> Response:
         p = c.user
         return json_response(
@@ -390,6 +401,8 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/auth/signup", PUBLIC, "signup"),
     RouteSpec("POST", "/v1/auth/login", PUBLIC, "login"),
     RouteSpec("POST", "/v1/auth/logout", PUBLIC, "logout"),
+    RouteSpec("GET", "/v1/health", PUBLIC, "health"),
+    RouteSpec("GET", "/v1/ready", PUBLIC, "ready"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/quote", PUBLIC, "quote"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/depth", PUBLIC, "depth"),

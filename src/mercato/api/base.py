@@ -33,6 +33,7 @@ from mercato.engine.book import Book
 from mercato.engine.core import Core
 from mercato.ports import Cache
 from mercato.services.auth import AuthStore, Principal
+from mercato.services.engine_node import NodeFailed, NodeUnavailable
 from mercato.services.marketdata import MarketData
 from mercato.services.oms import FillView, OrderView
 from mercato.services.platform import Platform
@@ -65,9 +66,9 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message or code.replace("_", " ")
-        self.retry_after = retry_after  # seconds, for a 429
+        self.retry_after = retry_after  # seconds, for a 429 or a 503
         self.headers = dict(headers or {})
-        if status == 429:
+        if status in (429, 503):
             self.headers.setdefault("Retry-After", str(retry_after))
 
 
@@ -416,7 +417,14 @@ class ApiBase:
         return format_decimal(value, self.core.currencies[currency])
 
     async def submit(self, cmd: Any) -> list[Event]:
-        return await self.platform.submit(cmd)
+        """Journal and apply ``cmd``; a node that cannot take it answers 503 (nothing done)."""
+        try:
+            return await self.platform.submit(cmd)
+        except NodeUnavailable as e:
+            raise ApiError(503, "journal_unavailable", f"{e}; nothing was done") from None
+        except NodeFailed:
+            message = "the trading node stopped after a failure and must be restarted"
+            raise ApiError(503, "node_failed", message) from None
 
     @staticmethod
     def refused(events: list[Event]) -> Rejected | None:

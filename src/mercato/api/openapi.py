@@ -131,20 +131,22 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "admin_revoke_key": frozenset({404}),
     "account": frozenset({404}),
     "positions": frozenset({404}),
-    "place": frozenset({404, 422}),
+    "place": frozenset({404, 422, 503}),
     "list_orders": frozenset({404}),
-    "cancel_all": frozenset({404}),
+    "cancel_all": frozenset({404, 503}),
     "get_order": frozenset({404}),
-    "replace": frozenset({404, 409, 422}),
-    "cancel": frozenset({404, 409, 422}),
+    "replace": frozenset({404, 409, 422, 503}),
+    "cancel": frozenset({404, 409, 422, 503}),
     "fills": frozenset({404}),
     "create_user": frozenset({409}),
-    "create_account": frozenset({404, 422}),
-    "deposit": frozenset({404, 422}),
-    "set_limits": frozenset({404, 422}),
-    "add_instrument": frozenset({409, 422}),
-    "set_status": frozenset({404}),
-    "kill": frozenset({404}),
+    "create_account": frozenset({404, 422, 503}),
+    "deposit": frozenset({404, 422, 503}),
+    "set_limits": frozenset({404, 422, 503}),
+    "add_instrument": frozenset({409, 422, 503}),
+    "set_status": frozenset({404, 503}),
+    "kill": frozenset({404, 503}),
+    "health": frozenset(),
+    "ready": frozenset({503}),
 }
 """Error statuses particular to each handler, besides those every route may answer."""
 
@@ -158,6 +160,8 @@ _ERROR_TEXT: Final = {
     415: "A body that is not JSON (Content-Type other than application/json)",
     422: "Refused by the core (the code is its machine-readable reason)",
     429: "Rate limited: retry after the Retry-After header's seconds",
+    503: "Not ready (the journal cannot write, or the node stopped): nothing was done; "
+    "retry after the Retry-After header's seconds",
 }
 
 ERROR_SCHEMA: Final[dict[str, Any]] = {
@@ -218,7 +222,7 @@ def _document(
     responses: dict[str, Any] = {}
     for status, text in errors.items():
         resp = _json({"$ref": _REF.format(name="Error")}, text)
-        if status == 429:
+        if status in (429, 503):
             resp["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
         responses[f"Error{status}"] = resp
     return {

@@ -56,7 +56,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mercato.adapters.sql.migrations import upgrade
 from mercato.adapters.sql.schema import api_keys, auth_settings, sessions, user_accounts, users
-from mercato.adapters.sql.urls import sqlalchemy_url
+from mercato.adapters.sql.urls import private_sqlite_file, sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class AuthStore:
     ) -> None:
         if pepper is not None and len(pepper) < 16:
             raise ValueError("the API-key pepper must be at least 16 bytes")
+        private_sqlite_file(url)  # the users' hashes and the pepper: owner only
         if migrate:
             upgrade(url)
         self.engine: Engine = create_engine(sqlalchemy_url(url))

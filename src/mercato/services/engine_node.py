@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
-from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES, FileJournal
+from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES, FileJournal, JournalFull
 from mercato.adapters.snapshots import FileSnapshotStore
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
@@ -38,6 +40,8 @@ MACHINES: Final[dict[str, tuple[Callable[[], StateMachine], Callable[[bytes], St
 Submission = tuple[str, int, Command]  # (source, source_seq, command)
 ReplayHook = Callable[[JournalEntry, list[Event]], None]
 _BAD_INPUT: Final = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+RETRY_AFTER: Final = 1.0  # seconds between tries of a journal that found no space
+MIN_FREE: Final = 1 << 20  # free bytes on its file system for a full journal to look ready
 _log = logging.getLogger(__name__)
 
 
@@ -75,6 +79,11 @@ class NodeFailed(RuntimeError):
     """A commit or an engine step failed; the node must be restarted (recovered from disk)."""
 
 
+class NodeUnavailable(RuntimeError):
+    """The journal found no space: the batch was neither journaled nor applied (nothing
+    of it happened), and the node refuses commands until a retry finds space again."""
+
+
 _snapshot_decoder = msgspec.msgpack.Decoder(NodeSnapshot)
 _snapshot_encoder = msgspec.msgpack.Encoder()
 
@@ -107,6 +116,8 @@ class EngineNode:
         self._applied = applied_seq  # journal seq of the last command applied
         self._snapshot_seq = applied_seq  # journal seq of the newest snapshot we know of
         self._failed: BaseException | None = None
+        self._full: JournalFull | None = None  # the journal found no space: unready
+        self._retry_at = 0.0
         self._busy = False
 
     @classmethod
@@ -120,6 +131,7 @@ class EngineNode:
         keep_snapshots: int = 3,
         on_replay: ReplayHook | None = None,
         machine: str = "engine",
+        accept_loss: bool = False,
     ) -> EngineNode:
         """Recover the node in ``data_dir``: the newest snapshot, then the journal's tail.
 
@@ -128,10 +140,17 @@ class EngineNode:
 
         ``on_replay(entry, events)`` sees each replayed command and the events it caused
         again (the events the node emitted before the crash, bit for bit).
+
+        ``accept_loss``: open a journal that ends before its commit record (acknowledged
+        commands lost, ``JournalLost``) and go on from what is left; only on a person's
+        explicit decision.
         """
         root = Path(data_dir)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         store = FileSnapshotStore(root / "snapshots", keep=keep_snapshots)
-        journal = FileJournal(root / "journal", fsync=fsync, segment_bytes=segment_bytes)
+        journal = FileJournal(
+            root / "journal", fsync=fsync, segment_bytes=segment_bytes, accept_loss=accept_loss
+        )
         try:
             engine, sources, snap_seq = _load_snapshot(store, machine)
             if snap_seq > journal.committed_seq:
@@ -173,6 +192,25 @@ class EngineNode:
     def state_hash(self) -> str:
         return self.engine.state_hash()
 
+    def health(self) -> str:
+        """ "" when the node takes commands, else why not (one line, for readiness)."""
+        if self._failed is not None:
+            return f"failed, restart it: {self._failed!r}"
+        if self._full is not None:
+            if time.monotonic() >= self._retry_at and self._has_space():
+                return ""  # the next command tries the journal again
+            return f"journal cannot write ({self._full}); retrying every {RETRY_AFTER:g} s"
+        return ""
+
+    def _has_space(self) -> bool:
+        directory = getattr(self.journal, "directory", None)
+        if directory is None:
+            return True
+        try:
+            return shutil.disk_usage(directory).free >= MIN_FREE
+        except OSError:
+            return False
+
     # -- commands ------------------------------------------------------------------------
 
     def submit(self, batch: Sequence[Submission]) -> list[Result]:
@@ -181,7 +219,9 @@ class EngineNode:
         The engine applies the batch while the journal's writer thread writes and fsyncs it
         (the fsync releases the GIL), and nothing is answered before the commit is durable:
         a crash in between loses only state that no one was told about, and recovery
-        rebuilds exactly what was journaled.
+        rebuilds exactly what was journaled. Because the batch is applied before the
+        commit returns, any failed commit is final here, even one that found no space
+        (``submit_async`` can undo that one).
         """
         self._enter()
         try:
@@ -207,15 +247,30 @@ class EngineNode:
         return _done(results)
 
     async def submit_async(self, batch: Sequence[Submission]) -> list[Result]:
-        """``submit`` with the commit (and any snapshot write) off the event loop."""
+        """``submit`` with the commit (and any snapshot write) off the event loop.
+
+        Nothing is applied before the commit returns, so a commit that finds no space
+        (``JournalFull``) is undone instead of failing the node: the journal and the
+        duplicate table are rolled back, the batch is refused (``NodeUnavailable``) and
+        so is every batch for ``RETRY_AFTER`` seconds; then the next batch tries again.
+        """
         self._enter()
         try:
+            if self._full is not None and time.monotonic() < self._retry_at:
+                raise NodeUnavailable(f"the journal cannot write: {self._full}") from self._full
+            undo: list[tuple[str, int]] = []
             try:
-                results, todo = self._sequence(batch)
+                results, todo = self._sequence(batch, undo)
                 await self.journal.commit_async()
+            except JournalFull as e:
+                self._roll_back(undo, e)
+                raise NodeUnavailable(f"the journal cannot write: {e}") from e
             except BaseException as e:
                 self._fail(e)
                 raise
+            if self._full is not None:
+                _log.warning("the journal writes again")
+                self._full = None
             self._apply(batch, results, todo)
             if self._snapshot_due():
                 seq, data = self._snapshot_data()
@@ -254,13 +309,32 @@ class EngineNode:
     def _fail(self, e: BaseException) -> None:
         self._failed = e
 
+    def _roll_back(self, undo: list[tuple[str, int]], e: JournalFull) -> None:
+        """Forget a batch whose commit found no space (the journal's files are undone)."""
+        sources = self._sources
+        for source, previous in reversed(undo):
+            if previous:
+                sources[source] = previous
+            else:
+                sources.pop(source, None)
+        try:
+            self.journal.rollback()
+        except BaseException as err:
+            self._fail(err)
+            raise
+        if self._full is None:
+            _log.error("journal write failed, refusing commands: %s", e)
+        self._full = e
+        self._retry_at = time.monotonic() + RETRY_AFTER
+
     def _sequence(
-        self, batch: Sequence[Submission]
+        self, batch: Sequence[Submission], undo: list[tuple[str, int]] | None = None
     ) -> tuple[list[Result | None], list[tuple[int, int]]]:
         """Drop duplicates and append the rest to the journal (no I/O yet).
 
         Returns the answers known so far (duplicates, bad input) and, for the commands to
-        apply, their (index in ``batch``, journal seq).
+        apply, their (index in ``batch``, journal seq). ``undo`` collects each source's
+        previous last source_seq, for a roll back.
         """
         sources = self._sources
         append = self.journal.append
@@ -279,6 +353,8 @@ class EngineNode:
             except _BAD_INPUT as e:
                 results.append(Result(source=source, source_seq=source_seq, error=repr(e)))
                 continue
+            if undo is not None:
+                undo.append((source, sources.get(source, 0)))
             sources[source] = source_seq
             results.append(None)
             todo.append((i, seq))
@@ -427,6 +503,12 @@ class AsyncEngineNode:
             flat = [item for batch, _ in group for item in batch]
             try:
                 results = await self.node.submit_async(flat)
+            except NodeUnavailable as e:  # nothing of the group happened: refuse, go on
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(NodeUnavailable(str(e)))
+                    queue.task_done()
+                continue
             except BaseException as e:
                 self._error = e
                 for _, future in group:

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import msgspec
 
-from mercato.adapters.journal import JournalReader
+from mercato.adapters.journal_reader import JournalReader
 from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
 from mercato.adapters.sql.persister import SqlPersister
 from mercato.domain.commands import AnyCommand

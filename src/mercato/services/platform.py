@@ -66,6 +66,7 @@ class Platform:
         store_url: str | None = DEFAULT_STORE,
         max_closed: int = 100_000,
         max_fills: int = 100_000,
+        accept_loss: bool = False,
     ) -> None:
         self.clock = clock
         self.history = OrderHistory(max_closed, max_fills)
@@ -91,6 +92,7 @@ class Platform:
                 fsync=fsync,
                 snapshot_every=snapshot_every,
                 on_replay=None if store_url else replayed,
+                accept_loss=accept_loss,
             )
             core = self.core = self._node.engine  # type: ignore[assignment]
             assert isinstance(core, Core)
@@ -169,6 +171,11 @@ class Platform:
             if closable is not None:
                 closable.close()
         self._store = self._archive = None
+
+    def health(self) -> str:
+        """ "" while commands are taken, else why not (the journal cannot write, the node
+        failed): what readiness reports."""
+        return self._node.health() if self._node is not None else ""
 
     # -- ids, time and commands ----------------------------------------------------------
 

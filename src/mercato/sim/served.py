@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import tempfile
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mercato.adapters.private_files import write_private
 from mercato.api.app import MD_FLUSH, create_app
 from mercato.api.landing import About
 from mercato.api.limits import Limits, server_config
@@ -32,6 +32,7 @@ from mercato.domain.commands import CreateAccount, Deposit
 from mercato.domain.types import AccountKind
 from mercato.services import gc_policy
 from mercato.services.auth import AuthStore
+from mercato.services.engine_node import RETRY_AFTER, NodeUnavailable
 from mercato.services.platform import Platform
 from mercato.sim.market import NS, Simulator
 from mercato.sim.resume import DemoState, ServedDemoError, open_state, resume_simulator
@@ -59,10 +60,7 @@ DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
 
 
 def _write_credentials(path: Path, creds: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(creds, indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(creds, indent=2) + "\n")  # 0600 from the start
 
 
 async def _setup(
@@ -109,11 +107,19 @@ async def _trade(
     trades = 0
     while not stop.is_set():
         batch = sim.next_batch()
-        if batch:
+        while batch:
             state.reserve(sim.next_order_id)  # durable before any of these ids is
-            for events in await platform.submit_many(batch):
+            try:
+                results = await platform.submit_many(batch)
+            except NodeUnavailable:  # the journal found no space: nothing happened; retry
+                await asyncio.sleep(RETRY_AFTER)
+                if stop.is_set():
+                    return
+                continue
+            for events in results:
                 sim.on_events(events)
                 trades += sum(1 for e in events if type(e).__name__ == "Trade")
+            break
         due = start + (sim.elapsed_ns - base) / NS
         now = time.monotonic()
         if now - last_report >= 5.0:
@@ -147,7 +153,7 @@ async def serve_demo(
     import uvicorn
 
     root = Path(cfg.data_dir) if cfg.data_dir else Path(tempfile.mkdtemp(prefix="mercato-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     state = open_state(root, cfg.symbols or DEFAULT_SYMBOLS, cfg.seed, cfg.symbols is not None)
     try:  # the ports first: a clash is one line, before anything is created
         sock = bind(cfg.host, cfg.port, "--port")

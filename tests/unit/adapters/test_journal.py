@@ -21,11 +21,13 @@ from mercato.adapters.journal import (
     FileJournal,
     JournalCorrupt,
     JournalFailed,
+    JournalFull,
     JournalLocked,
     JournalVersionError,
     segment_header,
     segment_name,
 )
+from mercato.adapters.journal_commit import COMMIT_NAME, _pack
 from mercato.domain.commands import (
     AddInstrument,
     CancelOrder,
@@ -89,6 +91,11 @@ def entries(path: Path, *, segment_bytes: int = SEG) -> list[tuple[int, str, int
 
 def expected(cmds: list[Command]) -> list[tuple[int, str, int, bytes]]:
     return [(i, "client", i, msgspec.msgpack.encode(c)) for i, c in enumerate(cmds, 1)]
+
+
+def acknowledged_upto(path: Path, seq: int) -> None:
+    """Make the commit record say ``seq``: what a crash during the next commit leaves."""
+    (path / COMMIT_NAME).write_bytes(_pack(1, seq) + bytes(32))
 
 
 def record_offsets(data: bytes) -> list[int]:
@@ -186,6 +193,7 @@ def test_bad_last_record_is_truncated(tmp_path: Path, where: str) -> None:
     at = {"length": last, "crc": last + 5, "payload": len(data) - 2}[where]
     data[at] ^= 0xFF
     path.write_bytes(bytes(data))
+    acknowledged_upto(tmp_path, 9)  # the last record's commit never returned
     assert entries(tmp_path) == expected(cmds)[:9]
 
 
@@ -242,6 +250,7 @@ def test_torn_tail_in_last_segment_of_many(tmp_path: Path) -> None:
     last = max(tmp_path.glob("*.seg"))
     first_seq = int(last.name.split(".")[0])
     last.write_bytes(last.read_bytes()[: SEGMENT_HEADER.size + 5])  # a piece of a record header
+    acknowledged_upto(tmp_path, first_seq - 1)
     with FileJournal(tmp_path, segment_bytes=800) as j:
         assert j.last_seq == first_seq - 1
         j.append("client", first_seq, cmds[first_seq - 1])
@@ -380,6 +389,7 @@ def test_torn_header_in_empty_last_segment_is_rewritten(
     first_seq = int(last.name.split(".")[0])
     torn = bytes(SEGMENT_HEADER.size) if cut == "zeros" else segment_header()[: int(cut)]
     last.write_bytes(torn)
+    acknowledged_upto(tmp_path, first_seq - 1)  # the crash came before the commit returned
     fsyncs.clear()
     with FileJournal(tmp_path, segment_bytes=800) as j:
         assert j.last_seq == j.committed_seq == first_seq - 1
@@ -473,9 +483,11 @@ def test_commit_async_groups_and_keeps_order(tmp_path: Path, fsyncs: list[int]) 
     assert entries(tmp_path) == expected(cmds)
 
 
-def test_commit_async_failure_fails_later_commits(
+def test_commit_async_no_space_refuses_later_commits_until_rollback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A commit in flight behind one that found no space holds seqs that were not written:
+    it is refused too, and nothing is written until the owner rolls back."""
     go = threading.Event()
 
     def enospc(fd: int, data: bytes | bytearray) -> None:
@@ -493,14 +505,20 @@ def test_commit_async_failure_fails_later_commits(
         await asyncio.sleep(0)
         go.set()
         for fut in (first, second):
-            with pytest.raises(JournalFailed):
+            with pytest.raises(JournalFull):
                 await fut
+        with pytest.raises(JournalFull):
+            j.append("a", 3, EndOfDay())
+        assert list(tmp_path.glob("*.seg")) == []  # the segment it created is undone
+        monkeypatch.undo()  # space again
+        j.rollback()
+        assert j.last_seq == j.committed_seq == 0
+        assert j.append("a", 3, EndOfDay(ts=3)) == 1
+        await j.commit_async()
         j.close()
 
     asyncio.run(run())
-    monkeypatch.undo()  # space again: the header-less segment left behind is rewritten
-    with FileJournal(tmp_path) as j:
-        assert j.last_seq == 0
+    assert entries(tmp_path) == [(1, "a", 3, msgspec.msgpack.encode(EndOfDay(ts=3)))]
 
 
 def test_entry_encoding_is_pinned() -> None:

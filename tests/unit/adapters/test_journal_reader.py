@@ -12,10 +12,10 @@ from mercato.adapters.journal import (
     SEGMENT_HEADER,
     FileJournal,
     JournalCorrupt,
-    JournalReader,
     segment_header,
     segment_name,
 )
+from mercato.adapters.journal_reader import JournalReader
 from mercato.domain.commands import EndOfDay
 
 from .test_journal import commands, expected, fill, record_offsets

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-BAND_SLACK = 64  # mercato.engine.core.BAND_SLACK
-
 from .test_core_scenarios import BUY, SELL, TRADER, WHALE, long_20_at_100, risk_kinds
+
+BAND_SLACK = 64  # mercato.engine.core.BAND_SLACK (not imported: the test predates it)
 
 
 def test_margin_band_heaps_stay_bounded_under_trading() -> None:
