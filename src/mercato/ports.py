@@ -72,6 +72,9 @@ class Journal(Protocol):
 
     def rollback(self) -> None: ...
 
+    def drop_before(self, seq: int) -> list[int]:
+        """Retention: remove stored entries up to ``seq`` where the storage allows it."""
+
     def read_from(self, seq: int) -> Iterator[JournalEntry]: ...
 
     def close(self) -> None: ...
@@ -87,11 +90,15 @@ class SnapshotStore(Protocol):
     - ``latest()`` returns the newest intact snapshot as ``(seq, data)``, skipping any that
       are corrupt or partial, or None when there is none.
     - The store may delete older snapshots; it keeps at least the newest intact one.
+    - ``seqs()`` lists the seqs of the snapshots present, ascending (journal retention
+      keeps what replaying from the oldest of them needs).
     """
 
     def save(self, seq: int, data: bytes) -> None: ...
 
     def latest(self) -> tuple[int, bytes] | None: ...
+
+    def seqs(self) -> list[int]: ...
 
 
 class StateMachine(Protocol):

@@ -385,6 +385,29 @@ class FileJournal:
                 return
         raise JournalCorrupt(path, off, f"journal ends before committed seq {limit}")
 
+    @property
+    def first_seq(self) -> int:
+        """The seq of the first entry still on disk (retention removes older segments)."""
+        return self._segments[0] if self._segments else self._committed + 1
+
+    def drop_before(self, seq: int) -> list[int]:
+        """Remove the segments whose every entry has a seq <= ``seq``: retention, once a
+        snapshot covers them. Never the last segment. Returns the first seqs removed.
+
+        Not while a commit or a ``read_from`` is in flight (the owner calls it between
+        commands, after a snapshot).
+        """
+        self._check_usable()
+        gone: list[int] = []
+        while len(self._segments) > 1 and self._segments[1] - 1 <= seq:
+            first = self._segments[0]
+            self._path(first).unlink(missing_ok=True)
+            self._segments.pop(0)
+            gone.append(first)
+        if gone and self._fsync:
+            _fsync_dir(self.directory)
+        return gone
+
     def close(self) -> None:
         """Commit what is still buffered (unless a commit failed) and release the files."""
         if self._closed:

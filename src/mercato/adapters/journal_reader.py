@@ -26,6 +26,7 @@ from mercato.adapters.journal import (
     segment_name,
 )
 from mercato.adapters.journal_commit import read_commit
+from mercato.adapters.private_files import write_private
 from mercato.ports import JournalEntry
 
 
@@ -128,3 +129,45 @@ class JournalReader:
                 expected += 1
                 off = end
             start = 0
+
+
+# -- holds: where readers need the journal from ---------------------------------------------
+
+HOLDS_DIR = "holds"
+
+
+def holds(directory: str | os.PathLike[str]) -> dict[str, int]:
+    """The readers' holds on the journal in ``directory``: name -> the seq each needs.
+
+    A hold at seq H asks retention to keep the newest snapshot at or before H and every
+    segment from there on (what a reader restarting at H replays). An unreadable hold
+    file counts as a hold at 0 (keep everything), the safe side.
+    """
+    root = Path(directory) / HOLDS_DIR
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return {}
+    out: dict[str, int] = {}
+    for name in names:
+        if name.startswith("."):
+            continue  # a hold being written
+        try:
+            out[name] = int((root / name).read_text().strip())
+        except (OSError, ValueError):
+            out[name] = 0
+    return out
+
+
+def hold(directory: str | os.PathLike[str], name: str, seq: int) -> None:
+    """Record that reader ``name`` needs the journal from seq ``seq`` (atomically)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad hold name {name!r}")
+    root = Path(directory) / HOLDS_DIR
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(root / name, f"{seq}\n")
+
+
+def release(directory: str | os.PathLike[str], name: str) -> None:
+    """Drop reader ``name``'s hold: retention no longer waits for it."""
+    (Path(directory) / HOLDS_DIR / name).unlink(missing_ok=True)

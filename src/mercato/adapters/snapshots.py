@@ -12,6 +12,7 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -35,16 +36,24 @@ def _write_all(fd: int, data: bytes) -> None:
 class FileSnapshotStore:
     """The ``SnapshotStore`` port over a directory of snapshot files.
 
-    Keeps the newest ``keep`` snapshots (pruned after each save). Temporary files left by
-    a crash during ``save`` are removed when the store is opened. Blocking; one writer.
+    Keeps the newest ``keep`` snapshots (pruned after each save) and, for each seq that
+    ``holds()`` returns (where a reader of the journal would restart), the newest snapshot
+    at or before it. Temporary files left by a crash during ``save`` are removed when the
+    store is opened. Blocking; one writer.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], keep: int = 3) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        keep: int = 3,
+        holds: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
         if keep < 1:
             raise ValueError("keep must be at least 1")
         self.directory = Path(directory)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.keep = keep
+        self._holds = holds
         for p in self.directory.iterdir():
             if p.name.endswith(_TMP_SUFFIX):
                 p.unlink(missing_ok=True)
@@ -104,8 +113,15 @@ class FileSnapshotStore:
         return data
 
     def _prune(self) -> None:
-        for seq in self.seqs()[: -self.keep]:
-            (self.directory / snapshot_name(seq)).unlink(missing_ok=True)
+        seqs = self.seqs()
+        kept = set(seqs[-self.keep :])
+        for held in self._holds() if self._holds is not None else ():
+            at_or_before = [s for s in seqs if s <= held]
+            if at_or_before:
+                kept.add(at_or_before[-1])
+        for seq in seqs:
+            if seq not in kept:
+                (self.directory / snapshot_name(seq)).unlink(missing_ok=True)
 
     def _fsync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)

@@ -21,6 +21,7 @@ from typing import Final
 import msgspec
 
 from mercato.adapters.journal import DEFAULT_SEGMENT_BYTES, FileJournal, JournalFull
+from mercato.adapters.journal_reader import holds
 from mercato.adapters.snapshots import FileSnapshotStore
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
@@ -106,12 +107,14 @@ class EngineNode:
         applied_seq: int = 0,
         snapshot_every: int = 100_000,
         machine: str = "engine",
+        retain: bool = True,
     ) -> None:
         self.engine = engine
         self.machine = machine
         self.journal = journal
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
+        self.retain = retain
         self._sources: dict[str, int] = dict(sources or {})
         self._applied = applied_seq  # journal seq of the last command applied
         self._snapshot_seq = applied_seq  # journal seq of the newest snapshot we know of
@@ -132,6 +135,7 @@ class EngineNode:
         on_replay: ReplayHook | None = None,
         machine: str = "engine",
         accept_loss: bool = False,
+        retain: bool = True,
     ) -> EngineNode:
         """Recover the node in ``data_dir``: the newest snapshot, then the journal's tail.
 
@@ -144,10 +148,18 @@ class EngineNode:
         ``accept_loss``: open a journal that ends before its commit record (acknowledged
         commands lost, ``JournalLost``) and go on from what is left; only on a person's
         explicit decision.
+
+        Retention (``retain``, on by default): after each snapshot, the newest
+        ``keep_snapshots`` snapshots are kept, with the newest one at or before each
+        reader's hold (``journal_reader.hold``), and the journal segments that no kept
+        snapshot needs for its replay are removed (``docs/journal.md``).
         """
         root = Path(data_dir)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        store = FileSnapshotStore(root / "snapshots", keep=keep_snapshots)
+        journal_dir = root / "journal"
+        store = FileSnapshotStore(
+            root / "snapshots", keep=keep_snapshots, holds=lambda: holds(journal_dir).values()
+        )
         journal = FileJournal(
             root / "journal", fsync=fsync, segment_bytes=segment_bytes, accept_loss=accept_loss
         )
@@ -170,6 +182,7 @@ class EngineNode:
             applied_seq=applied,
             snapshot_every=snapshot_every,
             machine=machine,
+            retain=retain,
         )
         node._snapshot_seq = snap_seq
         return node
@@ -284,6 +297,7 @@ class EngineNode:
         seq, data = self._snapshot_data()
         self.snapshots.save(seq, data)
         self._snapshot_seq = seq
+        self._drop_segments()
         return seq
 
     def _save_snapshot(self, seq: int, data: bytes) -> None:
@@ -293,6 +307,31 @@ class EngineNode:
             self.snapshots.save(seq, data)
         except OSError:
             _log.exception("snapshot at seq %d failed", seq)
+            return
+        self._drop_segments()
+
+    def _drop_segments(self) -> None:
+        """Retention: remove the journal segments that replaying from the oldest kept
+        snapshot does not need, nor a reader restarting at its hold."""
+        if not self.retain:
+            return
+        kept = self.snapshots.seqs()
+        if not kept:
+            return
+        floor = kept[0]
+        directory = getattr(self.journal, "directory", None)
+        for held in holds(directory).values() if directory is not None else ():
+            at_or_before = [s for s in kept if s <= held]
+            floor = min(floor, at_or_before[-1] if at_or_before else 0)
+        if floor <= 0:
+            return
+        try:
+            gone = self.journal.drop_before(floor)
+        except OSError:
+            _log.exception("journal retention failed (it is tried again after the next snapshot)")
+            return
+        if gone:
+            _log.info("journal retention: %d segment(s) before seq %d removed", len(gone), floor)
 
     def close(self) -> None:
         self.journal.close()

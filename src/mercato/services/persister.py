@@ -28,7 +28,7 @@ from typing import Protocol
 
 import msgspec
 
-from mercato.adapters.journal_reader import JournalReader
+from mercato.adapters.journal_reader import JournalReader, hold
 from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
 from mercato.adapters.sql.persister import SqlPersister
 from mercato.domain.commands import AnyCommand
@@ -131,6 +131,7 @@ class PersisterService:
         restore_core: Callable[[bytes], CoreLike] = engine_snapshot.restore,
         batch_events: int = 5_000,
         keep_views: int = KEEP_VIEWS,
+        hold_name: str = "persister",
     ) -> None:
         if batch_events < 1:
             raise ValueError("batch_events must be at least 1")
@@ -141,7 +142,10 @@ class PersisterService:
         self._make_core = make_core
         self._restore_core = restore_core
         self._snapshots = root / "snapshots"
-        self._reader = JournalReader(root / "journal")
+        self._journal_dir = root / "journal"
+        self._reader = JournalReader(self._journal_dir)
+        self.hold_name = hold_name
+        self._held = -1  # the seq of our hold on the journal, as last written
         self._core: CoreLike | None = None
         self._views: OrderHistory | None = None  # the OMS projection of what it writes
         self._applied = 0  # journal seq of the last command the replica's core applied
@@ -257,7 +261,10 @@ class PersisterService:
         buf: list[Event] = []
         for entry in self._reader.read_from(self._applied + 1):
             if entry.seq != self._applied + 1:
-                raise RuntimeError(f"journal jumps from seq {self._applied} to {entry.seq}")
+                raise RuntimeError(
+                    f"journal jumps from seq {self._applied} to {entry.seq} (segments removed "
+                    f"by the journal's retention before this store held them? docs/journal.md)"
+                )
             events = core.process(entry.cmd)
             self._applied = entry.seq
             # (a command's events all go in one transaction: the projection's state
@@ -271,6 +278,12 @@ class PersisterService:
         if buf or self._applied > self._written:
             written += self._write(buf, self._applied)
         self._journal_end = max(self._journal_end, self._applied)
+        if self._written != self._held:  # retention keeps what a restart here replays
+            try:
+                hold(self._journal_dir, self.hold_name, self._written)
+            except OSError as e:  # a read-only journal directory: nothing holds it
+                _log.warning("persister: cannot hold the journal at %d: %s", self._written, e)
+            self._held = self._written
         return written
 
     def _write(self, events: list[Event], whole: int) -> int:
