@@ -17,9 +17,9 @@ SOAK = Path(__file__).resolve().parents[2] / "benchmarks" / "soak.py"
 
 @pytest.mark.slow
 def test_a_minute_of_the_demo_watched_from_outside(tmp_path: Path) -> None:
+    args = ["--duration", "60", "--interval", "10", "--warmup", "20", "--order-rate", "10"]
     done = subprocess.run(
-        [sys.executable, str(SOAK), "--duration", "60", "--interval", "10", "--warmup", "20"]
-        + ["--data-dir", str(tmp_path / "demo"), "--order-rate", "10"],
+        [sys.executable, str(SOAK), *args, "--data-dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=240,

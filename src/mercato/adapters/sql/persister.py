@@ -70,7 +70,7 @@ from mercato.adapters.sql.schema import (
     risk_events,
     trades,
 )
-from mercato.adapters.sql.urls import sqlalchemy_url
+from mercato.adapters.sql.urls import private_sqlite_file, sqlalchemy_url
 from mercato.domain.events import (
     AccountCreated,
     BookDelta,
@@ -226,6 +226,7 @@ class SqlPersister:
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
+        private_sqlite_file(url)  # every order and fill: owner only
         if migrate:
             upgrade(url)
         self.engine: Engine = create_engine(sqlalchemy_url(url))
