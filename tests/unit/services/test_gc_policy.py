@@ -40,6 +40,20 @@ def cycle() -> weakref.ref[Node]:
     return weakref.ref(a)
 
 
+def old_cycle() -> weakref.ref[Node]:
+    """A cycle that became garbage only after it reached the oldest generation."""
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    keep = [a]
+    gc.collect(1)  # reachable: survives into the oldest generation
+    gc.collect(1)
+    ref = weakref.ref(a)
+    del a, b, keep
+    gc.collect(1)  # the young collections no longer look at it
+    assert ref() is not None
+    return ref
+
+
 def test_quiet_freezes_and_stops_automatic_full_collections(restored: None) -> None:
     original = gc.get_threshold()
     young, middle, _ = original
@@ -65,21 +79,47 @@ def test_the_scheduled_collection_frees_cycles_that_outlived_the_young_generatio
     restored: None,
 ) -> None:
     gc_policy.quiet()
-    ref = cycle()
-    gc.collect(1)  # survives into the oldest generation, which is no longer automatic
-    gc.collect(1)
+    ref = old_cycle()  # in the oldest generation, which is no longer collected by itself
     slept: list[float] = []
+    alive: list[bool] = []
 
-    async def sleep(seconds: float) -> None:  # the injected clock: two periods, then stop
+    async def sleep(seconds: float) -> None:  # the injected clock: 35 s, then stop
+        alive.append(ref() is not None)
         slept.append(seconds)
-        if len(slept) > 2:
+        if len(slept) > 7:
             raise asyncio.CancelledError
         await asyncio.sleep(0)
 
     with pytest.raises(asyncio.CancelledError):
-        asyncio.run(gc_policy.collect_every(30.0, sleep))
-    assert slept == [30.0, 30.0, 30.0]
+        asyncio.run(gc_policy.collect_every(30.0, sleep, rss=lambda: 0))
+    assert slept == [5.0] * 8  # it looks every 5 s
+    assert alive == [True] * 6 + [False] * 2  # and collects once 30 s have passed
     assert ref() is None
+
+
+def test_memory_growth_brings_the_full_collection_forward(restored: None) -> None:
+    """Flat memory: no collection before its time. Memory up by ``growth``: one at once."""
+    gc_policy.quiet()
+    ref = old_cycle()
+    sizes = iter([100, 100, 110, 150, 160, 170, 180, 190, 200])  # MB at each look
+    seen: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        seen.append(ref() is not None)
+        if len(seen) > 4:
+            raise asyncio.CancelledError
+        await asyncio.sleep(0)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(
+            gc_policy.collect_every(600.0, sleep, growth=32 << 20, rss=lambda: next(sizes) << 20)
+        )
+    # baseline 100; looks: 100, 110 (flat enough), 150 (+50 MB: collect)
+    assert seen == [True, True, True, False, False]
+
+
+def test_the_resident_size_is_read() -> None:
+    assert gc_policy.resident_bytes() > 1 << 20
 
 
 def test_full_collection_reports_what_it_found() -> None:
