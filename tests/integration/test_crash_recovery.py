@@ -5,8 +5,8 @@ A client streams a seeded load of a few thousand commands over three symbols to
 worker is killed with SIGKILL (mid-batch, mid-commit, mid-snapshot, or while starting up)
 and restarted; the client then asks where to resume and resends everything not yet
 acknowledged, plus a few acknowledged commands to exercise the duplicate filter. At the
-end the journal must hold every command exactly once, in order, and the node's state hash
-must equal a fresh engine's fed the same commands once.
+end the journal (from where retention left it) must hold every command exactly once, in
+order, and the node's state hash must equal a fresh engine's fed the same commands once.
 
 ``MERCATO_CRASH_SEED=n[,m...]`` runs other seeds; a failure prints the seed it ran with.
 """
@@ -288,12 +288,15 @@ def verify(client: Client, data_dir: Path, bye: dict[str, Any]) -> None:
     assert client.acked == set(range(1, N + 1))
 
     with FileJournal(data_dir / "journal", segment_bytes=SEGMENT_BYTES) as journal:
-        entries = list(journal.read_from(1))
-    assert [e.seq for e in entries] == list(range(1, N + 1))
-    assert [e.source_seq for e in entries] == list(range(1, N + 1))  # once each, in order
+        first = journal.first_seq  # retention removed what the snapshots cover
+        entries = list(journal.read_from(first))
+    assert first <= min(int(p.stem) for p in (data_dir / "snapshots").glob("*.snap")) + 1
+    assert [e.seq for e in entries] == list(range(first, N + 1))
+    # once each, in order (the commands before ``first`` are in the snapshots)
+    assert [e.source_seq for e in entries] == list(range(first, N + 1))
     assert {e.source for e in entries} == {SOURCE}
     encode = msgspec.msgpack.encode
-    assert [encode(e.cmd) for e in entries] == [encode(c) for c in cmds]
+    assert [encode(e.cmd) for e in entries] == [encode(c) for c in cmds[first - 1 :]]
 
     fresh = Engine()
     trades = sum(isinstance(e, Trade) for c in cmds for e in fresh.process(c))
@@ -306,5 +309,5 @@ def verify(client: Client, data_dir: Path, bye: dict[str, Any]) -> None:
         assert node.last_source_seq(SOURCE) == N
     finally:
         node.close()
-    assert len(list((data_dir / "journal").glob("*.seg"))) > 3
+    assert len(list((data_dir / "journal").glob("*.seg"))) > 1
     assert list((data_dir / "snapshots").glob("*.snap"))
