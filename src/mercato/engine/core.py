@@ -1001,10 +1001,11 @@ class Core:
                 return
         self._submit(stop, need)
         second = self.holds.get(stop.order_id)
-        if second is None:
-            return
-        if stop.order_id not in self.engine.books[stop.symbol].stops:
-            self._cancel_one(first, str(CancelReason.OCO))  # it fired at once
+        if second is None or stop.order_id not in self.engine.books[stop.symbol].stops:
+            # it fired at once (and may have filled and ended already): one leg has run,
+            # so the other goes, or both would sell what the entry bought only once
+            if first.order_id in self.holds:
+                self._cancel_one(first, str(CancelReason.OCO))
             return
         first_live = self.holds.get(first.order_id)
         if first_live is None:

@@ -358,6 +358,36 @@ def test_bracket_places_exits_as_the_entry_fills() -> None:
     assert c.ledger.balance(1, "X") == 0 and not c.holds and c.accounts[1].reserved == 0
 
 
+def test_a_bracket_stop_loss_firing_as_it_is_placed_cancels_the_take_profit() -> None:
+    """Found by the core's property test: the market had already passed the stop-loss when
+    the entry filled, so the stop fired and filled as it was placed; the take-profit stayed
+    live and a cash account sold the one share it bought twice (balance -1)."""
+    c = core_with((1, CASH, 10**9), (2, CASH, 10**9), (3, CASH, 10**9))
+    c.process(Deposit(account=2, asset="X", amount=100))
+    c.process(order(9, 3, BUY, 5, 9_900))
+    c.process(
+        NewBracket(
+            account=1,
+            symbol="X",
+            side=BUY,
+            qty=1,
+            entry_id=1,
+            take_profit_id=2,
+            stop_loss_id=3,
+            take_profit_price=10_000,
+            stop_loss_price=9_900,
+            price=10_000,
+        )
+    )
+    events = c.process(order(4, 2, SELL, 2, 9_900))  # fills the entry, then trades at 9,900
+    cancelled = [(e.order_id, e.reason) for e in events if isinstance(e, OrderCancelled)]
+    assert cancelled == [(2, "oco")]
+    assert c.ledger.balance(1, "X") == 0 and set(c.holds) == {9}  # account 3's bid rests
+    assert c.accounts[1].reserved == 0 and c.accounts[1].selling.get("X", 0) == 0
+    c.process(order(5, 2, BUY, 1, 10_000))  # nothing of account 1's is left to sell
+    assert c.ledger.balance(1, "X") == 0
+
+
 def test_trailing_stop_follows_the_best_price_then_fires() -> None:
     c = core_with((1, CASH, 10**9), (2, CASH, 0))
     c.process(Deposit(account=2, asset="X", amount=100))
