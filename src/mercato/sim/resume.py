@@ -66,7 +66,8 @@ class DemoState:
             "ready": self.ready,
         }
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(json.dumps(data, indent=2) + "\n")
             f.flush()
             os.fsync(f.fileno())
