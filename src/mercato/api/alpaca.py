@@ -46,6 +46,7 @@ from mercato.api.alpaca_models import (
     Tif,
     parse_time,
 )
+from mercato.api.alpaca_orders import SIDES, Planner, class_fields, is_leg, text
 from mercato.api.alpaca_positions import AlpacaPositions, flag
 from mercato.api.app import (
     TRADER,
@@ -57,27 +58,14 @@ from mercato.api.app import (
     json_response,
 )
 from mercato.api.base import limit_param, page_token, paged_response, units
-from mercato.domain.commands import CancelOrder, NewOrder, ReplaceOrder
+from mercato.domain.commands import CancelOrder, ReplaceOrder
 from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
-from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
+from mercato.domain.types import Side, TradingStatus
 from mercato.services.history import order_token, parse_order_token
 from mercato.services.oms import OrderView
 
-_SIDES: Final = {"buy": Side.BUY, "sell": Side.SELL}
-_TYPES: Final = {
-    "market": OrderType.MARKET,
-    "limit": OrderType.LIMIT,
-    "stop": OrderType.STOP,
-    "stop_limit": OrderType.STOP_LIMIT,
-}
-_TIFS: Final = {
-    "day": TimeInForce.DAY,
-    "gtc": TimeInForce.GTC,
-    "ioc": TimeInForce.IOC,
-    "fok": TimeInForce.FOK,
-}
 _STATUS: Final[dict[OrderStatus, State]] = {
     OrderStatus.NEW: "new",
     OrderStatus.ACCEPTED: "new",
@@ -152,7 +140,7 @@ class AlpacaApi:
             status = "partially_filled"
         kind: Kind = _KIND_NAMES.get(v.type, "market")
         tif: Tif = _TIF_NAMES.get(v.tif, "gtc")
-        return Order(
+        out = Order(
             id=order_uuid(v.order_id),
             client_order_id=v.client_order_id or order_uuid(v.order_id),
             created_at=_stamp(v.created_ts or 1),
@@ -188,6 +176,10 @@ class AlpacaApi:
             trail_price=None,
             hwm=None,
         )
+        extra = class_fields(
+            self.core, self.api.platform.history, v, self.order, lambda p: format_decimal(p, ps)
+        )
+        return msgspec.structs.replace(out, **extra) if extra else out
 
     async def openapi(self, c: Ctx) -> Response:
         from mercato.api.openapi import alpaca_document  # it reads ROUTES, below
@@ -286,44 +278,16 @@ class AlpacaApi:
     # -- orders ------------------------------------------------------------------------------
 
     async def submit(self, c: Ctx) -> Response:
+        """Any order class, a trailing stop or a notional order (``alpaca_orders.py``)."""
         body = await _body(c, OrderBody)
-        _refuse_unserved(body)
-        account = self._account(c)
-        symbol = body.symbol
-        side = _SIDES[body.side]
-        if body.type and body.order_type and body.type != body.order_type:
-            raise ApiError(422, "invalid_order", "type and order_type differ")
-        kind = _TYPES[body.type or body.order_type or "market"]
-        tif = _TIFS[body.time_in_force]
-        book = self.api.book(symbol)
-        if body.qty is None:
-            raise ApiError(422, "invalid_order", "qty is required")
-        qty = units("qty", _text(body.qty), book.qty_scale, 422)
-        price = units("limit_price", _text(body.limit_price), book.price_scale, 422)
-        stop_price = units("stop_price", _text(body.stop_price), book.price_scale, 422)
-        client_id = body.client_order_id or ""
-        oid = self.api.platform.next_order_id()
-        events = await self.api.submit(
-            NewOrder(
-                ts=self.api.platform.now(),
-                order_id=oid,
-                account=account,
-                symbol=symbol,
-                side=side,
-                type=kind,
-                qty=qty,
-                tif=tif,
-                price=price,
-                stop_price=stop_price,
-                client_order_id=client_id,
-            )
-        )
+        command, ids = Planner(self.api).plan(body, self._account(c))
+        events = await self.api.submit(command)
         for ev in events:
             if isinstance(ev, DuplicateClientOrder):
                 raise ApiError(422, "duplicate_client_order_id", "client_order_id must be unique")
-            if isinstance(ev, Rejected) and ev.order_id == oid:
+            if isinstance(ev, Rejected) and ev.order_id in ids:
                 raise ApiError(403, ev.reason, ev.detail or ev.reason.replace("_", " "))
-        v = self.api.platform.history.order(oid)
+        v = self.api.platform.history.order(ids[0])
         assert v is not None
         return json_response(self.order(v))
 
@@ -361,15 +325,16 @@ class AlpacaApi:
         if direction not in ("asc", "desc"):
             raise ApiError(422, "invalid_direction", "direction is asc or desc")
         side = q.get("side")
-        if side is not None and side not in _SIDES:
+        if side is not None and side not in SIDES:
             raise ApiError(422, "invalid_side", "side is buy or sell")
-        flag(c, "nested")
+        nested = flag(c, "nested")
         symbols = {x.strip() for x in q.get("symbols", "").split(",")} - {""}
 
         def wanted(v: OrderView) -> bool:
             return (
-                (not symbols or v.symbol in symbols)
-                and (side is None or v.side == _SIDES[side])
+                not (nested and is_leg(v))
+                and (not symbols or v.symbol in symbols)
+                and (side is None or v.side == SIDES[side])
                 and (after is None or v.created_ts > after)
                 and (until is None or v.created_ts < until)
             )
@@ -394,7 +359,7 @@ class AlpacaApi:
                 page, _ = await self.api.platform.queries.orders(
                     c.user.accounts, symbol=symbol, statuses=statuses, before=before, limit=limit
                 )
-                out.extend(page)
+                out.extend(v for v in page if not (nested and is_leg(v)))
             out.sort(key=lambda v: (v.updated_seq, v.order_id), reverse=True)
             out = out[:limit]
             token = order_token(out[-1]) if len(out) == limit else None
@@ -409,16 +374,16 @@ class AlpacaApi:
         body = await _body(c, OrderPatch)
         book = self.api.book(v.symbol)
         qty = (
-            units("qty", _text(body.qty), book.qty_scale, 422)
+            units("qty", text(body.qty), book.qty_scale, 422)
             if body.qty is not None
             else v.remaining
         )
         price = (
-            units("limit_price", _text(body.limit_price), book.price_scale, 422)
+            units("limit_price", text(body.limit_price), book.price_scale, 422)
             if body.limit_price is not None
             else v.price
         )
-        stop_price = units("stop_price", _text(body.stop_price), book.price_scale, 422)
+        stop_price = units("stop_price", text(body.stop_price), book.price_scale, 422)
         events = await self.api.submit(
             ReplaceOrder(
                 ts=self.api.platform.now(),
@@ -500,30 +465,6 @@ async def _search(
                 )
             key = parse_order_token(next_token)
     return out
-
-
-def _text(value: str | int | float | None) -> str | None:
-    """An Amount as the decimal string to parse exactly (a float as Python prints it:
-    ``95.5``; one with an exponent is refused by the parser)."""
-    return None if value is None else str(value)
-
-
-def _refuse_unserved(body: OrderBody) -> None:
-    """Refuse (422, naming the field) what an Alpaca order may ask and Mercato does not
-    serve yet, rather than placing a different order than the one asked for."""
-    if body.order_class not in (None, "", "simple"):
-        raise ApiError(
-            422,
-            "unsupported_order_class",
-            f"order_class {body.order_class!r} is not supported yet: only simple orders",
-        )
-    for name in ("take_profit", "stop_loss", "notional", "trail_price", "trail_percent"):
-        if getattr(body, name) is not None:
-            raise ApiError(422, "unsupported_field", f"{name} is not supported yet")
-    if body.extended_hours:
-        raise ApiError(
-            422, "unsupported_field", "extended_hours: Mercato has no extended-hours session"
-        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import msgspec
 
@@ -23,9 +23,10 @@ def number(value: int, scale: int) -> float | int:
     return value if scale == 0 else value / 10**scale
 
 
-Kind = Literal["market", "limit", "stop", "stop_limit"]
+Kind = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+OrderClass = Literal["simple", "bracket", "oco", "oto"]
 Tif = Literal["day", "gtc", "ioc", "fok"]
-State = Literal["new", "partially_filled", "filled", "canceled", "rejected", "expired"]
+State = Literal["new", "held", "partially_filled", "filled", "canceled", "rejected", "expired"]
 Amount = str | int | float  # alpaca-py sends numbers, Alpaca's docs strings: both are read
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -58,11 +59,24 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     never ignored (and ``Ctx.body`` refuses duplicate keys and non-printable characters)."""
 
 
+class TakeProfit(_Body):
+    """A bracket's, an OCO's or an OTO's take-profit exit: a limit order."""
+
+    limit_price: Amount
+
+
+class StopLoss(_Body):
+    """The stop-loss exit: a stop order, or a stop-limit with ``limit_price``."""
+
+    stop_price: Amount
+    limit_price: Amount | None = None
+
+
 class OrderBody(_Body):
-    """``POST /v2/orders``. The fields of Alpaca's orders that Mercato does not serve yet
-    (``order_class`` other than ``simple``, ``take_profit``, ``stop_loss``, ``notional``,
-    ``trail_price``, ``trail_percent``, ``extended_hours: true``) are read only to be
-    refused with a 422 that names them; any other unknown field is refused as well."""
+    """``POST /v2/orders``: simple, bracket, OCO and OTO orders, trailing stops and
+    notional market orders (``alpaca_orders.py``). ``order_class`` ``mleg`` and
+    ``extended_hours: true`` are read only to be refused with a 422 that names them; any
+    other unknown field is refused as well."""
 
     symbol: Symbol
     side: Literal["buy", "sell"]
@@ -74,8 +88,8 @@ class OrderBody(_Body):
     stop_price: Amount | None = None
     client_order_id: ClientOrderId | None = None
     order_class: Literal["simple", "", "bracket", "oco", "oto", "mleg"] | None = None
-    take_profit: dict[str, Any] | None = None
-    stop_loss: dict[str, Any] | None = None
+    take_profit: TakeProfit | None = None
+    stop_loss: StopLoss | None = None
     notional: Amount | None = None
     trail_price: Amount | None = None
     trail_percent: Amount | None = None
@@ -83,7 +97,8 @@ class OrderBody(_Body):
 
 
 class OrderPatch(_Body):
-    """``PATCH /v2/orders/{id}``: what is not sent stays as it is."""
+    """``PATCH /v2/orders/{id}``: what is not sent stays as it is (a leg of a bracket or
+    OCO is replaced by its own id, as on Alpaca)."""
 
     qty: Amount | None = None
     limit_price: Amount | None = None
@@ -110,7 +125,7 @@ class Order(msgspec.Struct, kw_only=True):
     qty: str
     filled_qty: str
     filled_avg_price: str | None
-    order_class: Literal["simple"]
+    order_class: OrderClass
     order_type: Kind
     type: Kind
     side: Literal["buy", "sell"]

@@ -145,10 +145,12 @@ class MarketPrice(Command, tag="mp"):
 
 
 class NewBracket(Command, tag="brk"):
-    """An entry order with a take-profit (limit) and a stop-loss (stop) exit.
+    """An entry order with a take-profit (limit) and a stop-loss (stop, or stop-limit when
+    ``stop_loss_limit_price`` is set) exit.
 
     The exits go in when the entry fills (in proportion as it fills) and are one-cancels-
-    other: when either fills, the other is cancelled.
+    other: when either fills, the other is cancelled. With one of the two exit prices 0
+    it is a one-triggers-other order (OTO): the entry and that one exit.
     """
 
     account: int
@@ -164,6 +166,7 @@ class NewBracket(Command, tag="brk"):
     price: int = 0  # the entry's limit price
     tif: int = TimeInForce.GTC
     client_order_id: str = ""
+    stop_loss_limit_price: int = 0  # 0: the stop-loss is a stop (market); else a stop-limit
 
 
 class NewOco(Command, tag="oco"):

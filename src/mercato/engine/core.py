@@ -1024,15 +1024,7 @@ class Core:
             problem = str(Reject.DUPLICATE_ORDER_ID)
         elif c.type != LIMIT and c.type != MARKET:
             problem = str(Reject.INVALID_TYPE)
-        elif (
-            (
-                (c.take_profit_price <= c.stop_loss_price)
-                if c.side == BUY
-                else (c.take_profit_price >= c.stop_loss_price)
-            )
-            or c.take_profit_price <= 0
-            or c.stop_loss_price <= 0
-        ):
+        elif not self._bracket_prices_ok(c):
             problem = str(Reject.INVALID_PRICE)
         if problem:
             self._reject("brk", c.entry_id, c.symbol, problem, "", c.account)
@@ -1051,6 +1043,7 @@ class Core:
             c.stop_loss_id,
             c.take_profit_price,
             c.stop_loss_price,
+            c.stop_loss_limit_price,
         )
         entry = NewOrder(
             ts=c.ts,
@@ -1073,16 +1066,34 @@ class Core:
             del self.brackets[c.entry_id]
             self._brackets_hit.discard(c.entry_id)
             return
-        ids3 = (c.entry_id, c.take_profit_id, c.stop_loss_id)
-        self._emit(OrdersLinked, "bracket", c.account, c.symbol, ids3)
+        if c.take_profit_price and c.stop_loss_price:
+            ids3 = (c.entry_id, c.take_profit_id, c.stop_loss_id)
+            self._emit(OrdersLinked, "bracket", c.account, c.symbol, ids3)
+        else:  # one-triggers-other: the entry and its one exit
+            exit_id = c.take_profit_id if c.take_profit_price else c.stop_loss_id
+            self._emit(OrdersLinked, "oto", c.account, c.symbol, (c.entry_id, exit_id))
+
+    @staticmethod
+    def _bracket_prices_ok(c: NewBracket) -> bool:
+        """At least one exit, prices positive, and (both exits) the take-profit on the
+        profitable side of the stop-loss."""
+        tp, sl, sl_limit = c.take_profit_price, c.stop_loss_price, c.stop_loss_limit_price
+        if tp < 0 or sl < 0 or sl_limit < 0 or (tp == 0 and sl == 0):
+            return False
+        if sl_limit and not sl:
+            return False
+        if tp and sl:
+            return tp > sl if c.side == BUY else tp < sl
+        return True
 
     def _bracket_exits(self, b: Bracket) -> None:
         """Cover the entry's new fills with an exit pair: the first pair takes the ids the
         client chose, later ones (the entry kept filling after a pair closed) the core's."""
         qty, b.pending = b.pending, 0
-        if b.used_ids and b.tp_id in self.holds and b.sl_id in self.holds:
-            # the pair is live: grow both legs by the new fills
-            for oid in (b.tp_id, b.sl_id):
+        legs = [oid for oid, p in ((b.tp_id, b.tp_price), (b.sl_id, b.sl_price)) if p]
+        if b.used_ids and all(oid in self.holds for oid in legs):
+            # the exits are live: grow them by the new fills
+            for oid in legs:
                 o = self.engine.orders[oid]
                 self._replace(
                     ReplaceOrder(
@@ -1101,6 +1112,20 @@ class Core:
         b.used_ids = True
         acct = self.accounts[b.account]
         exit_side = SELL if b.side == BUY else BUY
+        sl = NewOrder(
+            ts=self._ts,
+            order_id=b.sl_id,
+            account=b.account,
+            symbol=b.symbol,
+            side=exit_side,
+            type=STOP_LIMIT if b.sl_limit else STOP,
+            qty=qty,
+            price=b.sl_limit,
+            stop_price=b.sl_price,
+        )
+        if not b.tp_price:  # an OTO's stop-loss alone
+            self._place_exit(sl, acct)
+            return
         tp = NewOrder(
             ts=self._ts,
             order_id=b.tp_id,
@@ -1111,27 +1136,26 @@ class Core:
             qty=qty,
             price=b.tp_price,
         )
-        reason, detail, _ = self._check_order(tp, acct)
-        hold = None if reason else self._exit_hold(tp, acct)
-        if hold is None:
-            reason = reason or str(RiskReject.SHORT_SALE_NOT_ALLOWED)
-            self._reject("n", tp.order_id, tp.symbol, reason, detail, b.account)
-            return
-        self._submit(tp, hold)
+        if not self._place_exit(tp, acct) or not b.sl_price:
+            return  # refused, or an OTO's take-profit alone
         first = self.holds.get(tp.order_id)
         if first is None:
             return
-        sl = NewOrder(
-            ts=self._ts,
-            order_id=b.sl_id,
-            account=b.account,
-            symbol=b.symbol,
-            side=exit_side,
-            type=STOP,
-            qty=qty,
-            stop_price=b.sl_price,
-        )
         self._place_pair_leg(sl, first, "bracket")
+
+    def _place_exit(self, o: NewOrder, acct: Account) -> bool:
+        """Place one exit of a bracket or OTO with the hold an exit takes (``_exit_hold``);
+        False if it was refused (the rejection is emitted)."""
+        reason, detail, protect = self._check_order(o, acct)
+        hold = None if reason else self._exit_hold(o, acct)
+        if hold is None:
+            reason = reason or str(RiskReject.SHORT_SALE_NOT_ALLOWED)
+            self._reject("n", o.order_id, o.symbol, reason, detail, acct.account)
+            return False
+        if protect != o.protect_price:
+            o = struct_replace(o, protect_price=protect)
+        self._submit(o, hold)
+        return True
 
     def _exit_hold(self, o: NewOrder, acct: Account) -> Hold | None:
         """An exit closes what the entry opened: a cash account's sell holds the quantity,

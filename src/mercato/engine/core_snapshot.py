@@ -78,6 +78,7 @@ class BracketState(msgspec.Struct, array_like=True):
     sl_price: int
     pending: int
     used_ids: bool
+    sl_limit: int = 0  # (added later: older snapshots have none)
 
 
 class CoreState(msgspec.Struct, array_like=True):
@@ -169,6 +170,7 @@ def capture(core: Core) -> CoreState:
                 b.sl_price,
                 b.pending,
                 b.used_ids,
+                b.sl_limit,
             )
             for _, b in sorted(core.brackets.items())
         ],
@@ -233,7 +235,15 @@ def restore(data: bytes) -> Core:
         core.trailing[t.order_id] = tr
     for b in s.brackets:
         br = Bracket(
-            b.entry_id, b.account, b.symbol, b.side, b.tp_id, b.sl_id, b.tp_price, b.sl_price
+            b.entry_id,
+            b.account,
+            b.symbol,
+            b.side,
+            b.tp_id,
+            b.sl_id,
+            b.tp_price,
+            b.sl_price,
+            b.sl_limit,
         )
         br.pending, br.used_ids = b.pending, b.used_ids
         core.brackets[b.entry_id] = br

@@ -134,7 +134,8 @@ class Trailing:
 
 class Bracket:
     """An entry whose fills get a take-profit and a stop-loss exit (a one-cancels-other
-    pair); ``pending`` is filled quantity not yet covered by exits."""
+    pair), or only one of them (an OTO: the other's price is 0); ``pending`` is filled
+    quantity not yet covered by exits. ``sl_limit`` makes the stop-loss a stop-limit."""
 
     __slots__ = (
         "account",
@@ -142,6 +143,7 @@ class Bracket:
         "pending",
         "side",
         "sl_id",
+        "sl_limit",
         "sl_price",
         "symbol",
         "tp_id",
@@ -159,6 +161,7 @@ class Bracket:
         sl_id: int,
         tp_price: int,
         sl_price: int,
+        sl_limit: int = 0,
     ) -> None:
         self.entry_id = entry_id
         self.account = account
@@ -168,5 +171,6 @@ class Bracket:
         self.sl_id = sl_id
         self.tp_price = tp_price
         self.sl_price = sl_price
+        self.sl_limit = sl_limit
         self.pending = 0
         self.used_ids = False  # the first exit pair takes the ids the client chose

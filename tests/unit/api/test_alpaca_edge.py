@@ -64,12 +64,8 @@ def _refused(r: Any, status: int, *words: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        ({"order_class": "bracket", "take_profit": {"limit_price": "110"}}, "bracket"),
-        ({"order_class": "oco"}, "oco"),
-        ({"order_class": "oto", "stop_loss": {"stop_price": "90"}}, "oto"),
         ({"take_profit": {"limit_price": "110"}}, "take_profit"),
         ({"stop_loss": {"stop_price": "90"}}, "stop_loss"),
-        ({"notional": "100"}, "notional"),
         ({"trail_price": "1"}, "trail_price"),
         ({"trail_percent": "1"}, "trail_percent"),
         ({"extended_hours": True}, "extended_hours"),
