@@ -9,6 +9,12 @@ Memory is bounded: live orders are always kept; finished orders (filled, cancell
 rejected) are kept up to ``max_closed`` and evicted oldest-finished first; the recent-fills
 list holds the last ``max_fills`` fills. The SQL store (``mercato.adapters.sql``) keeps
 everything; this is the fast, recent view.
+
+With a store behind it (``durable``: the seq of the newest event the persister has
+committed), an order or fill leaves memory only once the store holds it, so a read never
+falls between the two; while the persister lags the window grows past its bound, up to
+``OVERSHOOT`` times it (a persister stalled that long: eviction goes on regardless, and
+the store answers for those items once it catches up).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ _NEW_COMMANDS: Final = frozenset(("n", "brk", "oco"))
 # trades waiting for their ledger posting, links and liquidations waiting for their orders:
 # each follows closely, so a small cap only guards against a stream that never sends it
 _MAX_PENDING: Final = 65_536
+# how far past its bound a window may grow while waiting for the persister (a hard cap)
+OVERSHOOT: Final = 8
 
 
 class OrderHistory:
@@ -66,10 +74,18 @@ class OrderHistory:
     subscriber may replay from any earlier point after a reconnect.
     """
 
-    def __init__(self, max_closed: int = 100_000, max_fills: int = 100_000) -> None:
+    def __init__(
+        self,
+        max_closed: int = 100_000,
+        max_fills: int = 100_000,
+        durable: Callable[[], int] | None = None,
+    ) -> None:
         assert max_closed >= 0 and max_fills >= 0
         self.seq = 0  # the last event applied
         self.max_closed = max_closed
+        self.max_fills = max_fills
+        # the seq of the newest event the SQL store holds (None: no store, evict at once)
+        self.durable = durable
         # every order changed after ``horizon`` is here (those changed at or before it may
         # have been evicted, or be from before a restart: the SQL store has them); the same
         # for the fills after ``fills_horizon``
@@ -85,7 +101,7 @@ class OrderHistory:
         # slower (the holes it leaves at its front are scanned each time)
         self._closed: OrderedDict[int, None] = OrderedDict()
         self._by_client: dict[tuple[int, str], int] = {}
-        self._fills: deque[FillView] = deque(maxlen=max_fills)
+        self._fills: deque[FillView] = deque()  # bounded by ``_evict_fills``
         self._unposted: dict[int, list[tuple[OrderView, FillView]]] = {}  # trade seq -> fills
         self._liquidations: dict[int, None] = {}  # order ids announced by a Liquidation
         self._links: dict[int, Group] = {}  # linked order ids not seen yet
@@ -298,12 +314,32 @@ class OrderHistory:
 
     def _evict(self) -> None:
         closed = self._closed
-        while len(closed) > self.max_closed:
-            oid, _ = closed.popitem(last=False)
+        bound = self.max_closed
+        if len(closed) <= bound:
+            return
+        durable = self.durable() if self.durable is not None else None
+        cap = bound * OVERSHOOT
+        while len(closed) > bound:
+            oid = next(iter(closed))
             v = self._orders[oid]
+            if durable is not None and v.updated_seq > durable and len(closed) <= cap:
+                break  # not in the store yet: it stays until the persister has it
+            del closed[oid]
             if v.updated_seq > self.horizon:
                 self.horizon = v.updated_seq
             self._forget(v)
+
+    def _evict_fills(self) -> None:
+        kept = self._fills
+        bound = self.max_fills
+        if len(kept) <= bound:
+            return
+        durable = self.durable() if self.durable is not None else None
+        cap = bound * OVERSHOOT
+        while len(kept) > bound:
+            if durable is not None and kept[0].seq > durable and len(kept) <= cap:
+                break  # not in the store yet
+            self.fills_horizon = max(self.fills_horizon, kept.popleft().seq)
 
     def _forget(self, v: OrderView) -> None:
         oid = v.order_id
@@ -374,10 +410,11 @@ class OrderHistory:
             e.seq, e.ts, v.order_id, v.account, v.symbol, v.side, e.price, e.qty, liquidity
         )
         v.fills.append(f)
-        kept = self._fills
-        if len(kept) == kept.maxlen:
-            self.fills_horizon = max(self.fills_horizon, kept[0].seq if kept else f.seq)
-        kept.append(f)
+        if self.max_fills:
+            self._fills.append(f)
+            self._evict_fills()
+        else:
+            self.fills_horizon = max(self.fills_horizon, f.seq)
         v.filled += e.qty
         v.remaining -= e.qty
         v.notional += e.price * e.qty

@@ -164,6 +164,13 @@ class PersisterService:
         """The journal seq of the last command replayed (and its events written)."""
         return self._applied
 
+    @property
+    def stored_seq(self) -> int:
+        """The seq of the newest event committed to the store (with the orders it
+        changed): what the API's memory may let go of (``OrderHistory.durable``). Read
+        from any thread: it moves only after the transaction committed."""
+        return self._stored
+
     def lag(self) -> int:
         """Journal commands not yet in the store, as of the last poll (no I/O)."""
         return max(self._journal_end - self._applied, 0)

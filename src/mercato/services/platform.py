@@ -33,6 +33,11 @@ from mercato.services.persister import PersisterService
 SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
 DEFAULT_STORE: Final = "default"  # store_url: SQLite in the data directory (store.sqlite)
 PERSIST_EVERY: Final = 0.05  # seconds between two catch-ups of the in-process persister
+# the in-memory window of finished orders and of fills when the SQL store serves older
+# history (it fills within a minute or two at the demo's rate: the memory stays flat
+# after that), and without a store, where memory is all the history there is
+WINDOW_WITH_STORE: Final = 5_000
+WINDOW_WITHOUT_STORE: Final = 100_000
 _log = logging.getLogger(__name__)
 
 
@@ -64,12 +69,19 @@ class Platform:
         fsync: bool = True,
         snapshot_every: int = 100_000,
         store_url: str | None = DEFAULT_STORE,
-        max_closed: int = 100_000,
-        max_fills: int = 100_000,
+        max_closed: int | None = None,
+        max_fills: int | None = None,
         accept_loss: bool = False,
     ) -> None:
+        """``max_closed``/``max_fills``: the in-memory window of finished orders and of
+        fills (default ``WINDOW_WITH_STORE`` with a SQL store, else ``WINDOW_WITHOUT_STORE``)."""
         self.clock = clock
-        self.history = OrderHistory(max_closed, max_fills)
+        stored = data_dir is not None and bool(store_url)
+        window = WINDOW_WITH_STORE if stored else WINDOW_WITHOUT_STORE
+        self.history = OrderHistory(
+            window if max_closed is None else max_closed,
+            window if max_fills is None else max_fills,
+        )
         self._node: EngineNode | None = None
         self._async: AsyncEngineNode | None = None
         self.persister: PersisterService | None = None
@@ -124,6 +136,8 @@ class Platform:
             data_dir, store, make_core=Core, restore_core=Core.restore
         )
         self.persister.run_once()  # the store now holds every event journaled so far
+        persister = self.persister
+        self.history.durable = lambda: persister.stored_seq  # evict only what it holds
         views = [decode_view(b) for b in store.views(live).values()]
         self.history.restore(sorted(views, key=lambda v: (v.updated_seq, v.order_id)))
         self.history.horizon = self.history.fills_horizon = self.core.seq
