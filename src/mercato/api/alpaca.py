@@ -20,7 +20,7 @@ route's handler, structs and query parameters, and ``openapi.alpaca_document`` (
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -80,6 +80,7 @@ _OPEN: Final = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.
 _KIND_NAMES: Final[dict[int, Kind]] = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}
 _TIF_NAMES: Final[dict[int, Tif]] = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}
 _B = TypeVar("_B", bound=msgspec.Struct)
+_NONE: Final[Mapping[int, OrderView]] = {}  # no legs read from the store
 MAX_SEARCH: Final = 10_000  # orders read at most by one filtered GET /v2/orders
 
 
@@ -131,7 +132,23 @@ class AlpacaApi:
     def _account(self, c: Ctx) -> int:
         return self.api.own_account(c.user, None)
 
-    def order(self, v: OrderView) -> Order:
+    async def stored_legs(self, views: Iterable[OrderView]) -> dict[int, OrderView]:
+        """The legs of these orders that memory no longer holds (a finished bracket after
+        a restart or past the memory window), read from the store for ``order``."""
+        history = self.api.platform.history
+        found: dict[int, OrderView] = {}
+        for v in views:
+            g = v.group
+            if g is None or g.order_ids[0] != v.order_id:
+                continue
+            for oid in g.order_ids[1:]:
+                if history.order(oid) is None:
+                    leg = await self.api.platform.queries.order(oid)
+                    if leg is not None:
+                        found[oid] = leg
+        return found
+
+    def order(self, v: OrderView, stored: Mapping[int, OrderView] = _NONE) -> Order:
         book = self.core.engine.books.get(v.symbol)
         ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
         notional, filled = v.avg_price
@@ -177,7 +194,13 @@ class AlpacaApi:
             hwm=None,
         )
         extra = class_fields(
-            self.core, self.api.platform.history, v, self.order, lambda p: format_decimal(p, ps)
+            self.core,
+            self.api.platform.history,
+            v,
+            self.order,
+            lambda p: format_decimal(p, ps),
+            out,
+            stored,
         )
         return msgspec.structs.replace(out, **extra) if extra else out
 
@@ -299,14 +322,15 @@ class AlpacaApi:
 
     async def get(self, c: Ctx) -> Response:
         flag(c, "nested")
-        return json_response(self.order(await self._own(c, _order_id(c.request.path_params["id"]))))
+        v = await self._own(c, _order_id(c.request.path_params["id"]))
+        return json_response(self.order(v, await self.stored_legs([v])))
 
     async def by_client_id(self, c: Ctx) -> Response:
         client_id = c.request.query_params.get("client_order_id", "")
         for account in c.user.accounts:
             v = await self.api.platform.queries.by_client_id(account, client_id)
             if v is not None:
-                return json_response(self.order(v))
+                return json_response(self.order(v, await self.stored_legs([v])))
         raise ApiError(404, "unknown_order", "order not found")
 
     async def list(self, c: Ctx) -> Response:
@@ -363,11 +387,14 @@ class AlpacaApi:
             out.sort(key=lambda v: (v.updated_seq, v.order_id), reverse=True)
             out = out[:limit]
             token = order_token(out[-1]) if len(out) == limit else None
-            return paged_response([self.order(v) for v in out], token)
+            stored = await self.stored_legs(out)
+            return paged_response([self.order(v, stored) for v in out], token)
         else:
             out = await _search(self.api, c, status, symbols, after, wanted)
         out.sort(key=lambda v: (v.created_ts, v.order_id), reverse=direction == "desc")
-        return paged_response([self.order(v) for v in out[:limit]], None)
+        out = out[:limit]
+        stored = await self.stored_legs(out)
+        return paged_response([self.order(v, stored) for v in out], None)
 
     async def replace(self, c: Ctx) -> Response:
         v = await self._own(c, _order_id(c.request.path_params["id"]))

@@ -26,7 +26,7 @@ exist: an exit not placed yet reports ``held`` with the entry's quantity.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from msgspec.structs import replace
@@ -303,11 +303,15 @@ def class_fields(
     v: OrderView,
     render: Callable[[OrderView], Order],
     fmt: Callable[[int], str],
+    base: Order,
+    stored: Mapping[int, OrderView],
 ) -> dict[str, Any]:
     """The fields of ``Order`` that depend on the order's class: ``order_class``,
     ``legs`` (the parent's; each leg its own order, or ``held`` until placed), and a
     live trailing stop's ``type``, ``trail_price`` / ``trail_percent`` and ``hwm``.
-    ``fmt`` writes a price at the instrument's scale."""
+    ``fmt`` writes a price at the instrument's scale; ``base`` is ``v`` rendered without
+    them (a held leg is drawn from it: rendering the parent again would recurse);
+    ``stored`` holds the legs that memory no longer has, read from the store."""
     out: dict[str, Any] = {}
     tr = core.trailing.get(v.order_id)
     if tr is not None:
@@ -323,18 +327,17 @@ def class_fields(
         return out
     legs: list[Order] = []
     for oid in g.order_ids[1:]:
-        leg = history.order(oid)
-        legs.append(render(leg) if leg is not None else _held(core, v, oid, render))
+        leg = stored.get(oid) or history.order(oid)
+        legs.append(render(leg) if leg is not None else _held(core, v, oid, base))
     out["legs"] = legs
     return out
 
 
-def _held(core: Any, parent: OrderView, oid: int, render: Callable[[OrderView], Order]) -> Order:
+def _held(core: Any, parent: OrderView, oid: int, base: Order) -> Order:
     """An exit the core has not placed yet (its entry has not filled): ``held`` while the
     bracket waits, ``canceled`` once the entry ended without a fill (its prices are then
     no longer known)."""
     b = core.brackets.get(parent.order_id)
-    base = render(parent)
     ps = core.engine.books[parent.symbol].price_scale
     is_tp = b is not None and oid == b.tp_id
     kind: Kind = "limit" if is_tp else "stop"
