@@ -308,17 +308,19 @@ def class_fields(
 ) -> dict[str, Any]:
     """The fields of ``Order`` that depend on the order's class: ``order_class``,
     ``legs`` (the parent's; each leg its own order, or ``held`` until placed), and a
-    live trailing stop's ``type``, ``trail_price`` / ``trail_percent`` and ``hwm``.
+    trailing stop's ``type``, ``trail_price`` / ``trail_percent`` and ``hwm``.
     ``fmt`` writes a price at the instrument's scale; ``base`` is ``v`` rendered without
     them (a held leg is drawn from it: rendering the parent again would recurse);
     ``stored`` holds the legs that memory no longer has, read from the store."""
     out: dict[str, Any] = {}
-    tr = core.trailing.get(v.order_id)
-    if tr is not None:
+    if v.trail_amount or v.trail_bps:
         out["type"] = out["order_type"] = "trailing_stop"
-        out["trail_price"] = fmt(tr.amount) if tr.amount else None
-        out["trail_percent"] = f"{tr.bps // 100}.{tr.bps % 100:02d}" if tr.bps else None
-        out["hwm"] = fmt(tr.best) if tr.best else None
+        out["trail_price"] = fmt(v.trail_amount) if v.trail_amount else None
+        bps = v.trail_bps
+        out["trail_percent"] = f"{bps // 100}.{bps % 100:02d}" if bps else None
+        live = core.trailing.get(v.order_id)  # the core's best moves on every trade
+        best = live.best if live is not None else v.trail_best
+        out["hwm"] = fmt(best) if best else None
     g = v.group
     if g is None:
         return out

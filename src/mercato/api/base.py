@@ -384,6 +384,8 @@ class ApiBase:
             "tif": TIF_NAMES.get(v.tif, "?") if v.tif else None,
             "price": format_decimal(v.price, ps) if v.price else None,
             "stop_price": format_decimal(v.stop_price, ps) if v.stop_price else None,
+            "trail_amount": format_decimal(v.trail_amount, ps) if v.trail_amount else None,
+            "trail_bps": v.trail_bps or None,
             "qty": format_decimal(v.qty, qs),
             "filled_qty": format_decimal(v.filled, qs),
             "remaining_qty": format_decimal(v.remaining, qs),

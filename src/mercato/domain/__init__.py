@@ -46,6 +46,7 @@ from mercato.domain.events import (
     Rejected,
     RiskLimitsSet,
     StopMoved,
+    StopTrails,
     Trade,
     TradingStatusChanged,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "SetTradingStatus",
     "Side",
     "StopMoved",
+    "StopTrails",
     "TimeInForce",
     "Trade",
     "TradingStatus",

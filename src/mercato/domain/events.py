@@ -224,13 +224,27 @@ class OrdersLinked(Event, tag="link"):
     order_ids: tuple[int, ...]
 
 
+class StopTrails(Event, tag="trails"):
+    """An accepted stop order trails the market by ``trail_amount`` price units or by
+    ``trail_bps`` of the best price; ``best`` is the price it starts from (the mark)."""
+
+    order_id: int
+    account: int
+    symbol: str
+    trail_amount: int
+    trail_bps: int
+    best: int
+
+
 class StopMoved(Event, tag="trail"):
-    """A trailing stop's stop price followed the market."""
+    """A trailing stop's stop price followed the market; ``best`` is the best price traded
+    since it was accepted (highest for a sell stop, lowest for a buy stop)."""
 
     order_id: int
     account: int
     symbol: str
     stop_price: int
+    best: int = 0
 
 
 AnyEvent = (
@@ -257,5 +271,6 @@ AnyEvent = (
     | Liquidation
     | DuplicateClientOrder
     | OrdersLinked
+    | StopTrails
     | StopMoved
 )

@@ -63,6 +63,7 @@ from mercato.domain.events import (
     PositionChanged,
     Rejected,
     RiskLimitsSet,
+    StopTrails,
     Trade,
 )
 from mercato.domain.ledger import Posting
@@ -521,6 +522,9 @@ class Core:
             tr = Trailing(c.order_id, c.symbol, c.side, trail_amount, trail_bps)
             tr.best = self.mark(c.symbol)
             self.trailing[c.order_id] = tr
+            self._emit(
+                StopTrails, c.order_id, c.account, c.symbol, trail_amount, trail_bps, tr.best
+            )
 
     def _check_order(self, c: NewOrder, acct: Account) -> tuple[str, str, int]:
         """Checks before risk: (reason, detail, protection price); reason "" when fine."""
@@ -1223,7 +1227,7 @@ class Core:
             stop += -stop % tick
             if stop >= o.stop_price:
                 return
-        self._run(self.engine.move_stop(order_id, stop, self._ts))
+        self._run(self.engine.move_stop(order_id, stop, self._ts, tr.best))
 
     def _margin_accounts(self, touched: list[str], hit: set[int]) -> list[int]:
         """The margin accounts to check: those that traded or moved money, and those

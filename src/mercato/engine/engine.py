@@ -172,9 +172,9 @@ class Engine:
         assert (a in stops) != (b in stops), "a pair is one resting order and one waiting stop"
         oa.link, ob.link = b, a
 
-    def move_stop(self, order_id: int, stop_price: int, ts: int) -> list[Event]:
-        """Move a waiting stop's stop price (a trailing stop following the market), then
-        trigger whatever the last price now reaches."""
+    def move_stop(self, order_id: int, stop_price: int, ts: int, best: int = 0) -> list[Event]:
+        """Move a waiting stop's stop price (a trailing stop following the market to
+        ``best``), then trigger whatever the last price now reaches."""
         out: list[Event] = []
         self._out = out
         self._ts = ts
@@ -183,7 +183,7 @@ class Engine:
         assert order_id in book.stops and stop_price > 0, "only a waiting stop moves"
         o.stop_price = stop_price
         self.seq += 1
-        out.append(StopMoved(self.seq, ts, order_id, o.account, o.symbol, stop_price))
+        out.append(StopMoved(self.seq, ts, order_id, o.account, o.symbol, stop_price, best))
         book.stops_dirty = True
         self._run_stops(book)
         return out

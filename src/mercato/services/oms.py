@@ -36,6 +36,7 @@ from mercato.domain.events import (
     OrderTriggered,
     Rejected,
     StopMoved,
+    StopTrails,
     Trade,
 )
 from mercato.domain.ledger import PAPER, fees_of
@@ -53,6 +54,7 @@ CANCELLED: Final = "cancelled"
 EXPIRED: Final = "expired"
 TRIGGERED: Final = "triggered"
 STOP_MOVED: Final = "stop_moved"
+TRAILING: Final = "trailing"
 REJECTED: Final = "rejected"
 
 MAKER: Final = "maker"
@@ -113,6 +115,7 @@ class OrderHistory:
             OrderExpired: self._expired,
             OrderTriggered: self._triggered,
             StopMoved: self._stop_moved,
+            StopTrails: self._stop_trails,
             Rejected: self._rejected,
             LedgerPosted: self._posted,
             Liquidation: self._liquidation,
@@ -481,10 +484,22 @@ class OrderHistory:
             d: Details = {"stop_price": e.stop_price, "last_price": e.last_price}
             self._touch(v, e, v.status, TRIGGERED, d)
 
+    def _stop_trails(self, e: StopTrails) -> None:
+        v = self._live(e.order_id)
+        if v is not None:
+            v.trail_amount, v.trail_bps, v.trail_best = e.trail_amount, e.trail_bps, e.best
+            d: Details = {"trail_amount": e.trail_amount, "trail_bps": e.trail_bps}
+            self._touch(v, e, v.status, TRAILING, d)
+
     def _stop_moved(self, e: StopMoved) -> None:
+        """A trailing stop may move on every trade for as long as it waits: its moves
+        share one transition (the latest), so that its history stays small."""
         v = self._live(e.order_id)
         if v is not None:
             v.stop_price = e.stop_price
+            v.trail_best = e.best or v.trail_best
+            if v.history and v.history[-1].event == STOP_MOVED:
+                v.history.pop()
             self._touch(v, e, v.status, STOP_MOVED, {"stop_price": e.stop_price})
 
     def _rejected(self, e: Rejected) -> None:

@@ -18,6 +18,7 @@ from alpaca.trading.requests import (
 )
 
 from mercato.api.app import create_app
+from mercato.domain.commands import CancelOrder
 
 
 @pytest.fixture
@@ -94,10 +95,10 @@ def test_oco_pair_cancel_one_cancels_the_other(
     assert trader.get_order_by_id(oco.id).status == OrderStatus.CANCELED  # type: ignore[union-attr]
 
 
-def test_trailing_stop_reports_hwm_and_stop(
-    clients: tuple[TradingClient, TradingClient],
+def test_trailing_stop_follows_the_market_then_fires_and_stays_a_trailing_stop(
+    market: Any, clients: tuple[TradingClient, TradingClient]
 ) -> None:
-    trader, _ = clients
+    trader, maker = clients
     trader.submit_order(
         MarketOrderRequest(symbol="XYZ", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.GTC)
     )
@@ -108,3 +109,28 @@ def test_trailing_stop_reports_hwm_and_stop(
     )
     assert trail.type == "trailing_stop" and str(trail.stop_price) == "99.00"
     assert str(trail.hwm) == "101.00" and str(trail.trail_price) == "2.00"
+    # the maker lifts its offer to 105.00 and the trader buys one there: the stop follows
+    # (its first offer was placed on the core directly: it is pulled the same way)
+    market.platform.core.process(CancelOrder(order_id=2, symbol="XYZ"))
+    maker.submit_order(limit_order(OrderSide.SELL, 1, 105))
+    trader.submit_order(
+        MarketOrderRequest(symbol="XYZ", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC)
+    )
+    moved: Any = trader.get_order_by_id(trail.id)
+    assert (str(moved.stop_price), str(moved.hwm)) == ("103.00", "105.00")
+    assert moved.status == OrderStatus.NEW and market.platform.core.trailing
+    # the maker bids 103.00 and the trader sells one into it: the trade there fires the stop
+    maker.submit_order(limit_order(OrderSide.BUY, 10, 103))
+    trader.submit_order(
+        MarketOrderRequest(symbol="XYZ", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.GTC)
+    )
+    fired: Any = trader.get_order_by_id(trail.id)
+    assert fired.status == OrderStatus.FILLED and market.platform.core.trailing == {}
+    assert fired.type == "trailing_stop" and str(fired.trail_price) == "2.00"
+    assert str(fired.hwm) == "105.00" and str(fired.filled_avg_price) == "103.00"
+
+
+def limit_order(side: OrderSide, qty: int, price: int) -> LimitOrderRequest:
+    return LimitOrderRequest(
+        symbol="XYZ", qty=qty, side=side, time_in_force=TimeInForce.GTC, limit_price=price
+    )

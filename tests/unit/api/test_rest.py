@@ -130,6 +130,23 @@ def test_place_fill_and_read_back(w: World) -> None:
     assert w.ok("GET", "/v1/account", w.alice)["reserved"] == "0.00"
 
 
+def test_a_trailing_stop_shows_its_trail_while_it_waits_and_after_it_fires(w: World) -> None:
+    w.ok("POST", "/v1/orders", w.bob, json=buy("101.00", qty="1") | {"side": "sell"})
+    w.ok("POST", "/v1/orders", w.alice, json=buy("101.00", qty="1"))  # last trade 101.00
+    trail = {"type": "stop", "stop_price": "99.00", "trail_amount": "2.00", "price": None}
+    o = w.ok("POST", "/v1/orders", w.alice, json=buy(qty="5") | trail | {"side": "sell"})
+    assert (o["type"], o["trail_amount"], o["trail_bps"]) == ("stop", "2.00", None)
+    w.ok("POST", "/v1/orders", w.bob, json=buy("98.00", qty="10"))
+    w.ok("POST", "/v1/orders", w.alice, json=buy("98.00", qty="1") | {"side": "sell"})
+    got = w.ok("GET", f"/v1/orders/{o['id']}", w.alice)
+    assert (got["status"], got["trail_amount"], got["avg_fill_price"]) == (
+        "filled",
+        "2.00",
+        "98.00",
+    )
+    assert [h["what"] for h in got["history"]][:2] == ["accepted", "trailing"]
+
+
 def test_replace_and_cancel_all(w: World) -> None:
     o = w.ok("POST", "/v1/orders", w.alice, json=buy())
     w.ok("POST", "/v1/orders", w.alice, json=buy("99.00"))

@@ -35,6 +35,7 @@ from mercato.domain.events import (
     OrderTriggered,
     Rejected,
     StopMoved,
+    StopTrails,
     Trade,
 )
 from mercato.domain.ledger import EXTERNAL, FEES, PAPER, fees_of
@@ -391,12 +392,14 @@ def test_a_bracket_stop_loss_firing_as_it_is_placed_cancels_the_take_profit() ->
 def test_trailing_stop_follows_the_best_price_then_fires() -> None:
     c = core_with((1, CASH, 10**9), (2, CASH, 0))
     c.process(Deposit(account=2, asset="X", amount=100))
-    c.process(order(1, 2, SELL, 5, 0, type=STOP, stop_price=9_500, trail_amount=500))
+    events = c.process(order(1, 2, SELL, 5, 0, type=STOP, stop_price=9_500, trail_amount=500))
     assert 1 in c.trailing
+    (trails,) = [e for e in events if isinstance(e, StopTrails)]  # what the OMS keeps
+    assert (trails.order_id, trails.trail_amount, trails.trail_bps) == (1, 500, 0)
     c.process(order(2, 2, SELL, 1, 10_200))
     events = c.process(order(3, 1, BUY, 1, 10_200))  # trade at 102.00: stop to 97.00
     (moved,) = [e for e in events if isinstance(e, StopMoved)]
-    assert moved.stop_price == 9_700
+    assert (moved.stop_price, moved.best) == (9_700, 10_200)
     c.process(order(4, 1, BUY, 5, 9_600))
     c.process(order(5, 2, SELL, 1, 9_600))  # trade at 96.00 <= 97.00: fires
     assert 1 not in c.engine.orders and 1 not in c.trailing

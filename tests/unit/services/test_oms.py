@@ -23,6 +23,7 @@ from mercato.domain.events import (
     OrderAccepted,
     OrdersLinked,
     StopMoved,
+    StopTrails,
     Trade,
 )
 from mercato.domain.ledger import FEES, PAPER, Entry
@@ -511,6 +512,32 @@ def test_a_trailing_stop_move_updates_the_stop_price() -> None:
         S.ACCEPTED,
         {"stop_price": 97},
     )
+
+
+def test_a_trailing_stop_keeps_its_trail_and_one_transition_for_all_its_moves() -> None:
+    h = OrderHistory()
+    stop = {"type": int(OrderType.STOP), "stop_price": 95}
+    h.apply([accepted(1, 10, 1, side=SELL, **stop)])
+    h.apply(
+        [
+            StopTrails(
+                2, 20, order_id=10, account=1, symbol=SYM, trail_amount=5, trail_bps=0, best=100
+            )
+        ]
+    )
+    h.apply(
+        [
+            StopMoved(
+                seq=s, ts=10 * s, order_id=10, account=1, symbol=SYM, stop_price=s, best=s + 5
+            )
+            for s in range(3, 1_003)
+        ]
+    )
+    v = h.order(10)
+    assert v is not None and (v.trail_amount, v.trail_bps, v.trail_best) == (5, 0, 1_007)
+    assert v.stop_price == 1_002 and v.updated_seq == 1_002
+    assert [t.event for t in v.history] == ["accepted", "trailing", "stop_moved"]
+    assert v.history[-1].details == {"stop_price": 1_002}
 
 
 def test_a_duplicate_client_order_id_is_a_rejected_order_pointing_to_the_original() -> None:

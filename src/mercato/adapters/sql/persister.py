@@ -95,6 +95,7 @@ from mercato.domain.events import (
     Rejected,
     RiskLimitsSet,
     StopMoved,
+    StopTrails,
     Trade,
     TradingStatusChanged,
 )
@@ -126,6 +127,7 @@ RISK_KINDS: dict[type[Event], str] = {
     DuplicateClientOrder: "duplicate_client_order",
     OrdersLinked: "orders_linked",
     StopMoved: "stop_moved",
+    StopTrails: "stop_trails",
     RiskLimitsSet: "limits_set",
     InstrumentRiskSet: "instrument_risk_set",
     MarketPriceSet: "market_price",
@@ -262,6 +264,7 @@ class SqlPersister:
             DuplicateClientOrder: self._risk_event,
             OrdersLinked: self._risk_event,
             StopMoved: self._stop_moved,
+            StopTrails: self._risk_event,
         }
 
     def close(self) -> None:
