@@ -133,6 +133,7 @@ class Core:
         self.client_ids: dict[tuple[int, str], int] = {}  # (account, client id) -> order id
         self.prices: dict[str, int] = {}  # outside market prices (``MarketPrice``)
         self.trailing: dict[int, Trailing] = {}
+        self._trailing_in: dict[str, dict[int, Trailing]] = {}  # the same, by symbol
         self.holders: dict[str, set[int]] = {}  # symbol -> margin accounts with a position
         # margin bands: per symbol, heaps of (-low, account, version) and (high, account,
         # version); an account is checked again only when a mark leaves its band
@@ -521,7 +522,7 @@ class Core:
         if (trail_amount or trail_bps) and c.order_id in self.engine.books[c.symbol].stops:
             tr = Trailing(c.order_id, c.symbol, c.side, trail_amount, trail_bps)
             tr.best = self.mark(c.symbol)
-            self.trailing[c.order_id] = tr
+            self.add_trailing(tr)
             self._emit(
                 StopTrails, c.order_id, c.account, c.symbol, trail_amount, trail_bps, tr.best
             )
@@ -802,7 +803,12 @@ class Core:
             other = self.holds.get(h.sibling)
             if other is not None:
                 other.sibling = 0
-        self.trailing.pop(order_id, None)
+        tr = self.trailing.pop(order_id, None)
+        if tr is not None:
+            same = self._trailing_in[tr.symbol]
+            del same[order_id]
+            if not same:
+                del self._trailing_in[tr.symbol]
         b = self.brackets.get(order_id)
         if b is not None and not b.pending:
             del self.brackets[order_id]  # the entry ended with every fill covered
@@ -871,14 +877,18 @@ class Core:
             self._consume(oid, acct, t.qty, left, cash + fee if side == BUY else 0)
         if t.maker_account > 0:  # an engine trade moves the mark; a paper fill does not
             self._touched.add(t.symbol)
-        if self.trailing:
-            self._follow(t.symbol, t.price)
+        same = self._trailing_in.get(t.symbol)
+        if same:
+            self._follow(same, t.price)
 
-    def _follow(self, symbol: str, price: int) -> None:
-        """Trailing stops in ``symbol`` remember the best price traded since acceptance."""
-        for tr in self.trailing.values():
-            if tr.symbol != symbol:
-                continue
+    def add_trailing(self, tr: Trailing) -> None:
+        self.trailing[tr.order_id] = tr
+        self._trailing_in.setdefault(tr.symbol, {})[tr.order_id] = tr
+
+    def _follow(self, same: dict[int, Trailing], price: int) -> None:
+        """Trailing stops in a symbol remember the best price traded since acceptance
+        (only that symbol's: a trade costs nothing for the trailing stops of others)."""
+        for tr in same.values():
             if (tr.side == SELL and price > tr.best) or (
                 tr.side == BUY and (tr.best == 0 or price < tr.best)
             ):

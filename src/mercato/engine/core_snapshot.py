@@ -232,7 +232,7 @@ def restore(data: bytes) -> Core:
     for t in s.trailing:
         tr = Trailing(t.order_id, t.symbol, t.side, t.amount, t.bps)
         tr.best = t.best
-        core.trailing[t.order_id] = tr
+        core.add_trailing(tr)
     for b in s.brackets:
         br = Bracket(
             b.entry_id,
