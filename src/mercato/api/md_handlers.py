@@ -40,7 +40,7 @@ class MarketDataHandlers(ApiBase):
     async def quote(self, c: Ctx) -> Response:
         symbol = c.request.path_params["symbol"]
         m = self.market(symbol)
-        seq = self.md.published(f"quotes:{symbol}").seq  # (the state as of that seq)
+        seq = self.md.seq_of(m, m.names["quotes"])  # (the state as of that seq)
         q = m.quote_json()
         return json_response(
             {
@@ -61,7 +61,7 @@ class MarketDataHandlers(ApiBase):
         levels = 10 if levels is None else levels
         if not 1 <= levels <= 1_000:
             raise ApiError(400, "invalid_levels", "levels is 1..1000")
-        seq = self.md.published(f"book:{symbol}").seq  # (the state as of that seq)
+        seq = self.md.seq_of(m, m.names["book"])  # (the state as of that seq)
         bids, asks = m.book.depth(levels)
         return json_response(
             {

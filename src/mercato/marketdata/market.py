@@ -163,6 +163,8 @@ class Market:
         self.stats = Stats()
         self.quote = MdQuote(symbol, 0, 0, 0, 0, 0)
         self.channels: dict[str, Channel] = {}
+        # publications of the channels that do not exist, by name (``MarketData.seq_of``)
+        self.seqs: dict[str, int] = {}
         self.external = False  # an outside feed's instrument, not the engine's
         # channel names by kind, and the bars' by interval: made once, not on every event
         self.names = {k: f"{k}:{symbol}" for k in KINDS} | {

@@ -117,6 +117,9 @@ class MarketData:
         self._listeners: list[Callable[[list[Message]], None]] = []
         self._tick_listeners: list[Callable[[list[MdTrade], list[Market]], None]] = []
         self._dirty: dict[Channel, None] = {}
+        # channels that changed but do not exist (no one asked for them): each is counted
+        # in its market's ``seqs`` at the next flush, as if it had published
+        self._idle: dict[str, Market] = {}
         self._cache_dirty: set[str] = set()
         self._scheduled: asyncio.TimerHandle | None = None
         self._now = 0  # the newest time known (events, advance): the clock of stats
@@ -174,6 +177,11 @@ class MarketData:
         if ch is None:
             self._channel_ids += 1
             ch = Channel(name, kind, symbol, self._encoder(m, kind), self._channel_ids)
+            ch.seq = self.seq_of(m, name)  # its publications before it existed counted
+            self._idle.pop(name, None)  # (the unpublished change: in its state at seq)
+            m.seqs.pop(name, None)
+            if ch.encoder is not None:
+                ch.encoder.seq = ch.seq
             m.channels[name] = ch
             if kind == "l3" and not m.external and self.resting is not None:
                 self._start_l3(m)
@@ -189,6 +197,16 @@ class MarketData:
         except KeyError:
             symbol = name.partition(":")[2]
             raise ChannelError(404, "unknown_symbol", f"no instrument {symbol[:100]!r}") from None
+
+    def seq_of(self, m: Market, name: str) -> int:
+        """The seq of ``m``'s channel ``name`` (canonical) as of the state now, whether
+        or not the channel exists: every channel counts its publications from the
+        service's start, and one that does not exist counts those it would have made. A
+        change not yet flushed is counted, as ``published`` would publish it first."""
+        ch = m.channels.get(name)
+        if ch is not None:
+            return self.published(name).seq
+        return m.seqs.get(name, 0) + (name in self._idle)
 
     def _start_l3(self, m: Market) -> None:
         """Keep the L3 view of one of our own books from now on, starting from the book
@@ -339,6 +357,8 @@ class MarketData:
                 ch.pending.extend(closed)
                 ch.pending.append(None)  # "the open bar as it stands"
                 self._dirty[ch] = None
+            else:
+                self._idle[m.names[name]] = m
         self._cache_dirty.add(m.symbol)
 
     def advance(self, now: int) -> None:
@@ -348,27 +368,36 @@ class MarketData:
         for m in self.markets.values():
             for name, builder in m.bars.items():
                 closed = builder.advance(now)
-                ch = m.channels.get(m.names[name])
-                if closed and ch is not None:
-                    ch.pending.extend(closed)
-                    self._dirty[ch] = None
+                if closed:
+                    ch = m.channels.get(m.names[name])
+                    if ch is not None:
+                        ch.pending.extend(closed)
+                        self._dirty[ch] = None
+                    else:
+                        self._idle[m.names[name]] = m
         self._schedule()
 
     def _pending(self, m: Market, kind: str, e: Any) -> None:
-        ch = m.channels.get(m.names[kind])
+        name = m.names[kind]
+        ch = m.channels.get(name)
         if ch is not None:
             ch.pending.append(e)
             self._dirty[ch] = None
+        else:
+            self._idle[name] = m
         self._cache_dirty.add(m.symbol)
 
     def _mark(self, m: Market, kind: str) -> None:
-        ch = m.channels.get(m.names[kind])
+        name = m.names[kind]
+        ch = m.channels.get(name)
         if ch is not None:
             self._dirty[ch] = None
+        else:
+            self._idle[name] = m
         self._cache_dirty.add(m.symbol)
 
     def _schedule(self) -> None:
-        if not self._dirty and not self._cache_dirty:
+        if not self._dirty and not self._cache_dirty and not self._idle:
             return
         if self.flush_interval <= 0:
             self.flush()
@@ -382,6 +411,10 @@ class MarketData:
         """Publish what changed since the last flush: one message per channel."""
         self._scheduled = None
         dirty, self._dirty = self._dirty, {}
+        if self._idle:
+            idle, self._idle = self._idle, {}
+            for name, m in idle.items():
+                m.seqs[name] = m.seqs.get(name, 0) + 1
         out: list[Message] = []
         for ch in dirty:
             msg = self._message(self.markets[ch.symbol], ch)

@@ -276,3 +276,76 @@ def test_rest_depth_and_quote_seqs_hold_what_they_show(market: Any) -> None:
         assert "book:XYZ" not in later and "quotes:XYZ" not in later
         assert depth["seq"] == md.channel("book:XYZ").seq
         assert quote["seq"] == md.channel("quotes:XYZ").seq
+
+
+def test_rest_quote_seq_counts_from_the_start_as_a_subscriber_sees_it(market: Any) -> None:
+    """A channel counted its publications only from when someone first asked for it (a
+    subscriber or a REST query created it), so a fresh demo's REST quote said seq 0 after
+    its quote had changed many times. Now every channel counts from the service's start,
+    existing or not: the REST quote and depth, and a WebSocket snapshot taken at the same
+    moment, carry the same seq, and the next update is that seq + 1."""
+    from starlette.testclient import TestClient
+
+    from mercato.api.app import create_app
+
+    app = create_app(market.platform, market.auth, md_flush=LATER)
+    md = app.state.api.md
+    key_id, secret = market.auth.create_key(market.trader)
+    auth = {"Authorization": f"Bearer {key_id}:{secret}"}
+    with TestClient(app) as client:
+        for i in range(3):  # three quote changes, each flushed (published) on its own
+            price = f"99.{10 + i}"
+            order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": "1", "price": price}
+            assert client.post("/v1/orders", json=order, headers=auth).status_code == 201
+            md.flush()
+        order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": "1", "price": "99.20"}
+        assert client.post("/v1/orders", json=order, headers=auth).status_code == 201
+        quote = client.get("/v1/marketdata/XYZ/quote").json()  # the 4th change, pending
+        depth = client.get("/v1/marketdata/XYZ/depth").json()
+        assert (quote["bid"], quote["seq"]) == ("99.20", 4)
+        assert (depth["bids"][0], depth["seq"]) == (["99.20", "1"], 4)
+        assert "quotes:XYZ" not in md.markets["XYZ"].channels  # a REST query made none
+        md.flush()  # the pending change is published (to no one): still seq 4
+        assert client.get("/v1/marketdata/XYZ/quote").json()["seq"] == 4
+
+        async def subscribe() -> list[dict[str, Any]]:
+            _, s = ws_session(md)
+            await s.op_subscribe(SubscribeMsg(op="subscribe", channels=["quotes:XYZ"]))
+            return sent(s, md)
+
+        snapshot = asyncio.run(subscribe())
+        assert [(m["type"], m["seq"]) for m in snapshot] == [("snapshot", 4)]
+        order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": "1", "price": "99.30"}
+        assert client.post("/v1/orders", json=order, headers=auth).status_code == 201
+        assert [m.seq for m in md.flush() if m.channel.name == "quotes:XYZ"] == [5]
+        assert client.get("/v1/marketdata/XYZ/quote").json()["seq"] == 5
+
+
+def test_md_binary_channel_made_after_publications_decodes_from_its_seq() -> None:
+    """A channel made after it counted publications starts its binary stream at that seq:
+    the sync frame and the next delta decode without a gap."""
+
+    async def run() -> None:
+        md = MarketData(flush_interval=LATER)
+        md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=0, qty_scale=0)
+        for i in (1, 2, 3):  # no channel yet: three publications counted
+            md.publish([MdLevel("EXT", i, BUY, 90 + i, 1)])
+            md.flush()
+        _, transport = subscriber(MdFanout(md), 0, True, ["book:EXT"])
+        md.publish([MdLevel("EXT", 4, BUY, 95, 2)])
+        assert [m.seq for m in md.flush()] == [4]
+        got = frames(bytes(transport.data))
+        assert got[0][0] == 1  # the reply
+        state, sync, delta = (split_channel(p)[1] for _, p in got[1:])
+        levels = Decoder("EXT", 1, 1).decode(state)
+        assert sorted((e.price, e.qty) for e in levels if isinstance(e, MdLevel)) == [
+            (91, 1),
+            (92, 1),
+            (93, 1),
+        ]
+        stream = Decoder("EXT", 1, 1)
+        assert stream.decode(sync) == []
+        assert [(e.price, e.qty) for e in stream.decode(delta)] == [(95, 2)]
+        assert stream.seq == 4
+
+    asyncio.run(run())

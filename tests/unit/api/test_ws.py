@@ -60,9 +60,9 @@ def test_public_trades_and_book_snapshot_then_deltas(w: WsWorld) -> None:
     with w.connect() as ws:  # anonymous
         subscribe(ws, "trades:XYZ", "book:XYZ")
         snaps = {m["channel"]: m for m in (ws.receive_json(), ws.receive_json())}
-        assert snaps["book:XYZ"] == {
+        assert snaps["book:XYZ"] == {  # seq 1: the book changed once before (alice's bid)
             "channel": "book:XYZ",
-            "seq": 0,
+            "seq": 1,
             "type": "snapshot",
             "bids": [["99.00", "5"]],
             "asks": [],
@@ -75,7 +75,7 @@ def test_public_trades_and_book_snapshot_then_deltas(w: WsWorld) -> None:
         }
         w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
         d = ws.receive_json()
-        assert (d["channel"], d["seq"], d["type"]) == ("book:XYZ", 1, "update")
+        assert (d["channel"], d["seq"], d["type"]) == ("book:XYZ", 2, "update")
         assert (d["bids"], d["asks"]) == ([["100.00", "10"]], [])
         w.ok("POST", "/v1/orders", w.bob, json=sell())  # one command: a trade, a level
         got = {m["channel"]: m for m in (ws.receive_json(), ws.receive_json())}
@@ -84,11 +84,11 @@ def test_public_trades_and_book_snapshot_then_deltas(w: WsWorld) -> None:
         assert [{k: x[k] for k in ("symbol", "price", "qty", "side")} for x in t["trades"]] == [
             {"symbol": "XYZ", "price": "100.00", "qty": "4", "side": "sell"}
         ]
-        assert (got["book:XYZ"]["seq"], got["book:XYZ"]["bids"]) == (2, [["100.00", "6"]])
+        assert (got["book:XYZ"]["seq"], got["book:XYZ"]["bids"]) == (3, [["100.00", "6"]])
         # re-subscribing gives a fresh snapshot (how a client recovers from a gap)
         subscribe(ws, "book:XYZ")
         snap = ws.receive_json()
-        assert (snap["seq"], snap["type"]) == (2, "snapshot")
+        assert (snap["seq"], snap["type"]) == (3, "snapshot")
         assert snap["bids"] == [["100.00", "6"], ["99.00", "5"]]
         # unsubscribed: nothing more on it
         r = ask(ws, {"op": "unsubscribe", "channels": ["book:XYZ", "trades:XYZ"]})
