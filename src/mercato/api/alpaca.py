@@ -303,11 +303,15 @@ class AlpacaApi:
     async def submit(self, c: Ctx) -> Response:
         """Any order class, a trailing stop or a notional order (``alpaca_orders.py``)."""
         body = await _body(c, OrderBody)
-        command, ids = Planner(self.api).plan(body, self._account(c))
+        account = self._account(c)
+        command, ids = Planner(self.api).plan(body, account)
+        duplicate = ApiError(422, "duplicate_client_order_id", "client_order_id must be unique")
+        if await self.api.platform.prior_order(account, body.client_order_id or ""):
+            raise duplicate  # (one the core forgot: the history has it)
         events = await self.api.submit(command)
         for ev in events:
             if isinstance(ev, DuplicateClientOrder):
-                raise ApiError(422, "duplicate_client_order_id", "client_order_id must be unique")
+                raise duplicate
             if isinstance(ev, Rejected) and ev.order_id in ids:
                 raise ApiError(403, ev.reason, ev.detail or ev.reason.replace("_", " "))
         v = self.api.platform.history.order(ids[0])

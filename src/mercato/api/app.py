@@ -243,6 +243,9 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
         trail = units("trail_amount", body.trail_amount, book.price_scale)
         if not body.client_order_id.isprintable():  # (the WebSocket's orders come here too)
             raise ApiError(400, "invalid_client_order_id", "visible ASCII characters only")
+        prior = await self.platform.prior_order(account, body.client_order_id)
+        if prior is not None:  # idempotent: the original, again (one the core forgot)
+            return 200, prior
         oid = self.platform.next_order_id()
         events = await self.submit(
             NewOrder(

@@ -72,6 +72,7 @@ from mercato.domain.reasons import CancelReason, Reject, RiskReject
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import AccountKind
 from mercato.domain.types import Venue as VenueKind
+from mercato.engine.client_ids import MAX_DONE, ClientIds
 from mercato.engine.core_state import (
     CALL,
     LIQUIDATING,
@@ -118,7 +119,9 @@ BAND_SLACK: Final = 64  # stale margin-band entries a symbol's heaps may hold be
 class Core:
     """Venues, ledger, positions and risk, one command at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_client_ids: int = MAX_DONE) -> None:
+        """``max_client_ids``: how many finished orders' client order ids the core keeps
+        (``client_ids.py``; small in tests)."""
         self.engine = Engine()
         self.paper = PaperVenue(self.engine)
         self.ledger = Ledger()
@@ -130,7 +133,7 @@ class Core:
         self.instruments: dict[str, InstrumentRisk] = {}
         self.accounts: dict[int, Account] = {}
         self.holds: dict[int, Hold] = {}  # every live order, whatever its venue
-        self.client_ids: dict[tuple[int, str], int] = {}  # (account, client id) -> order id
+        self.client_ids = ClientIds(max_client_ids)  # live and recently finished orders'
         self.prices: dict[str, int] = {}  # outside market prices (``MarketPrice``)
         self.trailing: dict[int, Trailing] = {}
         self._trailing_in: dict[str, dict[int, Trailing]] = {}  # the same, by symbol
@@ -500,13 +503,11 @@ class Core:
         if acct is None:
             self._reject("n", c.order_id, c.symbol, str(Reject.UNKNOWN_ACCOUNT), "", c.account)
             return
-        if c.client_order_id:
-            key = (c.account, c.client_order_id)
-            first = self.client_ids.get(key)
+        if c.client_order_id:  # the key is taken when the order is accepted (``_accepted``)
+            first = self.client_ids.get(c.account, c.client_order_id)
             if first is not None:
                 self._emit(DuplicateClientOrder, c.account, c.client_order_id, first, c.order_id)
                 return
-            self.client_ids[key] = c.order_id
         reason, detail, protect = self._check_order(c, acct)
         if reason:
             self._reject("n", c.order_id, c.symbol, reason, detail, c.account)
@@ -773,6 +774,8 @@ class Core:
         assert h is not None and h.order_id == ev.order_id, "an order accepted without risk"
         self._pending = None
         self.holds[ev.order_id] = h
+        if ev.client_order_id:
+            self.client_ids.opened(ev.order_id, ev.account, ev.client_order_id)
         acct = self.accounts[h.account]
         acct.open_orders += 1
         acct.reserved += h.cash
@@ -794,6 +797,7 @@ class Core:
         h = self.holds.pop(order_id, None)
         if h is None:
             return
+        self.client_ids.closed(order_id)
         acct = self.accounts[h.account]
         acct.open_orders -= 1
         acct.reserved -= h.cash
@@ -947,7 +951,7 @@ class Core:
     def _end_of_day(self, c: EndOfDay) -> None:
         self._run(self.engine.process(c))
         self._run(self._paper(c))
-        self.client_ids.clear()  # client order ids are unique per account and trading day
+        self.client_ids.new_day(self.engine.seq)  # client order ids: unique per day
         for acct in self.accounts.values():
             acct.sod_pnl = self._pnl(acct)
 

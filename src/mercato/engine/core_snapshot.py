@@ -14,6 +14,7 @@ import msgspec
 
 from mercato.domain.risk import RiskLimits
 from mercato.engine import snapshot as engine_snapshot
+from mercato.engine.client_ids import MAX_DONE
 from mercato.engine.core import Core
 from mercato.engine.core_state import Account, Bracket, Hold, InstrumentRisk, Trailing
 from mercato.engine.paper import PaperState, PaperVenue
@@ -92,7 +93,7 @@ class CoreState(msgspec.Struct, array_like=True):
     instruments: list[InstrumentState]
     accounts: list[AccountState]
     holds: list[HoldState]
-    client_ids: list[tuple[int, str, int]]
+    client_ids: list[tuple[int, str, int]]  # live orders' (older snapshots: every order's)
     prices: list[tuple[str, int]]
     trailing: list[TrailingState]
     brackets: list[BracketState]
@@ -102,6 +103,11 @@ class CoreState(msgspec.Struct, array_like=True):
     throttle: list[tuple[int, list[int]]]
     platform_killed: bool
     killed: list[int]
+    # (added later: older snapshots have none; their finished orders' keys are in client_ids)
+    client_ids_done: list[tuple[int, str, int]] = []  # oldest finished first
+    client_ids_max: int = MAX_DONE
+    client_ids_forgotten: int = 0
+    day_seq: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -152,7 +158,7 @@ def capture(core: Core) -> CoreState:
             HoldState(h.order_id, h.account, h.symbol, h.side, h.venue, h.cash, h.qty, h.sibling)
             for _, h in sorted(core.holds.items())
         ],
-        sorted((a, cid, oid) for (a, cid), oid in core.client_ids.items()),
+        core.client_ids.live_items(),
         sorted(core.prices.items()),
         [
             TrailingState(t.order_id, t.symbol, t.side, t.amount, t.bps, t.best)
@@ -180,6 +186,10 @@ def capture(core: Core) -> CoreState:
         sorted((a, list(w)) for a, w in core.throttle._windows.items() if w),
         core.kills.platform,
         core.kills.killed_accounts(),
+        core.client_ids.done_items(),
+        core.client_ids.max_done,
+        core.client_ids.forgotten,
+        core.client_ids.day_seq,
     )
 
 
@@ -197,7 +207,7 @@ def restore(data: bytes) -> Core:
     s = _decoder.decode(data)
     if s.version != CORE_SNAPSHOT_VERSION:
         raise ValueError(f"core snapshot version {s.version} is not {CORE_SNAPSHOT_VERSION}")
-    core = Core()
+    core = Core(s.client_ids_max)
     core.engine = engine_snapshot.restore(s.engine)
     core.paper = PaperVenue.restore(core.engine, s.paper)
     core.ledger.seq = s.ledger_seq
@@ -227,7 +237,11 @@ def restore(data: bytes) -> Core:
         hold = Hold(h.order_id, h.account, h.symbol, h.side, h.venue, h.cash, h.qty)
         hold.sibling = h.sibling
         core.holds[h.order_id] = hold
-    core.client_ids = {(a, cid): oid for a, cid, oid in s.client_ids}
+    ids = core.client_ids
+    live = [k for k in s.client_ids if k[2] in core.holds]
+    done = [k for k in s.client_ids if k[2] not in core.holds]  # (an older snapshot's)
+    ids.forgotten, ids.day_seq = s.client_ids_forgotten, s.day_seq
+    ids.restore(live, done + s.client_ids_done)
     core.prices = dict(s.prices)
     for t in s.trailing:
         tr = Trailing(t.order_id, t.symbol, t.side, t.amount, t.bps)

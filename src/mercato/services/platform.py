@@ -27,7 +27,7 @@ from mercato.ports import JournalEntry
 from mercato.services.engine_node import AsyncEngineNode, EngineNode
 from mercato.services.history import History
 from mercato.services.oms import OrderHistory
-from mercato.services.oms_views import decode_view
+from mercato.services.oms_views import OrderView, decode_view
 from mercato.services.persister import PersisterService
 
 SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
@@ -212,6 +212,18 @@ class Platform:
 
     def next_account_id(self) -> int:
         return max(self.core.accounts, default=0) + 1
+
+    async def prior_order(self, account: int, client_order_id: str) -> OrderView | None:
+        """The order ``account`` placed today with ``client_order_id`` if the core may have
+        forgotten it, from the history (memory, then the store); None otherwise. The core
+        keeps the ids of live orders and of the newest finished ones
+        (``engine/client_ids.py``) and answers a repeat of those itself; while it has
+        forgotten none today there is nothing to look up."""
+        ids = self.core.client_ids
+        if not client_order_id or not ids.forgotten:
+            return None
+        v = await self.queries.by_client_id(account, client_order_id)
+        return v if v is not None and v.created_seq > ids.day_seq else None
 
     def on_events(self, listener: Callable[[list[Event]], None]) -> None:
         """Call ``listener`` with every command's events, in order (it must not block)."""
