@@ -81,6 +81,28 @@ def serve_app() -> Iterator[Callable[[Any], tuple[str, int]]]:
         thread.join(timeout=10)
 
 
+def _funded_accounts(
+    client: Any, headers: dict[str, str], user_id: int, funds: dict[str, str], n: int = 2
+) -> list[int]:
+    """``n`` new accounts of ``user_id``, each given ``funds`` (asset -> amount), made
+    through the admin API with the admin's ``headers``; their numbers."""
+    out = []
+    for _ in range(n):
+        body = {"user_id": user_id}
+        a = client.post("/v1/admin/accounts", headers=headers, json=body).json()["account"]
+        for asset, amount in funds.items():
+            transfer = {"asset": asset, "amount": amount}
+            client.post(f"/v1/admin/accounts/{a}/transfers", headers=headers, json=transfer)
+        out.append(a)
+    return out
+
+
+@pytest.fixture
+def funded_accounts() -> Callable[..., list[int]]:
+    """The function above: accounts with money in them, for tests over the REST API."""
+    return _funded_accounts
+
+
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[Any]:
     """An in-memory platform and its user store: XYZ at 100.00 with a maker (account 1)

@@ -24,7 +24,7 @@ from mercato.domain.instrument import Instrument
 from mercato.marketdata.bars import INTERVALS
 from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrade
 from mercato.marketdata.market import DEFAULT_BARS, Market
-from mercato.services.history import parse_seq_token
+from mercato.services.history import StoreBehind, parse_seq_token
 from mercato.services.marketdata import MarketData
 
 
@@ -95,7 +95,24 @@ class MarketDataHandlers(ApiBase):
         interval = c.request.query_params.get("interval", DEFAULT_BARS)
         if interval not in INTERVALS:
             raise ApiError(400, "invalid_interval", f"interval is one of {', '.join(INTERVALS)}")
-        return json_response([m.bar_json(b) for b in self.md.bars(symbol, limit, interval)])
+        iv = INTERVALS[interval]
+        before = page_token(c.request, parse_seq_token)  # a bar's start: older bars only
+        if before is not None and before % iv:
+            raise ApiError(400, "invalid_page_token", "not a page token of these bars")
+        kept = self.md.bars(symbol, self.md.max_bars, interval)  # oldest first, a suffix
+        page = [b for b in kept if before is None or b.start < before][-limit:]
+        if len(page) < limit and not m.external:  # older: the store's (the engine's trades)
+            bounds = [b for b in (before, kept[0].start if kept else None) if b is not None]
+            bound = min(bounds) if bounds else None
+            try:
+                older = await self.platform.queries.bars_before(
+                    symbol, iv, bound, limit - len(page)
+                )
+            except StoreBehind as e:
+                raise ApiError(503, "store_behind", str(e)) from None
+            page = older + page
+        token = str(page[0].start) if len(page) == limit else None
+        return paged_response([m.bar_json(b) for b in page], token)
 
     # -- outside feeds (market data only; not persisted: a restart forgets them) ----------
 

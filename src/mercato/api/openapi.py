@@ -103,7 +103,7 @@ _INTERVAL = {
 QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "depth": [_LEVELS],
     "recent_trades": [_LIMIT, _PAGE_TOKEN],
-    "bars": [_LIMIT, _INTERVAL],
+    "bars": [_LIMIT, _INTERVAL, _PAGE_TOKEN],
     "account": [_ACCOUNT],
     "positions": [_ACCOUNT],
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],

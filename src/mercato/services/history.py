@@ -29,8 +29,16 @@ from mercato.services.oms_views import FillView, OrderView, decode_view
 _REFILLS: Final = 4  # at most this many extra store reads to fill one page
 
 
+CATCH_UP: Final = 2.0  # seconds a query waits for the persister before StoreBehind
+
+
 class PageTokenError(ValueError):
     """A page token that no page of this kind gave."""
+
+
+class StoreBehind(RuntimeError):
+    """The store does not hold yet what a query needs of it (the persister lags further
+    behind than market data's memory reaches back): asked again later, it will."""
 
 
 def order_token(v: OrderView) -> str:
@@ -213,13 +221,55 @@ class History:
                 MdTrade(r["symbol"], r["ts"], r["seq"], r["price"], r["qty"], r["taker_side"])
                 for r in reversed(rows)
             ]
-            last = tape[-1].ts
+            last = tape[-1].ts + 1
             first = store.first_ts(symbol)
-            bars: dict[str, list[Bar]] = {}
-            for name, iv in INTERVALS.items():
-                since = last - last % iv - md.max_bars * iv  # enough when trades are dense
-                got = store.bars(symbol, iv, md.max_bars, since=since)
-                if len(got) < md.max_bars and first is not None and first < since:
-                    got = store.bars(symbol, iv, md.max_bars)  # sparse: look further back
-                bars[name] = [Bar(symbol, st, iv, *rest) for st, *rest in got]
+            bars = {
+                name: self._stored_bars(symbol, iv, last, md.max_bars, first)
+                for name, iv in INTERVALS.items()
+            }
             md.restore(symbol, tape, bars)
+
+    def _stored_bars(
+        self, symbol: str, interval: int, before: int, limit: int, first: int | None
+    ) -> list[Bar]:
+        """The store's newest ``limit`` bars of ``symbol`` at ``interval`` of the trades
+        before ``before`` (ns), oldest first; ``first``: the time of its first trade.
+        Blocking. The bars just before ``before`` are read first (enough when trades are
+        dense), and all of the older trades only if that was not enough."""
+        store = self.store
+        assert store is not None
+        floor = before - 1 - (before - 1) % interval  # the start of the bar before
+        since = floor - (limit - 1) * interval
+        got = store.bars(symbol, interval, limit, since=since, before=before)
+        if len(got) < limit and first is not None and first < since:
+            got = store.bars(symbol, interval, limit, before=before)  # sparse: further back
+        return [Bar(symbol, st, interval, *rest) for st, *rest in got]
+
+    async def bars_before(
+        self, symbol: str, interval: int, before: int | None, limit: int
+    ) -> list[Bar]:
+        """The store's bars of ``symbol`` at ``interval`` (ns) that start before
+        ``before`` (a bar start; None: all), the newest ``limit``, oldest first: the bars
+        older than market data's memory holds, aggregated from the trades table as at
+        start-up (``restore_market_data``)."""
+        store = self.store
+        if store is None or limit <= 0:
+            return []
+        first = await asyncio.to_thread(store.first_ts, symbol)
+        if first is not None and before is not None and first >= before:
+            return []  # nothing older (a young instrument: memory holds all of it)
+        waited = 0.0
+        while True:  # every trade before ``before`` stored: the store has one after it
+            last = await asyncio.to_thread(store.trades_page, symbol, before=None, limit=1)
+            if before is None or (last and last[0]["ts"] >= before):
+                break
+            if waited >= CATCH_UP:
+                raise StoreBehind(f"the store has not caught up with {symbol}'s trades yet")
+            await asyncio.sleep(0.02)  # the persister commits every 50 ms
+            waited += 0.02
+        if not last:
+            return []
+        end = before if before is not None else last[0]["ts"] + 1
+        if first is None:
+            first = await asyncio.to_thread(store.first_ts, symbol)
+        return await asyncio.to_thread(self._stored_bars, symbol, interval, end, limit, first)

@@ -5,6 +5,7 @@ snapshot, the history being rebuilt only from the journal after it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from mercato.services.platform import Platform
 PASSWORD = "correct horse battery"
 
 
-def test_history_answers_the_same_after_snapshots_and_a_restart(tmp_path: Path) -> None:
+def test_history_answers_the_same_after_snapshots_and_a_restart(
+    tmp_path: Path, funded_accounts: Callable[..., list[int]]
+) -> None:
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     auth = AuthStore(f"sqlite:///{tmp_path / 'users.sqlite'}", hasher=hasher)
     admin = auth.create_user("admin", PASSWORD, "admin")
@@ -36,14 +39,7 @@ def test_history_answers_the_same_after_snapshots_and_a_restart(tmp_path: Path) 
 
     with app() as c:
         c.post("/v1/admin/instruments", headers=h, json={"symbol": "XYZ", "reference_price": "10"})
-        accts = []
-        for _ in range(2):
-            a = c.post("/v1/admin/accounts", headers=h, json={"user_id": admin}).json()["account"]
-            for asset, amount in (("USD", "1000.00"), ("XYZ", "100")):
-                body = {"asset": asset, "amount": amount}
-                c.post(f"/v1/admin/accounts/{a}/transfers", headers=h, json=body)
-            accts.append(a)
-        buyer, seller = accts
+        buyer, seller = funded_accounts(c, h, admin, {"USD": "1000.00", "XYZ": "100"})
         filled = c.post("/v1/orders", headers=h, json=order("buy", "5", "10.00", buyer, "b1"))
         c.post("/v1/orders", headers=h, json=order("sell", "5", "10.00", seller, "s1"))
         cancelled = c.post("/v1/orders", headers=h, json=order("buy", "2", "9.00", buyer, "b2"))

@@ -150,17 +150,24 @@ class SqlHistory:
         return None if value is None else int(value)
 
     def bars(
-        self, symbol: str, interval: int, limit: int, since: int | None = None
+        self,
+        symbol: str,
+        interval: int,
+        limit: int,
+        since: int | None = None,
+        before: int | None = None,
     ) -> list[Bucket]:
         """The newest ``limit`` bars of ``symbol``'s market trades at ``interval`` (ns),
-        oldest first (``since``: of trades at or after that time only): open and close
-        are the first and last trade by seq (the order they happened), as the bar builder
-        has them."""
+        oldest first (of trades at or after ``since`` and before ``before`` only: give
+        bar starts to have whole bars): open and close are the first and last trade by
+        seq (the order they happened), as the bar builder has them."""
         c = trades.c
         start = (c.ts - c.ts % interval).label("start")
         cond = [c.symbol == symbol, c.maker_account > 0]
         if since is not None:
             cond.append(c.ts >= since)
+        if before is not None:
+            cond.append(c.ts < before)
         q = (
             select(
                 start,
