@@ -21,7 +21,7 @@ from typing import Final
 
 from mercato.adapters.sql.history import SqlHistory
 from mercato.marketdata.bars import INTERVALS, Bar
-from mercato.marketdata.events import MdTrade
+from mercato.marketdata.events import MdQuote, MdTrade
 from mercato.services.marketdata import MarketData
 from mercato.services.oms import MAKER, OrderHistory
 from mercato.services.oms_views import FillView, OrderView, decode_view
@@ -205,7 +205,8 @@ class History:
 
     def restore_market_data(self, md: MarketData) -> None:
         """Give ``md`` (just seeded from the engine's books) each of the engine's
-        instruments' trade tape, bars and 24-hour statistics back from the store: the
+        instruments' quote time (``SqlHistory.quote_changed``), trade tape, bars and
+        24-hour statistics back from the store: the
         newest ``md.max_trades`` trades, and each interval's newest ``md.max_bars`` bars
         aggregated from the trades table. Blocking: for start-up."""
         store = self.store
@@ -214,6 +215,11 @@ class History:
         for symbol, m in md.markets.items():
             if m.external:
                 continue
+            q = m.quote  # (seeded from the book, with no time)
+            bid, ask = (q.bid if q.bid_qty else 0), (q.ask if q.ask_qty else 0)
+            changed = store.quote_changed(symbol, bid, ask)
+            if changed is not None:
+                m.quote = MdQuote(symbol, changed, q.bid, q.bid_qty, q.ask, q.ask_qty)
             rows = store.trades_page(symbol, before=None, limit=md.max_trades)
             if not rows:
                 continue

@@ -15,10 +15,11 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, and_, create_engine, func, or_, select
 
-from mercato.adapters.sql.schema import fills, order_views, trades
+from mercato.adapters.sql.schema import accounts, fills, order_events, order_views, orders, trades
 from mercato.adapters.sql.urls import sqlalchemy_url
 from mercato.domain.ledger import PAPER
 from mercato.domain.orders import OrderStatus
+from mercato.domain.types import OrderType, Side, TimeInForce, Venue
 
 _REJECTED: Final = int(OrderStatus.REJECTED)
 _IN_CHUNK: Final = 500
@@ -134,6 +135,43 @@ class SqlHistory:
         q = q.order_by(c.seq.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def quote_changed(self, symbol: str, bid: int, ask: int) -> int | None:
+        """When ``symbol``'s top of book (now ``bid`` / ``ask``; 0: an empty side) last
+        changed, as far as the store can tell: the newest market trade (every trade takes
+        from the top), and the newest event (accepted, triggered, replaced, cancelled,
+        expired) of a resting order of our own book priced at or better than the top
+        now, which is what any change to the top since has to be. None: neither."""
+        t, o, e = trades.c, orders.c, order_events.c
+        newest = select(func.max(t.ts)).where(t.symbol == symbol, t.maker_account > 0)
+        rests = or_(
+            and_(o.type == OrderType.LIMIT, e.kind != "tg"),
+            and_(o.type == OrderType.STOP_LIMIT, e.kind != "ac"),  # not in the book before
+        )
+        at_top = or_(
+            and_(o.side == Side.BUY, o.price >= bid),
+            and_(o.side == Side.SELL, o.price <= ask) if ask else o.side == Side.SELL,
+        )
+        changed = (
+            select(func.max(e.ts))
+            .select_from(
+                order_events.join(orders, o.order_id == e.order_id).join(
+                    accounts, accounts.c.account == o.account
+                )
+            )
+            .where(
+                o.symbol == symbol,
+                accounts.c.venue == Venue.INTERNAL,
+                o.tif.not_in((TimeInForce.IOC, TimeInForce.FOK)),
+                e.kind.in_(("ac", "tg", "rp", "cx", "ex")),
+                rests,
+                at_top,
+            )
+        )
+        with self.engine.connect() as conn:
+            found = [conn.execute(q).scalar() for q in (newest, changed)]
+        values = [int(v) for v in found if v is not None]
+        return max(values) if values else None
 
     def symbols(self) -> list[str]:
         """The symbols that have market trades."""

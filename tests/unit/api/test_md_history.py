@@ -1,8 +1,11 @@
-"""Bars older than market data's memory window are served from the SQL store, paged as
-the trade tape is (issue 11): ``GET /v1/marketdata/SYM/bars`` answered only the bars in
-memory (1,440 per interval), so a bar it had answered was lost once it left the window,
-and after a restart whatever the restored window did not cover. The window is made small
-here (5 closed bars) so that a few trades, one a second, overflow it."""
+"""Market data answers over restarts and beyond its memory (issue 11).
+
+Bars older than market data's memory window are served from the SQL store, paged as the
+trade tape is: ``GET /v1/marketdata/SYM/bars`` answered only the bars in memory (1,440 per
+interval), so a bar it had answered was lost once it left the window, and after a restart
+whatever the restored window did not cover. The window is made small here (5 closed bars)
+so that a few trades, one a second, overflow it. And the quote after a restart has the
+time its top last changed (it had 0)."""
 
 from __future__ import annotations
 
@@ -144,3 +147,48 @@ def test_bars_are_refused_not_holed_while_the_store_lags(monkeypatch: pytest.Mon
     store.newest = 10 * SEC
     (bar,) = asyncio.run(queries.bars_before("XYZ", SEC, 10 * SEC, 5))
     assert (bar.start, bar.trades) == (SEC, 1)
+
+
+def test_the_quote_keeps_its_time_over_a_restart(
+    tmp_path: Path,
+    auth: tuple[AuthStore, dict[str, str], int],
+    funded_accounts: Callable[..., list[int]],
+) -> None:
+    """The quote after a restart was stamped 0 (seeded from the book, which has no time);
+    it has the time its top last changed again: the last change here is a cancel at the
+    top, then a trade, each followed by changes deeper in the book that leave it alone."""
+    users, h, admin = auth
+    clock = Clock()  # (time goes on over the restarts)
+
+    def app() -> TestClient:
+        platform = Platform(tmp_path / "node", fsync=False, clock=clock)
+        return TestClient(create_app(platform, users))
+
+    def limit(side: str, price: str, account: int) -> dict[str, Any]:
+        body = {"symbol": "XYZ", "side": side, "type": "limit", "qty": "5", "price": price}
+        return {**body, "account": account}
+
+    def quote(c: TestClient) -> dict[str, Any]:
+        q: dict[str, Any] = c.app.state.api.md.snapshot("quotes:XYZ")["quote"]  # type: ignore[attr-defined]
+        return q
+
+    seen = []
+    with app() as c:
+        c.post("/v1/admin/instruments", headers=h, json={"symbol": "XYZ", "reference_price": "10"})
+        buyer, seller = funded_accounts(c, h, admin, {"USD": "100000.00", "XYZ": "1000"})
+        for body in (limit("buy", "9.00", buyer), limit("sell", "11.00", seller)):
+            assert c.post("/v1/orders", headers=h, json=body).status_code == 201
+        better = c.post("/v1/orders", headers=h, json=limit("buy", "9.50", buyer)).json()["id"]
+        assert c.delete(f"/v1/orders/{better}", headers=h).status_code == 200
+        deep = c.post("/v1/orders", headers=h, json=limit("buy", "8.00", buyer)).json()["id"]
+        seen.append(quote(c))
+    with app() as c:
+        assert quote(c) == seen[0]
+        take = {**limit("buy", "11.00", buyer), "qty": "1"}
+        assert c.post("/v1/orders", headers=h, json=take).json()["status"] == "filled"
+        assert c.delete(f"/v1/orders/{deep}", headers=h).status_code == 200
+        seen.append(quote(c))
+        assert seen[0]["ts"] > 0 and seen[1]["ts"] > seen[0]["ts"]
+        assert (seen[1]["bid"], seen[1]["ask"], seen[1]["ask_qty"]) == ("9.00", "11.00", "4")
+    with app() as c:
+        assert quote(c) == seen[1]
