@@ -201,6 +201,10 @@ def _protocols(guard: ConnectionGuard) -> tuple[type[Any], type[Any]]:
         def handle_websocket_upgrade(self) -> None:
             self._disarm_body()  # the WebSocket protocol takes over the connection
             super().handle_websocket_upgrade()
+            # uvicorn drops its parser (which holds this protocol: a cycle) only in
+            # ``connection_lost``, never called once upgraded: without this, every
+            # WebSocket left its HTTP protocol to the cyclic collector
+            self.parser = None  # type: ignore[assignment]
 
         def _disarm_body(self) -> None:
             if self._body_timer is not None:

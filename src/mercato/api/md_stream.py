@@ -43,7 +43,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from mercato.api.limits import ConnectionGuard
-from mercato.api.outbox import CLOSE_TIMEOUT, QUEUE_SIZE, Conn, abort
+from mercato.api.outbox import CLOSE_TIMEOUT, QUEUE_SIZE, Conn, abort, release_protocol
 from mercato.api.ws import MAX_SUBSCRIPTIONS
 from mercato.marketdata.codec import channel_prefix
 from mercato.marketdata.market import STATE_KINDS, Message
@@ -300,6 +300,7 @@ class MdPeer(asyncio.Protocol):
         if self.aborting is not None:
             self.aborting.cancel()
             self.aborting = None
+        release_protocol(self.ws)
 
     def _forget(self) -> None:
         """Follow nothing any more."""

@@ -102,14 +102,31 @@ def abort(transport: Any) -> None:
     transport.abort()
 
 
+def release_protocol(ws: Any) -> None:
+    """Break the cycles a ``websockets`` sans-I/O protocol (``ws``) keeps once its
+    connection is lost, so that it, and the connection's objects it is reached from, are
+    freed by reference counting rather than left for a full collection (which a server
+    runs rarely: ``services/gc_policy.py``; each connection that came and went held about
+    15 KB until then). Its parser is a suspended generator whose frame holds the protocol;
+    the exception that stopped the parser (an abort's ``EOFError``, an oversized frame's
+    ``PayloadTooBig``) holds that frame through its traceback."""
+    ws.parser.close()
+    ws.parser_exc = None
+
+
 async def send_close(ws: Any, outbox: Outbox) -> None:
     """Send the close ``outbox`` was closed with (a Starlette ``WebSocket``'s ``close``),
     waiting at most ``CLOSE_TIMEOUT``: a client that stopped reading may never take it.
-    The server then aborts the connection (``api/ws_protocol.py``)."""
+    The server then aborts the connection (``api/ws_protocol.py``).
+
+    ``asyncio.timeout``, not ``wait_for``: the task ``wait_for`` makes holds the error of a
+    client already gone (``WebSocketDisconnect``), whose traceback holds ``wait_for``'s
+    frame, which holds the task: a cycle per connection, left to the full collection."""
     if outbox.closed is None:
         return
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(*outbox.closed), CLOSE_TIMEOUT)
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await ws.close(*outbox.closed)
 
 
 class _Slot:

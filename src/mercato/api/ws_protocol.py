@@ -20,7 +20,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from mercato.api.outbox import CLOSE_TIMEOUT, abort
+from mercato.api.outbox import CLOSE_TIMEOUT, abort, release_protocol
 
 
 class BoundedCloseProtocol(WebSocketsSansIOProtocol):
@@ -57,6 +57,10 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
         await super().run_asgi()
         if not self.disconnected and self.close_timer is None:  # closed, maybe not yet gone
             self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        release_protocol(self.conn)  # (an oversized frame's error held it in a cycle)
 
     def _abort(self) -> None:
         self.close_timer = None
