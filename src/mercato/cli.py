@@ -52,6 +52,40 @@ def _port(text: str) -> int:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+DEMO_RETENTION = 3_600  # seconds: the served demo's SQL store keeps an hour of history
+
+
+def _retention(text: str) -> int | None:
+    """A retention: ``forever`` (None), or a whole number of seconds, minutes, hours or
+    days (``90s``, ``30m``, ``1h``, ``7d``; a bare number is seconds)."""
+    if text == "forever":
+        return None
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not (number.isascii() and number.isdigit() and len(number) <= 9):
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (examples: 90s, 30m, 1h, 7d, forever)"
+        )
+    seconds = int(number) * _UNITS[unit]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (or forever): {text}")
+    return seconds
+
+
+def _add_retention_flag(parser: argparse.ArgumentParser, default: int | None) -> None:
+    shown = "forever: nothing is deleted" if default is None else f"{default // 3_600}h"
+    parser.add_argument(
+        "--retention",
+        type=_retention,
+        default=default,
+        metavar="DURATION",
+        help="delete finished history (orders, fills, trades, ledger postings, risk events) "
+        "older than this much of the core's time from the SQL store, in small batches; "
+        "live orders and balances are kept (90s, 30m, 1h, 7d or forever; default "
+        f"{shown}; docs/persister.md)",
+    )
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -188,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not pace to the wall clock: simulate --duration as fast as possible",
     )
     add_limit_flags(demo)
+    _add_retention_flag(demo, DEMO_RETENTION)
     serve = sub.add_parser(
         "serve",
         help="run the platform behind its REST API (no simulated traders)",
@@ -225,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open a journal that ends before its last acknowledged command (refused "
         "otherwise) and go on from what is left: those commands are lost for good",
     )
+    _add_retention_flag(serve, None)
     persist = sub.add_parser(
         "persist",
         help="follow a core's journal into SQL (SQLite or PostgreSQL), as its own process",
@@ -247,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="events per transaction at most (default 5000)",
     )
+    _add_retention_flag(persist, None)
     _add_feed_parser(sub)
     return parser
 
@@ -321,6 +358,8 @@ def _persist(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mercato.adapters.sql import SqlPersister
+    from mercato.adapters.sql.persister import SECOND
+    from mercato.adapters.sql.retention import SqlRetention
     from mercato.engine.core import Core
     from mercato.services.persister import PersisterService
 
@@ -330,6 +369,7 @@ def _persist(args: argparse.Namespace) -> int:
         print(f"mercato persist: {args.data_dir} has no journal", file=sys.stderr)
         return EXIT_FAILED
     url = args.db or f"sqlite:///{root / 'store.sqlite'}"
+    keep = args.retention
     try:
         store = SqlPersister(url)
     except Exception as e:  # a bad URL or an unreachable server: say so, do not trace
@@ -341,11 +381,17 @@ def _persist(args: argparse.Namespace) -> int:
         make_core=Core,
         restore_core=Core.restore,
         batch_events=args.batch_events,
+        retention=None if keep is None else SqlRetention(store.engine, keep * SECOND),
     )
     try:
         if args.once:
             n = service.run_once()
+            deleted = service.pruned.total
+            if not service.pruned.done:  # --once: all that is due, not one round
+                deleted += service.prune().total
             print(f"wrote {n:,} events; the store is at journal seq {service.applied_seq:,}")
+            if keep is not None:
+                print(f"retention ({keep:,} s of core time): deleted {deleted:,} rows")
             return EXIT_OK
         print(f"following {args.data_dir} into {url} (Ctrl-C stops)")
         asyncio.run(service.run())
@@ -385,7 +431,10 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         platform = Platform(
-            root / "node", store_url=args.db or DEFAULT_STORE, accept_loss=args.accept_loss
+            root / "node",
+            store_url=args.db or DEFAULT_STORE,
+            accept_loss=args.accept_loss,
+            retention=args.retention,
         )
     except Exception as e:  # an unreachable or unusable store, a journal it cannot recover
         sock.close()
@@ -479,6 +528,7 @@ def _served_demo(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         duration=args.duration,
         limits=limits_from_args(args),
+        retention=args.retention,
     )
     print(f"mercato {__version__}, {build_kind()}")
     try:

@@ -11,6 +11,11 @@ with each batch, the journal seq up to which every command's events are in it
 (``replica_state``); on start the replica restores the newest node snapshot at or before
 that seq (or starts from an empty core) and replays the journal from there. Events the
 store already has are dropped (idempotency by seq), so a restart writes nothing twice.
+
+With a ``retention`` (``SqlRetention``), each catch-up is followed, at most every
+``prune_every`` seconds, by a bounded round of pruning (``prune_batches`` small
+transactions) on the same thread: the store's old finished history is deleted as the
+journal's is (``docs/persister.md``, "Retention").
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +37,7 @@ import msgspec
 from mercato.adapters.journal_reader import JournalReader, hold
 from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
 from mercato.adapters.sql.persister import SqlPersister
+from mercato.adapters.sql.retention import Pruned, SqlRetention
 from mercato.domain.commands import AnyCommand
 from mercato.domain.events import DuplicateClientOrder, Event, OrdersLinked, Trade
 from mercato.engine import snapshot as engine_snapshot
@@ -44,6 +51,8 @@ _SNAPSHOT_FILE = re.compile(r"(\d{20})\.snap")
 _node_snapshot = msgspec.msgpack.Decoder(NodeSnapshot)
 _EVERYTHING = 1 << 62  # the replica's projection evicts nothing while a batch is applied
 KEEP_VIEWS = 10_000  # finished orders the replica's projection keeps between batches
+PRUNE_EVERY = 1.0  # seconds between two rounds of retention, at most
+PRUNE_BATCHES = 20  # transactions per round (of SqlRetention.batch_rows rows each)
 
 
 def touched_orders(events: Sequence[Event]) -> list[int]:
@@ -132,9 +141,14 @@ class PersisterService:
         batch_events: int = 5_000,
         keep_views: int = KEEP_VIEWS,
         hold_name: str = "persister",
+        retention: SqlRetention | None = None,
+        prune_every: float = PRUNE_EVERY,
+        prune_batches: int = PRUNE_BATCHES,
     ) -> None:
         if batch_events < 1:
             raise ValueError("batch_events must be at least 1")
+        if prune_batches < 1:
+            raise ValueError("prune_batches must be at least 1")
         root = Path(data_dir)
         self.store = store
         self.batch_events = batch_events
@@ -156,6 +170,11 @@ class PersisterService:
         self._stop = threading.Event()
         self._busy = threading.Lock()  # one catch-up at a time (a thread and a caller)
         self._wake: asyncio.Event | None = None
+        self.retention = retention
+        self.prune_every = prune_every  # seconds of this process's clock: when, not what
+        self.prune_batches = prune_batches
+        self._pruned_at = -float("inf")  # time.monotonic() of the last round
+        self.pruned = Pruned()  # what the last round deleted
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -186,11 +205,36 @@ class PersisterService:
         """
         with self._busy:
             try:
-                return self._catch_up()
+                written = self._catch_up()
             except BaseException:
                 self._core = None
                 self._views = None
                 raise
+        self._prune()
+        return written
+
+    def _prune(self) -> None:
+        """One bounded round of retention, when one is due (an error is the store's and
+        rolls back one small batch: it is logged, and the next round retries)."""
+        if self.retention is None or self._stop.is_set():
+            return
+        now = time.monotonic()
+        if now - self._pruned_at < self.prune_every:
+            return
+        self._pruned_at = now
+        try:
+            self.prune(self.prune_batches)
+        except Exception:
+            _log.exception("persister: retention failed; retrying at the next round")
+
+    def prune(self, max_batches: int | None = None) -> Pruned:
+        """A round of retention now (blocking; ``max_batches``: None, until nothing is
+        due); what it deleted, also kept as ``pruned``. Nothing without a retention."""
+        if self.retention is None:
+            return Pruned()
+        with self._busy:
+            self.pruned = self.retention.prune(max_batches)
+            return self.pruned
 
     async def run(self, poll_interval: float = 0.05, retry_delay: float = 1.0) -> None:
         """Catch up every ``poll_interval`` seconds until ``stop()``. An error is logged

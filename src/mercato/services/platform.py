@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Final
 
 from mercato.adapters.sql.history import SqlHistory
-from mercato.adapters.sql.persister import SqlPersister
+from mercato.adapters.sql.persister import SECOND, SqlPersister
+from mercato.adapters.sql.retention import SqlRetention
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
 from mercato.engine.core import INTERNAL_IDS, Core
@@ -72,9 +73,15 @@ class Platform:
         max_closed: int | None = None,
         max_fills: int | None = None,
         accept_loss: bool = False,
+        retention: int | None = None,
     ) -> None:
         """``max_closed``/``max_fills``: the in-memory window of finished orders and of
-        fills (default ``WINDOW_WITH_STORE`` with a SQL store, else ``WINDOW_WITHOUT_STORE``)."""
+        fills (default ``WINDOW_WITH_STORE`` with a SQL store, else ``WINDOW_WITHOUT_STORE``).
+        ``retention``: seconds of core time of finished history the SQL store keeps (None:
+        all of it; ``docs/persister.md``, "Retention")."""
+        if retention is not None and retention < 0:
+            raise ValueError("the retention must not be negative")
+        self.retention = retention
         self.clock = clock
         stored = data_dir is not None and bool(store_url)
         window = WINDOW_WITH_STORE if stored else WINDOW_WITHOUT_STORE
@@ -132,8 +139,13 @@ class Platform:
             if not path.exists():  # take the database file's mode)
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         store = self._store = SqlPersister(url)
+        keep = self.retention
         self.persister = PersisterService(
-            data_dir, store, make_core=Core, restore_core=Core.restore
+            data_dir,
+            store,
+            make_core=Core,
+            restore_core=Core.restore,
+            retention=None if keep is None else SqlRetention(store.engine, keep * SECOND),
         )
         self.persister.run_once()  # the store now holds every event journaled so far
         persister = self.persister

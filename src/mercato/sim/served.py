@@ -54,6 +54,9 @@ class ServedConfig:
     data_dir: str | None = None
     duration: float | None = None  # seconds; None: until stopped
     limits: Limits = field(default_factory=Limits)  # the server's connection limits (api/limits.py)
+    # seconds of core time of finished history the SQL store keeps (None: all of it): an
+    # hour, so that a demo left running does not fill the disk (docs/persister.md)
+    retention: int | None = 3_600
 
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
@@ -162,7 +165,7 @@ async def serve_demo(
     except ListenError as e:
         raise ServedDemoError(str(e)) from None
     url = f"http://{cfg.host}:{sock.getsockname()[1]}"
-    platform = Platform(root / "node", fsync=True)
+    platform = Platform(root / "node", fsync=True, retention=cfg.retention)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
     stop = asyncio.Event()
     try:

@@ -26,6 +26,8 @@ What goes where:
 - ``risk_events``: margin calls and restorations, liquidations, kill switches, duplicate
   client orders, linked orders, moved stops, limits, instrument risk, market prices, and
   rejections that name no order (``kind`` "rejected"), each as JSON.
+- ``seq_clock``: with every batch, the second of core time its newest event reached (the
+  greatest ts so far, never going back) and its last seq: what retention measures age by.
 - ``BookDelta`` is market data and is not stored. Any other event type raises
   ``TypeError``: a new event must be given a place here before it can be persisted.
 
@@ -47,6 +49,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     create_engine,
+    func,
     insert,
     select,
     update,
@@ -68,6 +71,7 @@ from mercato.adapters.sql.schema import (
     positions,
     replica_state,
     risk_events,
+    seq_clock,
     trades,
 )
 from mercato.adapters.sql.urls import private_sqlite_file, sqlalchemy_url
@@ -113,6 +117,7 @@ MARGIN_OK = "ok"
 MARGIN_CALL = "call"
 
 _STATE_ID = 1
+SECOND = 1_000_000_000  # ts units (ns) per ``seq_clock`` row
 _IN_CHUNK = 500  # keys per ``IN (...)`` read, well under every backend's parameter limit
 _json = msgspec.json.Encoder()
 
@@ -239,6 +244,7 @@ class SqlPersister:
             self._insert = sqlite.insert
         else:
             raise ValueError(f"unsupported database: {dialect}")
+        self._clock_ts: int | None = None  # the greatest event ts written (None: not read)
         self._handlers: dict[type[Event], Callable[[_Batch, Any], None]] = {
             InstrumentAdded: self._instrument_added,
             TradingStatusChanged: self._trading_status,
@@ -309,6 +315,7 @@ class SqlPersister:
                 self._apply(conn, fresh)
                 self._upsert(conn, order_views, ("order_id",), list(views))
                 new_last = max(e.seq for e in fresh)
+                self._tick(conn, fresh, new_last)
                 if last == 0 and not self._has_state(conn):
                     conn.execute(insert(persister_state).values(id=_STATE_ID, last_seq=new_last))
                 else:
@@ -340,6 +347,27 @@ class SqlPersister:
             q = q.with_for_update()
         row = conn.execute(q).first()
         return 0 if row is None else int(row[0])
+
+    def _tick(self, conn: Connection, fresh: list[Event], last: int) -> None:
+        """Record in ``seq_clock``, for each second of core time the batch reaches, the
+        newest seq by its end (the greatest ts so far counts: the clock never goes back),
+        so that every event up to a row's seq has a ts before that second's end."""
+        if self._clock_ts is None:
+            second = conn.execute(select(func.max(seq_clock.c.second))).scalar()
+            self._clock_ts = 0 if second is None else int(second) * SECOND
+        ts = self._clock_ts
+        marks: dict[int, int] = {}
+        prev = fresh[0].seq - 1  # (a bound: every seq up to it is an earlier batch's)
+        for e in fresh:
+            if e.ts > ts:
+                if e.ts // SECOND != ts // SECOND:
+                    marks[ts // SECOND] = prev  # that second ended before this event
+                ts = e.ts
+            prev = e.seq
+        marks[ts // SECOND] = last
+        self._clock_ts = ts
+        rows = [{"second": k, "seq": q} for k, q in marks.items()]
+        self._upsert(conn, seq_clock, ("second",), rows)
 
     def _apply(self, conn: Connection, events: list[Event]) -> None:
         """Read what the batch changes, fold every event in seq order, write it all."""

@@ -220,6 +220,28 @@ risk_events = Table(
     Index("ix_risk_events_kind_seq", "kind", "seq"),
 )
 
+# -- retention (``mercato.adapters.sql.retention``) -----------------------------------------
+
+seq_clock = Table(
+    "seq_clock",
+    metadata,
+    # a second of core time (the events' ts // 10**9) and the newest event seq by its end:
+    # every event at or before ``seq`` has ts < (second + 1) * 10**9
+    Column("second", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+ledger_balances = Table(
+    "ledger_balances",
+    metadata,
+    # the ledger's compacted part: the sum of the entries retention deleted, so that a
+    # balance is this amount plus the sum of the account's remaining ledger_entries
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("asset", String(32), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("through_seq", BigInteger, nullable=False),  # the newest posting folded in
+)
+
 # -- users, sessions and API keys (``mercato.services.auth``) -------------------------------
 # Times are Unix seconds (wall clock, not the core's ts); secrets are stored only as digests.
 
@@ -286,6 +308,8 @@ TABLES = (
     "positions",
     "fills",
     "risk_events",
+    "seq_clock",
+    "ledger_balances",
 )
 """The tables the persister writes (the auth tables are the auth store's: ``AUTH_TABLES``)."""
 
