@@ -63,9 +63,18 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
     return sum((t - mt) * (v - mv) for t, v in points) / den * 3600
 
 
-def start_demo(data_dir: Path, port: int, rate: int) -> subprocess.Popen[str]:
+def file_mb(path: Path) -> float:
+    try:
+        return os.path.getsize(path) / 1e6
+    except OSError:
+        return 0.0
+
+
+def start_demo(
+    data_dir: Path, port: int, rate: int, retention: str = "1h"
+) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "mercato", "demo", "--data-dir", str(data_dir)]
-    cmd += ["--port", str(port), "--rate", str(rate), "--seed", "1"]
+    cmd += ["--port", str(port), "--rate", str(rate), "--seed", "1", "--retention", retention]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -119,7 +128,7 @@ async def trade(
 
 async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     port = free_port()
-    proc = start_demo(data_dir, port, args.rate)
+    proc = start_demo(data_dir, port, args.rate, args.retention)
     try:
         creds = json.loads((data_dir / "credentials.json").read_text())
         stop = asyncio.Event()
@@ -141,6 +150,7 @@ async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 "rss_mb": round(rss_bytes(proc.pid) / 1e6, 1),
                 "open_files": open_files(proc.pid),
                 "data_dir_mb": round(dir_bytes(data_dir) / 1e6, 1),
+                "store_mb": round(file_mb(data_dir / "node" / "store.sqlite"), 1),
                 "requests": len(window),
                 "p99_ms": pct(window, 99, 1e6),
                 "errors": len(errors),
@@ -163,6 +173,7 @@ async def soak(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "warmup_s": args.warmup,
         "rate": args.rate,
         "order_rate": args.order_rate,
+        "retention": args.retention,
         "rss_mb_per_hour": None if rss_h is None else round(rss_h, 2),
         "rss_pct_per_hour": None if rss_h is None or not rss0 else round(rss_h / rss0 * 100, 2),
         "open_files_per_hour": None if files_h is None else round(files_h, 2),
@@ -180,6 +191,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=300.0, help="seconds left out of growth")
     ap.add_argument("--rate", type=int, default=1000, help="the demo's commands/s (max 1000)")
     ap.add_argument("--order-rate", type=float, default=20.0, help="REST order+cancel pairs/s")
+    ap.add_argument("--retention", default="1h", help="the demo's SQL-store retention (default 1h)")
     ap.add_argument("--data-dir", help="the demo's data directory (default: a fresh temp one)")
     args = ap.parse_args()
     if args.data_dir:
