@@ -16,8 +16,9 @@ for it (by default at most ten minutes) rather than forever, and sooner when mem
 it looks at the process's resident size every few seconds and collects as soon as it is
 ``GROWTH`` (32 MB) above what it was after the last full collection. Garbage in cycles
 that outlived the young generations (found: WebSocket connections that come and go, about
-40 KB each) so costs at most that much memory, not ten minutes of it, while a process
-whose memory is flat pays for no extra collection. ``restore()`` undoes ``quiet()``.
+15 KB each, since broken at close: ``tests/unit/api/test_ws_garbage.py``) so costs at most
+that much memory, not ten minutes of it, while a process whose memory is flat pays for no
+extra collection. ``restore()`` undoes ``quiet()``.
 """
 
 from __future__ import annotations
