@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from mercato.domain import (
     AddInstrument,
+    CancelOrder,
     CreateAccount,
     Deposit,
     DuplicateClientOrder,
@@ -12,7 +15,9 @@ from mercato.domain import (
     SetInstrumentRisk,
 )
 from mercato.domain.types import AccountKind, OrderType
+from mercato.engine.client_ids import MAX_DONE
 from mercato.engine.core import Core
+from mercato.engine.core_snapshot import CoreState
 
 from .test_core_scenarios import BUY, SELL, TRADER, WHALE, long_20_at_100, risk_kinds
 
@@ -87,3 +92,19 @@ def test_a_repeat_is_answered_while_kept_and_a_refused_order_takes_no_id() -> No
     refused = core.process(_limit(3, 1, BUY, 10**15, "big"))  # beyond the buying power
     assert [type(e) for e in refused] == [Rejected] and core.client_ids.get(1, "big") is None
     assert not any(isinstance(e, Rejected) for e in core.process(_limit(4, 1, BUY, 1, "big")))
+
+
+def test_a_snapshot_from_before_the_bound_restores_its_finished_orders_ids() -> None:
+    core = _two_traders(100)
+    core.process(_limit(1, 1, BUY, 5_000, "live"))
+    core.process(_limit(2, 1, BUY, 5_000, "gone"))
+    core.process(CancelOrder(order_id=2, symbol="X"))
+    fields = CoreState.__struct_fields__
+    old = msgspec.msgpack.decode(core.encode())[: fields.index("client_ids_done")]
+    old[fields.index("client_ids")] = [[1, "gone", 2], [1, "live", 1]]  # every order's id
+    restored = Core.restore(msgspec.msgpack.encode(old))
+    ids = restored.client_ids
+    assert ids.live_items() == [(1, "live", 1)] and ids.done_items() == [(1, "gone", 2)]
+    assert ids.max_done == MAX_DONE  # (it recorded no bound: the default)
+    restored.client_ids.max_done = 100
+    assert restored.state_hash() == core.state_hash()
