@@ -23,11 +23,15 @@ are JSON numbers, as Alpaca sends them.
 
 What there is to read is Mercato's market-data service (``services/marketdata.py``, never
 the engine): the most recent trades and one-minute bars of every instrument it has, the
-engine's and those of outside feeds (paper fills are not market data). Bars of other
-timeframes (``nMin``, ``nHour``, ``1Day``, UTC days) are aggregated from the one-minute
-bars; weeks and months are refused (422). ``vw`` (the
-volume-weighted price) is given where every trade of the bar is still on the trade tape,
-else null. The exchange (``x``, ``ax``, ``bx``) is ``"MERCATO"``, the tape (``z``)
+engine's and those of outside feeds (paper fills are not market data); and, for the
+engine's instruments, the bars older than its memory of one-minute bars (a day) from the
+SQL store, aggregated there from the trades at the timeframe asked (a bar that starts
+before the first minute memory holds comes whole from the store). Bars of other
+timeframes (``nMin``, ``nHour``, ``1Day``, UTC days, each aligned to the epoch) are
+aggregated from the one-minute bars; weeks and months are refused (422). A bars page
+token is ``SYMBOL:start`` (ns) of the page's first bar. ``vw`` (the volume-weighted
+price) is given where every trade of the bar is still on the trade tape or the bar comes
+from the store, else null. The exchange (``x``, ``ax``, ``bx``) is ``"MERCATO"``, the tape (``z``)
 ``"M"``, trade conditions ``["@"]``; trade ids (``i``) are the engine's event seqs (an
 outside feed's own ids for its instruments).
 
@@ -43,6 +47,7 @@ no instrument simply has no data, as on Alpaca. The answers are the structs belo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Final, TypeVar
@@ -57,6 +62,7 @@ from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_respo
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
 from mercato.marketdata.market import MINUTE_NS, Market
+from mercato.services.history import StoreBehind
 
 DEFAULT_LIMIT: Final = 1_000
 MAX_LIMIT: Final = 10_000
@@ -286,10 +292,9 @@ class AlpacaData:
                 groups[-1][1].append(b)
             else:
                 groups.append((start, [b]))
-        ps, qs = m.price_scale, m.qty_scale
         out = []
         for start, bars in groups:
-            notional = volume = 0
+            notional = 0
             complete = True
             for b in bars:
                 flow = flows.get(b.start)
@@ -297,24 +302,121 @@ class AlpacaData:
                     complete = False
                     break
                 notional += flow[0]
-                volume += flow[1]
-            vwap = notional / volume / 10**ps if complete and volume else None
-            out.append(
-                (
-                    start,
-                    Bar(
-                        t=rfc3339(start),
-                        o=number(bars[0].open, ps),
-                        h=number(max(b.high for b in bars), ps),
-                        l=number(min(b.low for b in bars), ps),
-                        c=number(bars[-1].close, ps),
-                        v=number(sum(b.volume for b in bars), qs),
-                        n=sum(b.trades for b in bars),
-                        vw=round(vwap, ps + 4) if vwap is not None else None,
-                    ),
-                )
+            bucket = (
+                start,
+                bars[0].open,
+                max(b.high for b in bars),
+                min(b.low for b in bars),
+                bars[-1].close,
+                sum(b.volume for b in bars),
+                sum(b.trades for b in bars),
             )
+            out.append((start, self._bar(m, bucket, notional if complete else None)))
         return out
+
+    @staticmethod
+    def _bar(m: Market, bucket: tuple[int, ...], notional: int | None) -> Bar:
+        """An Alpaca bar of (start, open, high, low, close, volume, trades): ``vw`` from
+        its ``notional`` (sum of price x qty; None: not known)."""
+        start, o, h, lo, c, volume, n = bucket[:7]
+        ps, qs = m.price_scale, m.qty_scale
+        vwap = notional / volume / 10**ps if notional is not None and volume else None
+        return Bar(
+            t=rfc3339(start),
+            o=number(o, ps),
+            h=number(h, ps),
+            l=number(lo, ps),
+            c=number(c, ps),
+            v=number(volume, qs),
+            n=n,
+            vw=round(vwap, ps + 4) if vwap is not None else None,
+        )
+
+    async def _bar_series(
+        self,
+        symbol: str,
+        m: Market,
+        span: int,
+        lo: int | None,
+        hi: int | None,
+        desc: bool,
+        n: int,
+    ) -> list[tuple[int, Bar]]:
+        """At most ``n`` of the symbol's bars of ``span`` ns that start from ``lo`` to
+        ``hi`` (inclusive; None: unbounded), in the order asked: memory's, and the
+        store's for those that start before the first minute memory holds (when the
+        store has older trades), aggregated there from the trades."""
+        minutes = self.api.md.bars(symbol, self.api.md.max_bars)
+        queries = self.api.platform.queries
+        boundary = None  # bars that start before it: the store's
+        if minutes and not m.external and queries.store is not None:
+            first = await asyncio.to_thread(queries.store.first_ts, symbol)
+            if first is not None and first < minutes[0].start:
+                boundary = minutes[0].start
+        memory = [
+            (g, b)
+            for g, b in self._bars(symbol, m, span)
+            if (lo is None or g >= lo)
+            and (hi is None or g <= hi)
+            and (boundary is None or g >= boundary)
+        ]
+        if desc:
+            memory.reverse()
+        stored: list[tuple[int, Bar]] = []
+        top = boundary - 1 if boundary is not None else None
+        if top is not None and hi is not None:
+            top = min(top, hi)
+        want = n if not desc else n - len(memory)
+        if top is not None and (lo is None or lo <= top) and want > 0:
+            since = None if lo is None else lo + (-lo) % span  # the first bar start >= lo
+            upper = top - top % span + span  # trades before the end of the last bar
+            newest = minutes[-1].start + MINUTE_NS - 1  # (no trade of memory is later)
+            last = self.api.md.trades(symbol, 1)
+            if last:
+                newest = last[0].ts
+            buckets = await queries.bar_buckets(symbol, span, want, since, upper, not desc, newest)
+            stored = [(b[0], self._bar(m, b, b[7])) for b in buckets]
+            if desc:
+                stored.reverse()
+        return (memory + stored if desc else stored + memory)[:n]
+
+    async def _bar_page(self, c: Ctx, span: int) -> tuple[dict[str, list[Bar]], str | None]:
+        """One page of bars: symbol after symbol, each within ``start`` / ``end``, from
+        the ``page_token`` (``SYMBOL:start``, the first bar of the page) on, ``limit`` of
+        them; and the next page's token."""
+        start, end = self._range(c)
+        limit, desc = self._limit(c), self._desc(c)
+        markets = self._markets(c)
+        token = c.request.query_params.get("page_token") or ""
+        at: tuple[str, int] | None = None
+        if token:
+            symbol, _, ts = token.rpartition(":")
+            if not (ts.isdigit() and len(ts) <= 20 and any(symbol == s for s, _ in markets)):
+                raise ApiError(422, "invalid_page_token", "unknown page_token")
+            at = (symbol, int(ts))
+        got: list[tuple[str, int, Bar]] = []
+        for symbol, m in markets:
+            lo, hi = start, end
+            if at is not None:  # the symbols before the token's are done
+                if symbol != at[0]:
+                    continue
+                if desc:
+                    hi = at[1] if hi is None else min(hi, at[1])
+                else:
+                    lo = at[1] if lo is None else max(lo, at[1])
+                at = None
+            try:
+                series = await self._bar_series(symbol, m, span, lo, hi, desc, limit + 1 - len(got))
+            except StoreBehind as e:
+                raise ApiError(503, "store_behind", str(e)) from None
+            got.extend((symbol, g, b) for g, b in series)
+            if len(got) > limit:
+                break
+        out: dict[str, list[Bar]] = {}
+        for symbol, _, bar in got[:limit]:
+            out.setdefault(symbol, []).append(bar)
+        rest = got[limit:]
+        return out, f"{rest[0][0]}:{rest[0][1]}" if rest else None
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -324,8 +426,7 @@ class AlpacaData:
             choices = ", ".join(ADJUSTMENTS)
             raise ApiError(422, "invalid_adjustment", f"adjustment is one of {choices}")
         span = timeframe_ns(q.get("timeframe", ""))
-        series = [(s, self._bars(s, m, span)) for s, m in self._markets(c)]
-        return json_response(Bars(*self._page(c, series)))
+        return json_response(Bars(*await self._bar_page(c, span)))
 
     async def trades(self, c: Ctx) -> Response:
         tape = self.api.md

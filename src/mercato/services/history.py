@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Collection, Sequence
 from typing import Final
 
-from mercato.adapters.sql.history import SqlHistory
+from mercato.adapters.sql.history import Bucket, SqlHistory
 from mercato.marketdata.bars import INTERVALS, Bar
 from mercato.marketdata.events import MdQuote, MdTrade
 from mercato.services.marketdata import MarketData
@@ -264,18 +264,50 @@ class History:
         first = await asyncio.to_thread(store.first_ts, symbol)
         if first is not None and before is not None and first >= before:
             return []  # nothing older (a young instrument: memory holds all of it)
+        last = await self._stored_up_to(symbol, before)
+        if last is None:
+            return []
+        end = before if before is not None else last + 1
+        if first is None:
+            first = await asyncio.to_thread(store.first_ts, symbol)
+        return await asyncio.to_thread(self._stored_bars, symbol, interval, end, limit, first)
+
+    async def bar_buckets(
+        self,
+        symbol: str,
+        interval: int,
+        limit: int,
+        since: int | None,
+        before: int,
+        oldest: bool,
+        newest: int,
+    ) -> list[Bucket]:
+        """The store's bars of ``symbol`` at ``interval`` (ns) of the trades from
+        ``since`` to before ``before`` (bar starts), the oldest ``limit`` (``oldest``) or
+        the newest, oldest first, each with its notional (sum of price x qty) last: for
+        the Alpaca bars older than market data's memory. ``newest``: the time of the
+        newest trade there is (the store is waited for up to it, or to ``before``)."""
+        store = self.store
+        if store is None or limit <= 0:
+            return []
+        if await self._stored_up_to(symbol, min(before, newest)) is None:
+            return []
+        return await asyncio.to_thread(
+            store.bars, symbol, interval, limit, since, before, oldest, True
+        )
+
+    async def _stored_up_to(self, symbol: str, before: int | None) -> int | None:
+        """The time of the store's newest trade of ``symbol`` (None: it has none), once it
+        holds every trade before ``before``: once it has one at or after it (trades are
+        stored in seq order, which is time order). ``StoreBehind`` if that takes longer
+        than ``CATCH_UP``."""
+        assert self.store is not None
         waited = 0.0
-        while True:  # every trade before ``before`` stored: the store has one after it
-            last = await asyncio.to_thread(store.trades_page, symbol, before=None, limit=1)
+        while True:
+            last = await asyncio.to_thread(self.store.trades_page, symbol, before=None, limit=1)
             if before is None or (last and last[0]["ts"] >= before):
-                break
+                return int(last[0]["ts"]) if last else None
             if waited >= CATCH_UP:
                 raise StoreBehind(f"the store has not caught up with {symbol}'s trades yet")
             await asyncio.sleep(0.02)  # the persister commits every 50 ms
             waited += 0.02
-        if not last:
-            return []
-        end = before if before is not None else last[0]["ts"] + 1
-        if first is None:
-            first = await asyncio.to_thread(store.first_ts, symbol)
-        return await asyncio.to_thread(self._stored_bars, symbol, interval, end, limit, first)

@@ -401,7 +401,7 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
     helpers = {
         **{
             n: getattr(alpaca_data.AlpacaData, n)
-            for n in ("_symbols", "_range", "_limit", "_desc", "_page", "_markets")
+            for n in ("_symbols", "_range", "_limit", "_desc", "_page", "_bar_page", "_markets")
         },
         "_close_qty": alpaca_positions.AlpacaPositions._close_qty,
     }
@@ -417,9 +417,12 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
         for name, helper in helpers.items():
             if f"self.{name}(" in src:
                 read |= _read_params(helper)
-                if name == "_page":
+                if name in ("_page", "_bar_page"):
                     read |= _read_params(alpaca_data.AlpacaData._range)
                     read |= {"limit", "sort"}
+                if name == "_bar_page":  # (it reads the symbols itself)
+                    read |= _read_params(alpaca_data.AlpacaData._markets)
+                    read |= _read_params(alpaca_data.AlpacaData._symbols)
                 if name == "_markets":
                     read |= _read_params(alpaca_data.AlpacaData._symbols)
         declared = {p.name for p in route.query}

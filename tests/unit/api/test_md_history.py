@@ -46,13 +46,14 @@ def auth(tmp_path: Path) -> Iterator[tuple[AuthStore, dict[str, str], int]]:
 
 
 class Clock:
-    """Each command one second after the one before (the platform asks once a command)."""
+    """Each reading ``step`` after the one before (an order reads it twice)."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: int = SEC) -> None:
         self.now = T0
+        self.step = step
 
     def __call__(self) -> int:
-        self.now += SEC
+        self.now += self.step
         return self.now
 
 
@@ -69,6 +70,20 @@ def pages(c: TestClient, path: str) -> list[list[dict[str, Any]]]:
         assert len(out) < 50
 
 
+def v2_pages(c: TestClient, path: str) -> list[list[dict[str, Any]]]:
+    """Every page of the Alpaca bars at ``path`` (of XYZ, following next_page_token)."""
+    out, token = [], ""
+    while True:
+        r = c.get(path + (f"&page_token={token}" if token else ""))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        out.append(body["bars"].get("XYZ", []))
+        token = body["next_page_token"] or ""
+        if not token:
+            return out
+        assert len(out) < 50
+
+
 def test_bars_beyond_the_window_and_after_a_restart(
     tmp_path: Path,
     small_window: None,
@@ -79,11 +94,17 @@ def test_bars_beyond_the_window_and_after_a_restart(
 
     def app() -> TestClient:
         return TestClient(
-            create_app(Platform(tmp_path / "node", fsync=False, clock=Clock()), users)
+            create_app(Platform(tmp_path / "node", fsync=False, clock=Clock(40 * SEC)), users)
         )
 
     paths = [
         f"/v1/marketdata/XYZ/bars?interval={iv}&limit={n}" for iv in ("1s", "1d") for n in (1000, 4)
+    ]
+    v2 = [  # trades 80 s apart: a minute bar each, 5-minute bars across memory's edge
+        f"/v2/stocks/bars?symbols=XYZ,ABC&timeframe={tf}&limit={n}&sort={o}"
+        for tf in ("1Min", "5Min", "1Day")
+        for n in (1000, 3)
+        for o in ("asc", "desc")
     ]
     with app() as c:
         c.post("/v1/admin/instruments", headers=h, json={"symbol": "XYZ", "reference_price": "10"})
@@ -99,6 +120,7 @@ def test_bars_beyond_the_window_and_after_a_restart(
                 == 201
             )
         before = {p: pages(c, p) for p in paths}
+        before_v2 = {p: v2_pages(c, p) for p in v2}
         seconds = before[paths[0]]
         assert len(seconds) == 1 and len(seconds[0]) == TRADES  # the window holds 6
         whole = seconds[0]
@@ -113,9 +135,29 @@ def test_bars_beyond_the_window_and_after_a_restart(
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_page_token"
         assert c.get("/v1/marketdata/XYZ/bars?interval=1s&limit=0").status_code == 400
 
+        minutes = before_v2[v2[0]][0]  # /v2 1Min: the same bars as /v1 1m, all of them
+        v1 = c.get("/v1/marketdata/XYZ/bars?interval=1m&limit=1000").json()
+        assert [(b["o"], b["v"], b["n"]) for b in minutes] == [
+            (float(b["open"]), float(b["volume"]), b["trades"]) for b in v1
+        ]
+        assert len(minutes) == TRADES and all(b["vw"] == 10.0 for b in minutes)
+        for p in v2:  # pages of 3 join into the whole, in either order
+            whole = before_v2[p.replace("limit=3", "limit=1000")]
+            assert len(whole) == 1 and [b for page in before_v2[p] for b in page] == whole[0]
+        fives = before_v2[v2[4]][0]
+        assert sum(b["n"] for b in fives) == TRADES and len(fives) >= 4
+        assert [b["n"] for b in before_v2[v2[8]][0]] == [TRADES]  # 1Day: one, whole
+        for bad in ("XYZ:abc", "ABC:1", "XYZ"):
+            r = c.get(f"/v2/stocks/bars?symbols=XYZ&timeframe=1Min&page_token={bad}")
+            assert r.status_code == 422, (bad, r.text)
+        r = c.get("/v2/stocks/bars?symbols=XYZ&timeframe=1Min&asof=2025-01-01")
+        assert r.status_code == 422
+
     with app() as c:  # restarted: the memory holds the newest 6 again, the rest is stored
         after = {p: pages(c, p) for p in paths}
+        after_v2 = {p: v2_pages(c, p) for p in v2}
     assert after == before
+    assert after_v2 == before_v2
 
 
 def test_bars_are_refused_not_holed_while_the_store_lags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ _REJECTED: Final = int(OrderStatus.REJECTED)
 _IN_CHUNK: Final = 500
 
 Row = dict[str, Any]
-Bucket = tuple[int, int, int, int, int, int, int]
+Bucket = tuple[int, ...]  # start, open, high, low, close, volume, trades[, notional]
 """One bar from the trades table: (start, open, high, low, close, volume, trades)."""
 
 
@@ -194,11 +194,14 @@ class SqlHistory:
         limit: int,
         since: int | None = None,
         before: int | None = None,
+        oldest: bool = False,
+        notional: bool = False,
     ) -> list[Bucket]:
-        """The newest ``limit`` bars of ``symbol``'s market trades at ``interval`` (ns),
-        oldest first (of trades at or after ``since`` and before ``before`` only: give
-        bar starts to have whole bars): open and close are the first and last trade by
-        seq (the order they happened), as the bar builder has them."""
+        """The newest ``limit`` bars of ``symbol``'s market trades at ``interval`` (ns)
+        (``oldest``: the oldest), oldest first, of trades at or after ``since`` and before
+        ``before`` only (give bar starts to have whole bars): open and close are the
+        first and last trade by seq (the order they happened), as the bar builder has
+        them. ``notional``: each bucket ends with its sum of price x qty besides."""
         c = trades.c
         start = (c.ts - c.ts % interval).label("start")
         cond = [c.symbol == symbol, c.maker_account > 0]
@@ -215,10 +218,11 @@ class SqlHistory:
                 func.max(c.seq),
                 func.sum(c.qty),
                 func.count(),
+                *([func.sum(c.price * c.qty)] if notional else []),
             )
             .where(*cond)
             .group_by(start)
-            .order_by(start.desc())
+            .order_by(start.asc() if oldest else start.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -230,6 +234,6 @@ class SqlHistory:
                 pq = select(c.seq, c.price).where(c.seq.in_(todo[i : i + _IN_CHUNK]))
                 price.update((int(r[0]), int(r[1])) for r in conn.execute(pq))
         return [
-            (st, price[first], high, low, price[last], volume, n)
-            for st, first, high, low, last, volume, n in reversed(rows)
+            (st, price[first], high, low, price[last], *rest)
+            for st, first, high, low, last, *rest in (rows if oldest else reversed(rows))
         ]
