@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 PATHS: Final = ("/v2/iex", "/v2/sip")
 MAX_MESSAGE: Final = 64 * 1024  # bytes
+MAX_SYMBOLS: Final = 1_000  # per connection and channel (trades, quotes): beyond, 405
 SERVED: Final = ("trades", "quotes")
 # Alpaca's other stock channels: accepted in the syntax, never served
 OTHER: Final = (
@@ -251,6 +252,12 @@ class MarketSession:
                 lists[channel] = raw
             if any(lists[c] for c in OTHER):
                 self.error(410, "invalid subscribe action for this feed")
+            if action == "subscribe" and any(
+                len(symbols | set(lists[c])) > MAX_SYMBOLS
+                for c, symbols in (("trades", self.conn.trades), ("quotes", self.conn.quotes))
+            ):  # (each connection's sets are bounded: nothing of this one applied)
+                self.error(405, "symbol limit exceeded")
+                return
             for channel, symbols in (("trades", self.conn.trades), ("quotes", self.conn.quotes)):
                 if action == "subscribe":
                     symbols.update(lists[channel])

@@ -174,6 +174,16 @@ def test_the_json_protocol(server: Server) -> None:
         datetime.fromisoformat(t["t"][:26] + "+00:00")
         ws.send(json.dumps({"action": "unsubscribe", "trades": ["*"]}))
         assert recv(ws)[0]["trades"] == []
+        # a connection's subscriptions are bounded (any string was kept, without end)
+        many = [f"S{i}" for i in range(600)]
+        ws.send(json.dumps({"action": "subscribe", "quotes": many}))
+        assert len(recv(ws)[0]["quotes"]) == 600
+        more = [f"T{i}" for i in range(401)]
+        ws.send(json.dumps({"action": "subscribe", "quotes": more, "trades": ["XYZ"]}))
+        assert recv(ws)[0] == {"T": "error", "code": 405, "msg": "symbol limit exceeded"}
+        ws.send(json.dumps({"action": "subscribe", "quotes": more[:400]}))
+        sub = recv(ws)[0]
+        assert (len(sub["quotes"]), sub["trades"]) == (1_000, [])  # the refused one: nothing
 
 
 def test_an_outside_feeds_trades_and_quotes_stream_too(server: Server) -> None:
