@@ -241,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_limit_flags(serve)
     serve.add_argument(
+        "--calendar",
+        default="24/7",
+        metavar="SPEC",
+        help="the trading day its instruments follow: 24/7 (default: always open, the day "
+        "ends at 00:00 UTC), an exchange code from exchange_calendars (XNYS, XLON, ...), or "
+        "hours:ZONE,HH:MM-HH:MM[,mon-fri]; DAY orders expire at each close",
+    )
+    serve.add_argument(
         "--db",
         default=None,
         metavar="URL",
@@ -404,9 +412,15 @@ def _serve(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from mercato.adapters.calendars import CalendarError, calendar_from_spec
     from mercato.api.listen import ListenError, bind, check_free
 
     limits = limits_from_args(args)
+    try:
+        calendar = calendar_from_spec(args.calendar)
+    except CalendarError as e:
+        print(f"mercato serve: --calendar: {e}", file=sys.stderr)
+        return EXIT_FAILED
     try:  # the ports first: a clash is one line naming the flag
         sock = bind(args.host, args.port, "--port")
         if args.md_port is not None:
@@ -435,6 +449,7 @@ def _serve(args: argparse.Namespace) -> int:
             store_url=args.db or DEFAULT_STORE,
             accept_loss=args.accept_loss,
             retention=args.retention,
+            calendar=calendar,
         )
     except Exception as e:  # an unreachable or unusable store, a journal it cannot recover
         sock.close()
@@ -473,6 +488,7 @@ def _serve(args: argparse.Namespace) -> int:
         md_port=args.md_port,
         md_host=args.host,
         limits=limits,
+        sessions=True,
     )
     md_url = f"ws://{args.host}:{args.md_port}/v1/md" if args.md_port is not None else None
     app.state.about = About(

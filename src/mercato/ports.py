@@ -163,3 +163,33 @@ class Cache(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class TradingSession(msgspec.Struct, frozen=True, gc=False):
+    """One trading day: its ``date`` (ISO, in its calendar's zone) and when continuous
+    trading opens and closes, in ns since the epoch (UTC)."""
+
+    date: str
+    open: int
+    close: int
+
+
+class TradingCalendar(Protocol):
+    """Which days trade, and when.
+
+    Contract: pure and non-blocking once built (building may load a library's tables);
+    it reads no clock, the time is always an argument. Sessions come in time order and
+    never overlap (one may close the instant the next opens: a continuous market).
+    """
+
+    name: str
+    zone: str  # the IANA zone of its dates and local times
+
+    def session_at_or_after(self, ts: int) -> TradingSession | None:
+        """The session open at ``ts`` (open <= ts < close), else the next one; None
+        beyond what the calendar knows."""
+        ...
+
+    def sessions(self, first: str, last: str) -> list[TradingSession]:
+        """The sessions whose dates lie in ``first`` .. ``last`` (ISO dates, inclusive)."""
+        ...

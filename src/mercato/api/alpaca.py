@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo
 
 import msgspec
 from starlette.responses import Response
@@ -33,6 +34,7 @@ from mercato.api.alpaca_models import (
     NS,
     Account,
     Asset,
+    CalendarDay,
     Canceled,
     Clock,
     Closed,
@@ -58,6 +60,7 @@ from mercato.api.app import (
     json_response,
 )
 from mercato.api.base import limit_param, page_token, paged_response, units
+from mercato.api.calendar_handlers import sessions_between
 from mercato.domain.commands import CancelOrder, ReplaceOrder
 from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import format_decimal
@@ -65,6 +68,7 @@ from mercato.domain.orders import OrderStatus
 from mercato.domain.types import Side, TradingStatus
 from mercato.services.history import order_token, parse_order_token
 from mercato.services.oms import OrderView
+from mercato.services.sessions import clock_state
 
 _STATUS: Final[dict[OrderStatus, State]] = {
     OrderStatus.NEW: "new",
@@ -91,6 +95,11 @@ def alpaca_error(e: ApiError) -> Response:
 
 def _stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _local(ts: int, zone: ZoneInfo) -> str:
+    """``ts`` as RFC 3339 in ``zone`` with its offset (Alpaca's clock: market time)."""
+    return datetime.fromtimestamp(ts // 1_000_000_000, zone).isoformat()
 
 
 def _iso(ts: int) -> str | None:
@@ -261,11 +270,39 @@ class AlpacaApi:
         )
 
     async def clock(self, c: Ctx) -> Response:
-        stamp = _stamp(self.api.platform.now())
-        # a continuous market: always open; the "next" open and close are a day apart
+        """The platform's calendar (``--calendar``), its times in the calendar's zone."""
+        cal = self.api.platform.calendar
+        zone = ZoneInfo(cal.zone)
+        now = self.api.platform.now()
+        is_open, next_open, next_close = clock_state(cal, now)
         return json_response(
-            Clock(timestamp=stamp, is_open=True, next_open=stamp, next_close=stamp)
+            Clock(
+                timestamp=_local(now, zone),
+                is_open=is_open,
+                next_open=_local(next_open, zone),
+                next_close=_local(next_close, zone),
+            )
         )
+
+    async def calendar(self, c: Ctx) -> Response:
+        zone = ZoneInfo(self.api.platform.calendar.zone)
+
+        def hhmm(ts: int) -> str:
+            return datetime.fromtimestamp(ts // 1_000_000_000, zone).strftime("%H:%M")
+
+        days = []
+        for s in sessions_between(self.api, c.request, 422):
+            o, e = hhmm(s.open), hhmm(s.close)
+            days.append(
+                CalendarDay(
+                    date=s.date,
+                    open=o,
+                    close=e,
+                    session_open=o.replace(":", ""),
+                    session_close=e.replace(":", ""),
+                )
+            )
+        return json_response(days)
 
     def _asset(self, symbol: str) -> Asset:
         book = self.core.engine.books[symbol]
@@ -527,6 +564,18 @@ _NESTED: Final = Param("nested", {"type": "boolean", "description": "no legs her
 ROUTES: Final = (
     AlpacaRoute("GET", "/v2/account", TRADER, "account", Account, errors=_404),
     AlpacaRoute("GET", "/v2/clock", TRADER, "clock", Clock),
+    AlpacaRoute(
+        "GET",
+        "/v2/calendar",
+        TRADER,
+        "calendar",
+        list[CalendarDay],
+        query=(
+            Param("start", {"type": "string", "format": "date", "description": "default today"}),
+            Param("end", {"type": "string", "format": "date", "description": "default +30 days"}),
+        ),
+        errors=_422,
+    ),
     AlpacaRoute("GET", "/v2/assets", TRADER, "assets", list[Asset]),
     AlpacaRoute("GET", "/v2/assets/{symbol}", TRADER, "asset", Asset),
     AlpacaRoute("POST", "/v2/orders", TRADER, "submit", Order, body=OrderBody, errors=_403_404),

@@ -180,6 +180,17 @@ class Clock(msgspec.Struct, kw_only=True):
     next_close: str
 
 
+class CalendarDay(msgspec.Struct, kw_only=True):
+    """One trading day: local times (HH:MM) in the calendar's zone; no extended hours,
+    so ``session_open`` / ``session_close`` (HHMM) are the same times."""
+
+    date: str
+    open: str
+    close: str
+    session_open: str
+    session_close: str
+
+
 class Asset(msgspec.Struct, kw_only=True, rename={"class_": "class"}):
     id: str
     class_: Literal["us_equity"]

@@ -48,6 +48,7 @@ from mercato.api.base import (
     refuse_body,
     units,
 )
+from mercato.api.calendar_handlers import CalendarHandlers
 from mercato.api.key_handlers import KeyHandlers
 from mercato.api.limits import ConnectionGuard, Limits
 from mercato.api.md_handlers import MarketDataHandlers, md_clock
@@ -89,10 +90,10 @@ _TIFS = {
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 
 
-class Api(MarketDataHandlers, AdminHandlers, KeyHandlers):
+class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
     """The handlers, over one platform and one auth store: auth and trading here, market
     data in ``md_handlers.py``, administration in ``admin_handlers.py``, API keys in
-    ``key_handlers.py``."""
+    ``key_handlers.py``, the clock and calendar in ``calendar_handlers.py``."""
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -407,6 +408,8 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/health", PUBLIC, "health"),
     RouteSpec("GET", "/v1/ready", PUBLIC, "ready"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
+    RouteSpec("GET", "/v1/clock", PUBLIC, "clock"),
+    RouteSpec("GET", "/v1/calendar", PUBLIC, "calendar"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/quote", PUBLIC, "quote"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/depth", PUBLIC, "depth"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/trades", PUBLIC, "recent_trades"),
@@ -571,6 +574,7 @@ def create_app(
     md_port: int | None = None,
     md_host: str = "127.0.0.1",
     limits: Limits | None = None,
+    sessions: bool = False,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
@@ -580,7 +584,9 @@ def create_app(
     command; servers use ``MD_FLUSH``); ``cache`` its last-value cache, started and closed
     with the server. ``md_port``: also serve market data on that port (``api/md_stream.py``,
     the fan-out's fast path). ``limits``: the connection limits (``api/limits.py``) of
-    both ports; ``app.state.guard`` holds them for ``server_config``."""
+    both ports; ``app.state.guard`` holds them for ``server_config``. ``sessions``: run the
+    session service (``services/sessions.py``: the platform's calendar opens and closes
+    its instruments and ends each trading day), as servers do."""
     guard = ConnectionGuard(limits)
     api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits)
     from mercato.api.alpaca import alpaca_error, alpaca_routes  # these import this module
@@ -606,7 +612,11 @@ def create_app(
             await cache.start()
         if manage_platform:
             platform.start()
-        collector = clock = None
+        collector = clock = day = None
+        if sessions:
+            from mercato.services.sessions import SessionService
+
+            day = asyncio.create_task(SessionService(platform, platform.calendar).run())
         md_server = None
         if md_port is not None:
             from mercato.api.md_stream import serve_md
@@ -623,10 +633,11 @@ def create_app(
             await api.keys.close()
             if md_server is not None:
                 md_server.close()
-            if clock is not None:
-                clock.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await clock
+            for task in (clock, day):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if collector is not None:
                 collector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -643,6 +654,7 @@ def create_app(
         or cache is not None
         or md_flush > 0
         or md_port is not None
+        or sessions
     )
     app = Starlette(
         routes=one_route_per_path(routes),

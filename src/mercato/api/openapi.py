@@ -52,7 +52,16 @@ CREATED: Final = frozenset(
 """Handlers that answer 201 on success (``place`` answers 200 for an idempotent repeat)."""
 
 LISTS: Final = frozenset(
-    {"instruments", "positions", "list_orders", "fills", "recent_trades", "bars", "list_keys"}
+    {
+        "instruments",
+        "calendar",
+        "positions",
+        "list_orders",
+        "fills",
+        "recent_trades",
+        "bars",
+        "list_keys",
+    }
 )
 """Handlers whose success body is a JSON array."""
 
@@ -100,7 +109,9 @@ _INTERVAL = {
     "required": False,
     "schema": {"type": "string", "enum": list(INTERVALS), "default": DEFAULT_BARS},
 }
+_DAY = {"in": "query", "required": False, "schema": {"type": "string", "format": "date"}}
 QUERY: Final[dict[str, list[dict[str, Any]]]] = {
+    "calendar": [{"name": "start", **_DAY}, {"name": "end", **_DAY}],
     "depth": [_LEVELS],
     "recent_trades": [_LIMIT, _PAGE_TOKEN],
     "bars": [_LIMIT, _INTERVAL, _PAGE_TOKEN],
@@ -124,6 +135,8 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "login": frozenset(),
     "logout": frozenset(),
     "instruments": frozenset(),
+    "clock": frozenset(),
+    "calendar": frozenset({400}),
     "me": frozenset(),
     "new_key": frozenset({409}),
     "list_keys": frozenset(),

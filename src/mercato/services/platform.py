@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from mercato.adapters.calendars import ContinuousCalendar
 from mercato.adapters.sql.history import SqlHistory
 from mercato.adapters.sql.persister import SECOND, SqlPersister
 from mercato.adapters.sql.retention import SqlRetention
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
 from mercato.engine.core import INTERNAL_IDS, Core
-from mercato.ports import JournalEntry
+from mercato.ports import JournalEntry, TradingCalendar
 from mercato.services.engine_node import AsyncEngineNode, EngineNode
 from mercato.services.history import History
 from mercato.services.oms import OrderHistory
@@ -74,15 +75,19 @@ class Platform:
         max_fills: int | None = None,
         accept_loss: bool = False,
         retention: int | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         """``max_closed``/``max_fills``: the in-memory window of finished orders and of
         fills (default ``WINDOW_WITH_STORE`` with a SQL store, else ``WINDOW_WITHOUT_STORE``).
         ``retention``: seconds of core time of finished history the SQL store keeps (None:
-        all of it; ``docs/persister.md``, "Retention")."""
+        all of it; ``docs/persister.md``, "Retention"). ``calendar``: the trading day its
+        instruments follow (default 24/7), which the session service
+        (``services/sessions.py``) turns into commands."""
         if retention is not None and retention < 0:
             raise ValueError("the retention must not be negative")
         self.retention = retention
         self.clock = clock
+        self.calendar: TradingCalendar = calendar or ContinuousCalendar()
         stored = data_dir is not None and bool(store_url)
         window = WINDOW_WITH_STORE if stored else WINDOW_WITHOUT_STORE
         self.history = OrderHistory(

@@ -382,6 +382,8 @@ def _read_params(fn: Any) -> set[str]:
         names.add("limit")
     if "page_token(c.request" in src:
         names.add("page_token")
+    if "sessions_between(" in src:  # api/calendar_handlers.py: start and end
+        names |= {"start", "end"}
     return names
 
 

@@ -118,6 +118,13 @@ def test_an_unwritable_output(tmp_path: Path) -> None:
         assert_one_line_error(mercato(*args, cwd=tmp_path), *words)
 
 
+def test_a_bad_calendar(tmp_path: Path) -> None:
+    for spec, words in [("XXXX", "unknown exchange calendar"), ("hours:UTC", "hours:ZONE")]:
+        r = mercato("serve", "--port", "0", "--calendar", spec, "--data-dir", "s", cwd=tmp_path)
+        assert_one_line_error(r, "--calendar", words)
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_port_in_use(taken_port: int, tmp_path: Path) -> None:
     p = str(taken_port)
     for args, flag in [
