@@ -200,6 +200,7 @@ async def serve_demo(
             md_port=cfg.md_port,
             md_host=cfg.host,
             limits=cfg.limits,
+            sessions=True,  # 24/7: the demo's day ends at 00:00 UTC, DAY orders expire
         )
         app.state.about = _about(cfg, sim, root, url)
         server = uvicorn.Server(server_config(app, cfg.host, cfg.port, app.state.guard))
