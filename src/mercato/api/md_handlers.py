@@ -82,7 +82,13 @@ class MarketDataHandlers(ApiBase):
         if len(tape) < limit and not m.external:  # older: the store's (the engine's trades)
             bounds = [b for b in (before, kept[-1].trade_id if kept else None) if b is not None]
             bound = min(bounds) if bounds else None
-            tape += await self.platform.queries.trades_before(symbol, bound, limit - len(tape))
+            held = kept[-1].trade_id if kept else None
+            try:
+                tape += await self.platform.queries.trades_before(
+                    symbol, bound, limit - len(tape), held
+                )
+            except StoreBehind as e:  # a page with a hole in it would be a silent wrong
+                raise ApiError(503, "store_behind", str(e)) from None
         token = str(tape[-1].trade_id) if len(tape) == limit else None
         return paged_response(
             [{k: v for k, v in m.trade_json(t).items() if k != "symbol"} for t in tape], token

@@ -16,8 +16,8 @@ when it holds the answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
-from typing import Final
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Final
 
 from mercato.adapters.sql.history import Bucket, SqlHistory
 from mercato.marketdata.bars import INTERVALS, Bar
@@ -190,11 +190,17 @@ class History:
         out = out[:end]
         return out, str(out[-1].seq)
 
-    async def trades_before(self, symbol: str, before: int | None, limit: int) -> list[MdTrade]:
+    async def trades_before(
+        self, symbol: str, before: int | None, limit: int, held: int | None = None
+    ) -> list[MdTrade]:
         """The store's market trades of ``symbol`` with seq below ``before``, newest first
-        (the tape's older part, that market data's memory no longer holds)."""
+        (the tape's older part, that market data's memory no longer holds). ``held``: the
+        seq of the oldest trade memory holds; the store is waited for until it has that
+        one (so it has every trade before it), ``StoreBehind`` after ``CATCH_UP``."""
         if self.store is None or limit <= 0:
             return []
+        if held is not None:
+            await self._stored_seq(symbol, held)
         rows = await asyncio.to_thread(self.store.trades_page, symbol, before=before, limit=limit)
         return [
             MdTrade(r["symbol"], r["ts"], r["seq"], r["price"], r["qty"], r["taker_side"])
@@ -296,17 +302,32 @@ class History:
             store.bars, symbol, interval, limit, since, before, oldest, True
         )
 
+    async def _stored_seq(self, symbol: str, seq: int) -> None:
+        """Return once the store holds ``symbol``'s trades up to seq ``seq``."""
+        await self._newest_trade(symbol, lambda row: row is not None and row["seq"] >= seq)
+
     async def _stored_up_to(self, symbol: str, before: int | None) -> int | None:
         """The time of the store's newest trade of ``symbol`` (None: it has none), once it
         holds every trade before ``before``: once it has one at or after it (trades are
         stored in seq order, which is time order). ``StoreBehind`` if that takes longer
         than ``CATCH_UP``."""
+        last = await self._newest_trade(
+            symbol, lambda row: before is None or (row is not None and row["ts"] >= before)
+        )
+        return int(last["ts"]) if last is not None else None
+
+    async def _newest_trade(
+        self, symbol: str, ready: Callable[[Mapping[str, Any] | None], bool]
+    ) -> Mapping[str, Any] | None:
+        """The store's newest trade of ``symbol`` (None: none) once ``ready`` says it is
+        recent enough; ``StoreBehind`` if that takes longer than ``CATCH_UP``."""
         assert self.store is not None
         waited = 0.0
         while True:
-            last = await asyncio.to_thread(self.store.trades_page, symbol, before=None, limit=1)
-            if before is None or (last and last[0]["ts"] >= before):
-                return int(last[0]["ts"]) if last else None
+            rows = await asyncio.to_thread(self.store.trades_page, symbol, before=None, limit=1)
+            last = rows[0] if rows else None
+            if ready(last):
+                return last
             if waited >= CATCH_UP:
                 raise StoreBehind(f"the store has not caught up with {symbol}'s trades yet")
             await asyncio.sleep(0.02)  # the persister commits every 50 ms

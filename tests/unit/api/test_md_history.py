@@ -191,6 +191,38 @@ def test_bars_are_refused_not_holed_while_the_store_lags(monkeypatch: pytest.Mon
     assert (bar.start, bar.trades) == (SEC, 1)
 
 
+def test_the_tape_is_refused_not_holed_while_the_store_lags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trades older than memory's tape, asked of a store that has not stored the
+    oldest trade memory holds: ``StoreBehind`` (a 503), never a page missing the trades
+    the persister has not written yet; once it has, the page."""
+    import asyncio
+
+    from mercato.services import history as history_module
+    from mercato.services.history import History, StoreBehind
+
+    class Store:
+        newest = 7  # the seq of the newest trade stored
+
+        def trades_page(self, symbol: str, *, before: int | None, limit: int) -> list[Any]:
+            rows = [
+                {"symbol": symbol, "ts": s * SEC, "seq": s, "price": 10, "qty": 1, "taker_side": 1}
+                for s in range(self.newest, 0, -1)
+                if before is None or s < before
+            ]
+            return rows[:limit]
+
+    monkeypatch.setattr(history_module, "CATCH_UP", 0.05)
+    store = Store()
+    queries = History(None, store)  # type: ignore[arg-type]
+    with pytest.raises(StoreBehind):  # memory's oldest is seq 9: 8 may not be stored yet
+        asyncio.run(queries.trades_before("XYZ", 9, 3, held=9))
+    store.newest = 9
+    got = asyncio.run(queries.trades_before("XYZ", 9, 3, held=9))
+    assert [t.trade_id for t in got] == [8, 7, 6]
+
+
 def test_the_quote_keeps_its_time_over_a_restart(
     tmp_path: Path,
     auth: tuple[AuthStore, dict[str, str], int],
