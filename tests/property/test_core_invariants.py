@@ -64,7 +64,7 @@ from mercato.engine.core import Core
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 MARKET, LIMIT, STOP, STOP_LIMIT = (int(t) for t in OrderType)
-GTC, DAY, IOC, FOK = (int(t) for t in TimeInForce)
+GTC, DAY, IOC, FOK = (int(t) for t in TimeInForce if t <= TimeInForce.FOK)
 CASH, MARGIN = int(AccountKind.CASH), int(AccountKind.MARGIN)
 INTERNAL, PAPER_VENUE = int(Venue.INTERNAL), int(Venue.PAPER)
 USD = "USD"

@@ -33,12 +33,21 @@ class TimeInForce(IntEnum):
     DAY = 2
     IOC = 3
     FOK = 4
+    OPG = 5  # on the open: takes part in the opening auction only, the rest expires
+    CLS = 6  # on the close: takes part in the closing auction only, the rest expires
+    GTD = 7  # good till a date: expires at the order's ``expire_ts``
 
 
 class TradingStatus(IntEnum):
+    """An instrument's phase. ``OPEN`` is continuous trading; the auction phases collect
+    orders without matching and uncross at one price when they end."""
+
     OPEN = 1
     HALTED = 2
     CLOSED = 3
+    PRE_OPEN = 4  # orders accepted, nothing matches
+    OPENING_AUCTION = 5  # orders collect; uncrossed when the phase ends
+    CLOSING_AUCTION = 6  # orders collect; uncrossed when the phase ends
 
 
 class AccountKind(IntEnum):
@@ -63,9 +72,15 @@ TIF_NAMES: dict[int, str] = {
     TimeInForce.DAY: "day",
     TimeInForce.IOC: "ioc",
     TimeInForce.FOK: "fok",
+    TimeInForce.OPG: "opg",
+    TimeInForce.CLS: "cls",
+    TimeInForce.GTD: "gtd",
 }
 TRADING_STATUS_NAMES = {
     TradingStatus.OPEN: "open",
     TradingStatus.HALTED: "halted",
     TradingStatus.CLOSED: "closed",
+    TradingStatus.PRE_OPEN: "pre_open",
+    TradingStatus.OPENING_AUCTION: "opening_auction",
+    TradingStatus.CLOSING_AUCTION: "closing_auction",
 }

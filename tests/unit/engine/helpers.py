@@ -34,7 +34,7 @@ from mercato.engine import Engine
 
 SYM = "ACME"
 BUY, SELL = int(Side.BUY), int(Side.SELL)
-GTC, DAY, IOC, FOK = (int(t) for t in TimeInForce)
+GTC, DAY, IOC, FOK = (int(t) for t in TimeInForce if t <= TimeInForce.FOK)
 
 
 def _order(
