@@ -72,6 +72,16 @@ def _retention(text: str) -> int | None:
     return seconds
 
 
+def _phase(text: str) -> int:
+    """A call phase's length in seconds: 0 (none) or a duration (``90s``, ``5m``, ``1h``)."""
+    if text == "0":
+        return 0
+    seconds = _retention(text)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 0, 90s, 5m)")
+    return seconds
+
+
 def _add_retention_flag(parser: argparse.ArgumentParser, default: int | None) -> None:
     shown = "forever: nothing is deleted" if default is None else f"{default // 3_600}h"
     parser.add_argument(
@@ -248,6 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
         "ends at 00:00 UTC), an exchange code from exchange_calendars (XNYS, XLON, ...), or "
         "hours:ZONE,HH:MM-HH:MM[,mon-fri]; DAY orders expire at each close",
     )
+    for flag, what in (
+        (
+            "--pre-open",
+            "the pre-open (orders accepted, nothing matches) before the opening auction",
+        ),
+        ("--opening-auction", "the opening auction's call lasts, ending at each open"),
+        ("--closing-auction", "the closing auction's call lasts, ending at each close"),
+    ):
+        serve.add_argument(
+            flag,
+            type=_phase,
+            default=0,
+            metavar="DURATION",
+            help=f"how long {what}: 0 (none, the default), 90s, 5m, 1h; never at a 24/7 "
+            "calendar's boundary (docs/cli.md)",
+        )
     serve.add_argument(
         "--db",
         default=None,
@@ -433,6 +459,7 @@ def _serve(args: argparse.Namespace) -> int:
     from mercato.services import gc_policy
     from mercato.services.auth import AuthStore
     from mercato.services.platform import DEFAULT_STORE, Platform
+    from mercato.services.sessions import NS, Phases
 
     root = Path(args.data_dir)
     url = f"http://{args.host}:{sock.getsockname()[1]}"
@@ -489,6 +516,11 @@ def _serve(args: argparse.Namespace) -> int:
         md_host=args.host,
         limits=limits,
         sessions=True,
+        phases=Phases(
+            pre_open=args.pre_open * NS,
+            opening_auction=args.opening_auction * NS,
+            closing_auction=args.closing_auction * NS,
+        ),
     )
     md_url = f"ws://{args.host}:{args.md_port}/v1/md" if args.md_port is not None else None
     app.state.about = About(

@@ -73,6 +73,7 @@ from mercato.services.auth import AuthError, AuthStore, Principal
 from mercato.services.history import parse_order_token, parse_seq_token
 from mercato.services.oms import OrderView
 from mercato.services.platform import Platform
+from mercato.services.sessions import Phases
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _TYPES = {
@@ -575,6 +576,7 @@ def create_app(
     md_host: str = "127.0.0.1",
     limits: Limits | None = None,
     sessions: bool = False,
+    phases: Phases | None = None,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
@@ -586,7 +588,8 @@ def create_app(
     the fan-out's fast path). ``limits``: the connection limits (``api/limits.py``) of
     both ports; ``app.state.guard`` holds them for ``server_config``. ``sessions``: run the
     session service (``services/sessions.py``: the platform's calendar opens and closes
-    its instruments and ends each trading day), as servers do."""
+    its instruments and ends each trading day), as servers do; ``phases`` its call
+    phases (pre-open and auctions; none by default)."""
     guard = ConnectionGuard(limits)
     api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits)
     from mercato.api.alpaca import alpaca_error, alpaca_routes  # these import this module
@@ -616,7 +619,8 @@ def create_app(
         if sessions:
             from mercato.services.sessions import SessionService
 
-            day = asyncio.create_task(SessionService(platform, platform.calendar).run())
+            service = SessionService(platform, platform.calendar, phases=phases or Phases())
+            day = asyncio.create_task(service.run())
         md_server = None
         if md_port is not None:
             from mercato.api.md_stream import serve_md

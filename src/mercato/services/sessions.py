@@ -1,19 +1,29 @@
-"""The trading day: journals the calendar's opens and closes as commands.
+"""The trading day: journals the calendar's phases, opens and closes as commands.
 
 The core reads no clock, so the trading day reaches it as commands, journaled like any
 other and replayed bit for bit: this service reads the wall clock and the calendar
-(``ports.TradingCalendar``) and, when they say so, submits
+(``ports.TradingCalendar``) and, when they say so, submits ``SetTradingStatus`` for each
+of the engine's instruments not yet in the phase the schedule (``Schedule``) gives:
 
-- at a session's open, ``SetTradingStatus(OPEN)`` for each of the engine's instruments
-  that is ``CLOSED``;
-- at its close, ``SetTradingStatus(CLOSED)`` for each that is ``OPEN``, then ``EndOfDay``
-  (DAY orders expire; client order ids start afresh). A continuous calendar (24/7) closes
-  and opens in the same instant: only the ``EndOfDay``.
+- with ``Phases`` (``mercato serve --pre-open/--opening-auction/--closing-auction``):
+  ``PRE_OPEN`` from ``pre_open + opening_auction`` before a session's open,
+  ``OPENING_AUCTION`` for the ``opening_auction`` ending at the open, ``OPEN`` at the
+  open, ``CLOSING_AUCTION`` for the ``closing_auction`` ending at the close (an early
+  close moves it: the calendar's close is the early one), ``CLOSED`` at the close; each
+  phase clamped to what the calendar leaves (a closing auction never starts before the
+  open). Without (the default), only ``OPEN`` and ``CLOSED``;
+- at a session's close, after the closes, ``EndOfDay`` (DAY orders expire; client order
+  ids start afresh). A continuous calendar (24/7) closes and opens in the same instant:
+  no auction at such a boundary and no status change, only the ``EndOfDay`` (DAY orders
+  expire at 00:00 UTC).
 
-A ``HALTED`` instrument is left alone (an administrator halted it and resumes it). An
-instrument added while the market is closed is closed at the next check. On start, a
-live DAY order placed before the latest close (the node was down across it) is expired
-at once with an ``EndOfDay``.
+A ``HALTED`` instrument is left alone (an administrator halted it and resumes it): the
+schedule does not reopen it, and a halt that spans a phase change skips that phase for
+it; once resumed it is brought into the schedule's current phase at the next check. The
+``EndOfDay`` comes at the close whether or not an instrument is halted. An instrument
+added outside ``OPEN`` is put in the current phase at the next check. On start, a live
+DAY order placed before the latest close (the node was down across it) is expired at
+once with an ``EndOfDay``.
 
 ``step(now)`` does one check and returns what it submitted; ``run`` checks every
 ``poll`` seconds and at each boundary. Failures to submit (a node that cannot take
@@ -26,18 +36,101 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from mercato.domain.commands import Command, EndOfDay, SetTradingStatus
 from mercato.domain.types import TimeInForce, TradingStatus
 from mercato.ports import TradingCalendar, TradingSession
 from mercato.services.platform import Platform
 
-__all__ = ["SessionService", "clock_state"]
+__all__ = ["Phases", "Schedule", "SessionService", "clock_state", "transitions"]
 
 _log = logging.getLogger(__name__)
 NS = 1_000_000_000
 OPEN, HALTED, CLOSED = TradingStatus.OPEN, TradingStatus.HALTED, TradingStatus.CLOSED
+PRE_OPEN, OPENING, CLOSING = (
+    TradingStatus.PRE_OPEN,
+    TradingStatus.OPENING_AUCTION,
+    TradingStatus.CLOSING_AUCTION,
+)
+
+
+@dataclass(frozen=True)
+class Phases:
+    """How long each call phase lasts, in ns (0: none)."""
+
+    pre_open: int = 0
+    opening_auction: int = 0
+    closing_auction: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.pre_open, self.opening_auction, self.closing_auction) < 0:
+            raise ValueError("a phase lasts 0 or more")
+
+
+class Schedule:
+    """A calendar's sessions cut into phases: a pure function of the time."""
+
+    def __init__(self, calendar: TradingCalendar, phases: Phases = Phases()) -> None:
+        self.calendar = calendar
+        self.phases = phases
+
+    def _closing_start(self, s: TradingSession) -> int:
+        """When ``s``'s closing auction starts (its close: none)."""
+        p = self.phases.closing_auction
+        if not p:
+            return s.close
+        after = self.calendar.session_at_or_after(s.close)
+        if after is not None and after.open <= s.close:  # continuous: no auction
+            return s.close
+        return max(s.open, s.close - p)
+
+    def _starts(self, s: TradingSession) -> tuple[int, int]:
+        """When ``s``'s pre-open and its opening auction start."""
+        p = self.phases
+        auction = s.open - p.opening_auction
+        return auction - p.pre_open, auction
+
+    def phase_at(self, now: int) -> tuple[TradingStatus, TradingSession | None]:
+        """The phase at ``now`` and the session it belongs to (None: closed, no session)."""
+        s = self.calendar.session_at_or_after(now)
+        if s is None:
+            return CLOSED, None
+        if now >= s.open:
+            return (CLOSING if now >= self._closing_start(s) else OPEN), s
+        pre, auction = self._starts(s)
+        if now >= auction:
+            return OPENING, s
+        if now >= pre:
+            return PRE_OPEN, s
+        return CLOSED, s
+
+    def next_change(self, now: int) -> int | None:
+        """The next instant after ``now`` at which the phase may change."""
+        s = self.calendar.session_at_or_after(now)
+        if s is None:
+            return None
+        pre, auction = self._starts(s)
+        times = (pre, auction, s.open, self._closing_start(s), s.close)
+        return min(t for t in times if t > now)
+
+
+def transitions(
+    statuses: Mapping[str, int], want: TradingStatus, ended: bool, ts: int
+) -> list[Command]:
+    """The commands that bring instruments (symbol -> status) to ``want``, halted ones
+    left alone, with an ``EndOfDay`` after the closes when a session ``ended``: a market
+    that opens at once (24/7) reopens after it."""
+    out: list[Command] = [
+        SetTradingStatus(ts=ts, symbol=symbol, status=want)
+        for symbol in sorted(statuses)
+        if statuses[symbol] != want and statuses[symbol] != HALTED
+    ]
+    if ended:
+        closes = [c for c in out if isinstance(c, SetTradingStatus) and c.status == CLOSED]
+        out = [*closes, EndOfDay(ts=ts), *(c for c in out if c not in closes)]
+    return out
 
 
 def clock_state(calendar: TradingCalendar, now: int) -> tuple[bool, int, int]:
@@ -58,34 +151,27 @@ class SessionService:
         platform: Platform,
         calendar: TradingCalendar,
         *,
+        phases: Phases = Phases(),
         clock: Callable[[], int] = time.time_ns,
         poll: float = 1.0,
     ) -> None:
         self.platform = platform
         self.calendar = calendar
+        self.schedule = Schedule(calendar, phases)
         self.clock = clock
         self.poll = poll
         self._session: TradingSession | None = None  # the session open at the last check
         self._started = False
 
     async def step(self, now: int) -> list[Command]:
-        """Bring the core in line with the calendar at ``now``; what was submitted."""
-        s = self.calendar.session_at_or_after(now)
+        """Bring the core in line with the schedule at ``now``; what was submitted."""
+        want, s = self.schedule.phase_at(now)
         is_open = s is not None and s.open <= now
-        out: list[Command] = []
         ended = self._session is not None and now >= self._session.close
         if not self._started:
             ended = self._stale_day_orders(now)
-        want = OPEN if is_open else CLOSED
         books = self.platform.core.engine.books
-        for symbol in sorted(books):
-            status = books[symbol].status
-            if status != want and status != HALTED:
-                out.append(SetTradingStatus(ts=now, symbol=symbol, status=want))
-        if ended:
-            # the close's commands first: a market that opens at once (24/7) reopens after
-            closes = [c for c in out if isinstance(c, SetTradingStatus) and c.status == CLOSED]
-            out = [*closes, EndOfDay(ts=now), *(c for c in out if c not in closes)]
+        out = transitions({sym: b.status for sym, b in books.items()}, want, ended, now)
         if out:
             await self.platform.submit_many(out)  # raises, retried at the next check
         self._started = True
@@ -110,12 +196,11 @@ class SessionService:
         return closes[-1] if closes else None
 
     def _next_check(self, now: int) -> float:
-        """Seconds to sleep: ``poll``, or less when a boundary comes sooner."""
-        s = self.calendar.session_at_or_after(now)
-        if s is None:
+        """Seconds to sleep: ``poll``, or less when a phase changes sooner."""
+        t = self.schedule.next_change(now)
+        if t is None:
             return self.poll
-        boundary = s.open if now < s.open else s.close
-        return max(0.0, min(self.poll, (boundary - now) / NS))
+        return max(0.0, min(self.poll, (t - now) / NS))
 
     async def run(self) -> None:
         while True:

@@ -17,7 +17,7 @@ from mercato.domain.commands import (
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 from mercato.services.platform import Platform
-from mercato.services.sessions import SessionService, clock_state
+from mercato.services.sessions import Phases, Schedule, SessionService, clock_state
 
 NS = 1_000_000_000
 HOUR = 3_600 * NS
@@ -162,3 +162,114 @@ def test_checks_come_at_each_boundary_or_every_poll() -> None:
     svc = SessionService(platform(), CAL, poll=5.0)
     assert svc._next_check(at("2026-12-03T09:59:58")) == 2.0
     assert svc._next_check(at("2026-12-03T09:00")) == 5.0
+
+
+# -- the phases: pre-open, opening auction, open, closing auction, closed ----------------
+
+MIN = 60 * NS
+PHASES = Phases(pre_open=10 * MIN, opening_auction=5 * MIN, closing_auction=10 * MIN)
+
+
+def test_the_schedule_cuts_a_session_into_its_phases() -> None:
+    sched = Schedule(CAL, PHASES)
+    seen = [
+        (t, sched.phase_at(at(f"2026-12-03T{t}"))[0].name)
+        for t in ("09:44:59", "09:45", "09:54:59", "09:55", "10:00", "10:49:59", "10:50", "11:00")
+    ]
+    assert seen == [
+        ("09:44:59", "CLOSED"),
+        ("09:45", "PRE_OPEN"),
+        ("09:54:59", "PRE_OPEN"),
+        ("09:55", "OPENING_AUCTION"),
+        ("10:00", "OPEN"),
+        ("10:49:59", "OPEN"),
+        ("10:50", "CLOSING_AUCTION"),
+        ("11:00", "CLOSED"),
+    ]
+    changes = [at("2026-12-03T09:00")]
+    for _ in range(6):
+        nxt = sched.next_change(changes[-1])
+        assert nxt is not None
+        changes.append(nxt)
+    assert changes[1:] == [
+        at("2026-12-03T09:45"),
+        at("2026-12-03T09:55"),
+        at("2026-12-03T10:00"),
+        at("2026-12-03T10:50"),
+        at("2026-12-03T11:00"),
+        at("2026-12-04T09:45"),
+    ]
+
+
+def test_a_closing_auction_longer_than_the_session_starts_at_the_open() -> None:
+    sched = Schedule(CAL, Phases(closing_auction=2 * HOUR))
+    assert sched.phase_at(at("2026-12-03T10:00"))[0] == TradingStatus.CLOSING_AUCTION
+    assert sched.phase_at(at("2026-12-03T09:59"))[0] == CLOSED
+
+
+def test_an_early_close_moves_the_closing_auction_and_a_holiday_has_none() -> None:
+    xnys = Schedule(calendar_from_spec("XNYS"), PHASES)  # 09:30-16:00 New York, UTC-5
+    phase = lambda t: xnys.phase_at(at(t))[0].name  # noqa: E731
+    # Wednesday 2026-11-25, a full day: the closing auction from 15:50 to 16:00 New York
+    assert phase("2026-11-25T20:49") == "OPEN"
+    assert phase("2026-11-25T20:50") == "CLOSING_AUCTION"
+    # Thursday 2026-11-26, Thanksgiving: closed all day, no pre-open
+    assert {phase(f"2026-11-26T{h}:00") for h in ("14", "14", "15", "18", "20")} == {"CLOSED"}
+    # Friday 2026-11-27 closes early at 13:00: its closing auction from 12:50
+    assert phase("2026-11-27T14:15") == "PRE_OPEN"
+    assert phase("2026-11-27T14:25") == "OPENING_AUCTION"
+    assert phase("2026-11-27T17:49") == "OPEN"
+    assert phase("2026-11-27T17:50") == "CLOSING_AUCTION"
+    assert phase("2026-11-27T18:00") == "CLOSED"
+
+
+def test_a_continuous_market_has_no_auctions() -> None:
+    sched = Schedule(ContinuousCalendar(), PHASES)
+    day = at("2026-12-04T00:00")
+    assert [sched.phase_at(day + d)[0] for d in (-MIN, -1, 0, MIN)] == [OPEN] * 4
+    assert sched.next_change(day - MIN) == day
+
+
+def test_the_service_walks_the_phases_and_ends_the_day_after_the_closes() -> None:
+    async def go() -> None:
+        p = platform()
+        svc = SessionService(p, CAL, phases=PHASES)
+        got = []
+        for t in ("09:00", "09:45", "09:55", "10:00", "10:50", "11:00"):
+            cmds = await svc.step(at(f"2026-12-03T{t}"))
+            got.append(kinds(cmds)[-1][1:] if cmds and kinds(cmds)[-1][0] == "status" else None)
+            if t == "11:00":
+                assert kinds(cmds) == [
+                    ("status", "ABC", "CLOSED"),
+                    ("status", "XYZ", "CLOSED"),
+                    ("eod",),
+                ]
+        assert got[:5] == [
+            ("XYZ", "CLOSED"),
+            ("XYZ", "PRE_OPEN"),
+            ("XYZ", "OPENING_AUCTION"),
+            ("XYZ", "OPEN"),
+            ("XYZ", "CLOSING_AUCTION"),
+        ]
+        assert svc._next_check(at("2026-12-03T09:44:58")) == 1.0
+        assert (
+            SessionService(p, CAL, phases=PHASES, poll=5.0)._next_check(at("2026-12-03T09:44:58"))
+            == 2.0
+        )
+
+    asyncio.run(go())
+
+
+def test_a_halt_spanning_a_phase_change_is_kept_and_rejoins_the_phase_when_resumed() -> None:
+    async def go() -> None:
+        p = platform()
+        svc = SessionService(p, CAL, phases=PHASES)
+        await svc.step(at("2026-12-03T10:00"))
+        await p.submit(SetTradingStatus(symbol="XYZ", status=HALTED))
+        cmds = await svc.step(at("2026-12-03T10:50"))  # into the closing auction: not XYZ
+        assert [c.symbol for c in cmds if isinstance(c, SetTradingStatus)] == ["ABC"]
+        await p.submit(SetTradingStatus(symbol="XYZ", status=OPEN))  # the administrator
+        cmds = await svc.step(at("2026-12-03T10:55"))
+        assert ("status", "XYZ", "CLOSING_AUCTION") in kinds(cmds)
+
+    asyncio.run(go())
