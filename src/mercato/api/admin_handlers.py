@@ -33,6 +33,9 @@ _STATUS = {
     "open": TradingStatus.OPEN,
     "halted": TradingStatus.HALTED,
     "closed": TradingStatus.CLOSED,
+    "pre_open": TradingStatus.PRE_OPEN,
+    "opening_auction": TradingStatus.OPENING_AUCTION,
+    "closing_auction": TradingStatus.CLOSING_AUCTION,
 }
 
 

@@ -82,7 +82,14 @@ _STATUS: Final[dict[OrderStatus, State]] = {
 }
 _OPEN: Final = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 _KIND_NAMES: Final[dict[int, Kind]] = {1: "market", 2: "limit", 3: "stop", 4: "stop_limit"}
-_TIF_NAMES: Final[dict[int, Tif]] = {1: "gtc", 2: "day", 3: "ioc", 4: "fok"}
+_TIF_NAMES: Final[dict[int, Tif]] = {
+    1: "gtc",
+    2: "day",
+    3: "ioc",
+    4: "fok",
+    5: "opg",
+    6: "cls",
+}
 _B = TypeVar("_B", bound=msgspec.Struct)
 _NONE: Final[Mapping[int, OrderView]] = {}  # no legs read from the store
 MAX_SEARCH: Final = 10_000  # orders read at most by one filtered GET /v2/orders
@@ -314,7 +321,7 @@ class AlpacaApi:
             symbol=symbol,
             name=symbol,
             status="active" if book.status != TradingStatus.CLOSED else "inactive",
-            tradable=book.status == TradingStatus.OPEN,
+            tradable=book.status not in (TradingStatus.HALTED, TradingStatus.CLOSED),
             marginable=True,
             shortable=True,
             easy_to_borrow=True,

@@ -25,7 +25,7 @@ def number(value: int, scale: int) -> float | int:
 
 Kind = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 OrderClass = Literal["simple", "bracket", "oco", "oto"]
-Tif = Literal["day", "gtc", "ioc", "fok"]
+Tif = Literal["day", "gtc", "ioc", "fok", "opg", "cls"]
 State = Literal["new", "held", "partially_filled", "filled", "canceled", "rejected", "expired"]
 Amount = str | int | float  # alpaca-py sends numbers, Alpaca's docs strings: both are read
 _FRACTION = re.compile(r"\.(\d+)")

@@ -52,6 +52,8 @@ TIFS: Final = {
     "gtc": TimeInForce.GTC,
     "ioc": TimeInForce.IOC,
     "fok": TimeInForce.FOK,
+    "opg": TimeInForce.OPG,  # the opening auction only
+    "cls": TimeInForce.CLS,  # the closing auction only
 }
 BPS: Final = 10_000
 

@@ -87,6 +87,8 @@ _TIFS = {
     "day": TimeInForce.DAY,
     "ioc": TimeInForce.IOC,
     "fok": TimeInForce.FOK,
+    "opg": TimeInForce.OPG,
+    "cls": TimeInForce.CLS,
 }
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 

@@ -60,7 +60,7 @@ class OrderRequest(Body):
     qty: Decimal
     price: Decimal | None = None
     stop_price: Decimal | None = None
-    tif: Literal["gtc", "day", "ioc", "fok"] = "gtc"
+    tif: Literal["gtc", "day", "ioc", "fok", "opg", "cls"] = "gtc"
     post_only: bool = False
     client_order_id: ClientOrderId = ""
     trail_amount: Decimal | None = None
@@ -111,7 +111,7 @@ class InstrumentRequest(Body):
 
 
 class StatusRequest(Body):
-    status: Literal["open", "halted", "closed"]
+    status: Literal["open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"]
 
 
 class KillRequest(Body):

@@ -22,9 +22,11 @@ Number: TypeAlias = str | int | Decimal
 """A price, quantity or amount: sent as a decimal string, never through a float."""
 Side: TypeAlias = Literal["buy", "sell"]
 OrderType: TypeAlias = Literal["market", "limit", "stop", "stop_limit"]
-TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok"]
+TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok", "opg", "cls"]
 OrderStatusFilter: TypeAlias = Literal["open", "closed", "all"]
-TradingStatus: TypeAlias = Literal["open", "halted", "closed"]
+TradingStatus: TypeAlias = Literal[
+    "open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"
+]
 AccountKind: TypeAlias = Literal["cash", "margin"]
 Venue: TypeAlias = Literal["internal", "paper"]
 Role: TypeAlias = Literal["trader", "admin"]

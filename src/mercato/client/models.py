@@ -28,7 +28,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     price_scale: int
     qty_scale: int
     currency: str | None
-    status: str  # "open", "halted" or "closed"
+    status: str  # "open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"
     last_price: Decimal | None = None
 
 
@@ -78,7 +78,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     side: str | None  # "buy" or "sell"
     type: str | None  # "market", "limit", "stop", "stop_limit"
-    tif: str | None  # "gtc", "day", "ioc", "fok"
+    tif: str | None  # "gtc", "day", "ioc", "fok", "opg", "cls"
     price: Decimal | None
     stop_price: Decimal | None
     qty: Decimal

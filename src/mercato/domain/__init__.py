@@ -24,6 +24,7 @@ from mercato.domain.errors import InsufficientFunds
 from mercato.domain.events import (
     AccountCreated,
     AnyEvent,
+    AuctionIndicative,
     BookDelta,
     CurrencyAdded,
     DuplicateClientOrder,
@@ -77,6 +78,7 @@ __all__ = [
     "AddInstrument",
     "AnyCommand",
     "AnyEvent",
+    "AuctionIndicative",
     "BookDelta",
     "CancelOrder",
     "CancelReason",

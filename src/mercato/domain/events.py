@@ -112,6 +112,19 @@ class BookDelta(Event, tag="bd"):
     qty: int
 
 
+class AuctionIndicative(Event, tag="ind"):
+    """While an auction collects orders: the price it would uncross at now, the volume
+    that would execute and the surplus left on the heavier side (``surplus_side`` 1 buy,
+    2 sell, 0 none); all 0 when nothing would execute, and once more when the auction
+    ends. Published when it changes."""
+
+    symbol: str
+    price: int
+    qty: int
+    surplus: int
+    surplus_side: int
+
+
 # -- accounts, money and risk (``mercato.engine.core``) ------------------------------------
 
 
@@ -258,6 +271,7 @@ AnyEvent = (
     | OrderExpired
     | OrderTriggered
     | BookDelta
+    | AuctionIndicative
     | CurrencyAdded
     | AccountCreated
     | LedgerPosted

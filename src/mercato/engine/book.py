@@ -11,6 +11,7 @@ from mercato.domain.types import Side, TradingStatus
 BUY: Final = 1
 SELL: Final = 2
 OPEN: Final = 1
+PRE_OPEN: Final = 4  # PRE_OPEN, OPENING_AUCTION, CLOSING_AUCTION are 4, 5, 6
 # True when this module runs as mypyc-compiled code: then a written-out binary search over
 # unboxed ints beats calling ``bisect`` (which compares boxed ints); in plain Python the C
 # ``bisect`` wins.
@@ -118,8 +119,12 @@ class Book:
     __slots__ = (
         "asks",
         "bids",
+        "indicative",
         "last_price",
         "lot_size",
+        "market_asks",
+        "market_bids",
+        "on_close",
         "price_scale",
         "qty_scale",
         "status",
@@ -143,9 +148,26 @@ class Book:
         self.last_price = 0  # 0 until the first trade
         self.stops: dict[int, Order] = {}  # waiting stops, in the order they were accepted
         self.stops_dirty = False  # True when the stops must be compared with the last price
+        # while an auction collects orders (PRE_OPEN, OPENING_AUCTION, CLOSING_AUCTION):
+        # its market orders, in the order they were accepted, outside the price levels
+        self.market_bids: dict[int, Order] = {}
+        self.market_asks: dict[int, Order] = {}
+        # on-close (CLS) orders waiting for the closing auction, in acceptance order
+        self.on_close: dict[int, Order] = {}
+        # the last indicative (price, volume, surplus, surplus side) published while an
+        # auction collects: always ``uncross_price`` of the book then, NO_PRICE otherwise
+        self.indicative: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def side(self, is_buy: bool) -> BookSide:
         return self.bids if is_buy else self.asks
+
+    def market_orders(self, is_buy: bool) -> dict[int, Order]:
+        return self.market_bids if is_buy else self.market_asks
+
+    @property
+    def collecting(self) -> bool:
+        """Whether an auction collects orders now: nothing matches until it uncrosses."""
+        return self.status >= PRE_OPEN
 
     def would_take(self, is_buy: bool, price: int) -> bool:
         """Whether a limit order at ``price`` would cross the best opposite price."""

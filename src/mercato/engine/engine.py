@@ -23,6 +23,7 @@ from mercato.domain.commands import (
 )
 from mercato.domain.errors import UnknownCommand
 from mercato.domain.events import (
+    AuctionIndicative,
     BookDelta,
     Event,
     InstrumentAdded,
@@ -39,7 +40,8 @@ from mercato.domain.events import (
 from mercato.domain.instrument import Instrument
 from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject
-from mercato.engine.book import Book, BookSide
+from mercato.engine.auction import NO_PRICE, uncross_price
+from mercato.engine.book import Book, BookSide, Level
 
 BUY: Final = 1
 SELL: Final = 2
@@ -51,9 +53,14 @@ GTC: Final = 1
 DAY: Final = 2
 IOC: Final = 3
 FOK: Final = 4
+OPG: Final = 5
+CLS: Final = 6
 OPEN: Final = 1
 HALTED: Final = 2
 CLOSED: Final = 3
+PRE_OPEN: Final = 4  # >= PRE_OPEN: an auction collects orders (see ``Book.collecting``)
+OPENING: Final = 5
+CLOSING: Final = 6
 # order status values (mercato.domain.orders.OrderStatus)
 ACCEPTED: Final = 1
 CANCELLED: Final = 4
@@ -74,6 +81,9 @@ R_INVALID_STOP_PRICE: Final = str(Reject.INVALID_STOP_PRICE)
 R_STOP_PRICE_NOT_TICK_MULTIPLE: Final = str(Reject.STOP_PRICE_NOT_TICK_MULTIPLE)
 R_POST_ONLY_WOULD_TAKE: Final = str(Reject.POST_ONLY_WOULD_TAKE)
 R_INVALID_PROTECT_PRICE: Final = str(Reject.INVALID_PROTECT_PRICE)
+R_INVALID_TYPE: Final = str(Reject.INVALID_TYPE)
+R_INVALID_TIF: Final = str(Reject.INVALID_TIF)
+R_POST_ONLY_NOT_ALLOWED: Final = str(Reject.POST_ONLY_NOT_ALLOWED)
 _DETAILS: Final = {
     R_INVALID_QTY: "quantity must be positive",
     R_QTY_NOT_LOT_MULTIPLE: "quantity is not a multiple of the lot size",
@@ -84,6 +94,7 @@ _DETAILS: Final = {
     R_STOP_PRICE_NOT_TICK_MULTIPLE: "stop price is not a multiple of the tick size",
     R_INVALID_PROTECT_PRICE: "only market and stop orders take a protection price: "
     "0 or a positive multiple of the tick size",
+    R_INVALID_TYPE: "a market order waiting for an auction is cancelled, not replaced",
 }
 C_USER: Final = str(CancelReason.USER)
 C_IOC: Final = str(CancelReason.IOC)
@@ -91,6 +102,7 @@ C_MARKET: Final = str(CancelReason.MARKET)
 C_FOK: Final = str(CancelReason.FOK)
 C_SELF_TRADE: Final = str(CancelReason.SELF_TRADE)
 C_OCO: Final = str(CancelReason.OCO)
+_STATUSES: Final = (OPEN, HALTED, CLOSED, PRE_OPEN, OPENING, CLOSING)
 
 
 class Engine:
@@ -161,6 +173,9 @@ class Engine:
         o = self.orders.get(order_id)
         if o is not None:
             self._take_out(o, reason)
+            book = self.books[o.symbol]
+            if book.status >= PRE_OPEN:
+                self._indicate(book)
         return out
 
     def link(self, a: int, b: int) -> None:
@@ -238,13 +253,28 @@ class Engine:
         """Remove a live order from the engine and cancel it."""
         book = self.books[o.symbol]
         del self.orders[o.order_id]
-        if o.order_id in book.stops:
-            del book.stops[o.order_id]
-            self._cancelled(o, reason)
-            return
-        level = (book.bids if o.is_buy else book.asks).remove(o)
+        level = self._unrest(book, o)
         self._cancelled(o, reason)
-        self._delta(book.symbol, o.side, level.price, level.total)
+        if level is not None:
+            self._delta(book.symbol, o.side, level.price, level.total)
+
+    @staticmethod
+    def _unrest(book: Book, o: Order) -> Level | None:
+        """Take a live order out of wherever its book keeps it; its price level if it was
+        in one (its ``BookDelta`` is then the caller's to emit)."""
+        oid = o.order_id
+        if oid in book.stops:
+            del book.stops[oid]
+            return None
+        if book.market_bids or book.market_asks:
+            queue = book.market_bids if o.is_buy else book.market_asks
+            if oid in queue:
+                del queue[oid]
+                return None
+        if oid in book.on_close:
+            del book.on_close[oid]
+            return None
+        return (book.bids if o.is_buy else book.asks).remove(o)
 
     # -- instruments ---------------------------------------------------------------------
 
@@ -282,13 +312,196 @@ class Engine:
             self._reject("st", 0, c.symbol, R_UNKNOWN_SYMBOL)
             return
         status = int(c.status)
-        if status not in (OPEN, HALTED, CLOSED):
+        if status not in _STATUSES:
             self._reject("st", 0, c.symbol, str(Reject.INVALID_INSTRUMENT), "unknown status")
             return
+        old = book.status
+        if status != old and (status == OPEN or status == CLOSED):
+            if status == CLOSED:
+                self._join_on_close(book)  # on-close orders cross at the close in any case
+            self._uncross(book)
+            self._end_auction(book, status == CLOSED)
+        elif status == CLOSING and old != CLOSING:
+            self._join_on_close(book)
         book.status = status
+        self._indicate(book)
         self._out.append(
             TradingStatusChanged(seq=self._next(), ts=self._ts, symbol=c.symbol, status=status)
         )
+        if status == OPEN and book.stops:  # stops wait while nothing trades
+            book.stops_dirty = True
+            self._run_stops(book)
+
+    # -- call auctions (docs/matching.md) ------------------------------------------------
+
+    def _join_on_close(self, book: Book) -> None:
+        """The closing auction begins: the waiting on-close orders join it, in the order
+        they were accepted, behind what the book already holds."""
+        waiting = book.on_close
+        if not waiting:
+            return
+        book.on_close = {}
+        for o in waiting.values():
+            self._collect(book, o)
+
+    def _collect(self, book: Book, o: Order) -> None:
+        """Keep ``o`` for the auction, unmatched: a market order in its side's queue, a
+        limit order at its price level (the book may cross until the uncross)."""
+        self.orders[o.order_id] = o
+        if o.type == MARKET:
+            (book.market_bids if o.is_buy else book.market_asks)[o.order_id] = o
+            return
+        level = (book.bids if o.is_buy else book.asks).add(o)
+        self._delta(book.symbol, o.side, level.price, level.total)
+
+    def _auction_price(self, book: Book) -> tuple[int, int, int, int]:
+        buys = [(o.protect, o.remaining) for o in book.market_bids.values()]
+        buys.extend((lv.price, lv.total) for lv in book.bids.levels.values())
+        sells = [(o.protect, o.remaining) for o in book.market_asks.values()]
+        sells.extend((lv.price, lv.total) for lv in book.asks.levels.values())
+        return uncross_price(buys, sells, book.last_price, book.tick_size)
+
+    def _indicate(self, book: Book) -> None:
+        """Publish the auction's indicative price when it changed (``AuctionIndicative``)."""
+        now = self._auction_price(book) if book.status >= PRE_OPEN else NO_PRICE
+        if now != book.indicative:
+            book.indicative = now
+            price, qty, surplus, side = now
+            self.seq += 1
+            self._out.append(
+                AuctionIndicative(self.seq, self._ts, book.symbol, price, qty, surplus, side)
+            )
+
+    def _uncross(self, book: Book) -> None:
+        """Execute the collected orders at the auction price (``auction.py``), round after
+        round while something crosses: only self-trade prevention leaves a second round."""
+        while True:
+            price, volume, _, _ = self._auction_price(book)
+            if volume == 0:
+                return
+            self._uncross_at(book, price)
+
+    @staticmethod
+    def _willing(book: Book, is_buy: bool, price: int) -> list[Order]:
+        """The orders of one side willing to trade at ``price``, in auction priority:
+        market orders at any price first, in acceptance order; then by price (a market
+        order's price is its protection price), at one price market orders first, each
+        kind in acceptance order (its place in the queue or level)."""
+        queue = book.market_bids if is_buy else book.market_asks
+        out = [o for o in queue.values() if o.protect == 0]
+        priced = [
+            o
+            for o in queue.values()
+            if o.protect and (o.protect >= price if is_buy else o.protect <= price)
+        ]
+        priced.sort(key=lambda o: -o.protect if is_buy else o.protect)  # stable: arrival kept
+        k = 0
+        for level in (book.bids if is_buy else book.asks).levels_best_first():
+            lp = level.price
+            if lp < price if is_buy else lp > price:
+                break
+            while k < len(priced) and (
+                priced[k].protect >= lp if is_buy else priced[k].protect <= lp
+            ):
+                out.append(priced[k])
+                k += 1
+            out.extend(level.orders.values())
+        out.extend(priced[k:])
+        return out
+
+    def _uncross_at(self, book: Book, price: int) -> None:
+        """One round at ``price``: buys willing to pay it against sells willing to take
+        it, in auction priority (``_willing``). The order with the higher id is the taker
+        of each trade; two orders of one account never trade: the one with the lower id
+        is cancelled (``self_trade``) and the round goes on."""
+        buys = self._willing(book, True, price)
+        sells = self._willing(book, False, price)
+        symbol = book.symbol
+        out = self._out
+        filled: list[Order] = []
+        traded = False
+        i = j = 0
+        while i < len(buys) and j < len(sells):
+            b, s = buys[i], sells[j]
+            if b.status == CANCELLED:  # the other order of a pair that just traded
+                i += 1
+                continue
+            if s.status == CANCELLED:
+                j += 1
+                continue
+            if b.account == s.account:
+                if b.order_id < s.order_id:
+                    self._take_out(b, C_SELF_TRADE)
+                    i += 1
+                else:
+                    self._take_out(s, C_SELF_TRADE)
+                    j += 1
+                continue
+            q = b.remaining if b.remaining < s.remaining else s.remaining
+            b.fill(q)
+            s.fill(q)
+            for o in (b, s):
+                if o.type != MARKET:
+                    (book.bids if o.is_buy else book.asks).levels[o.price].total -= q
+                if o.link:
+                    self._unlink(o)
+            taker, maker = (b, s) if b.order_id > s.order_id else (s, b)
+            traded = True
+            self.seq += 1
+            out.append(
+                Trade(
+                    self.seq,
+                    self._ts,
+                    symbol,
+                    price,
+                    q,
+                    taker.order_id,
+                    maker.order_id,
+                    taker.account,
+                    maker.account,
+                    taker.side,
+                    taker.remaining,
+                    maker.remaining,
+                )
+            )
+            if b.remaining == 0:
+                filled.append(b)
+                i += 1
+            if s.remaining == 0:
+                filled.append(s)
+                j += 1
+        touched: set[tuple[int, int]] = set()
+        for o in filled:
+            del self.orders[o.order_id]
+            level = self._unrest(book, o)
+            if level is not None:
+                touched.add((o.side, level.price))
+        for o in buys[i : i + 1] + sells[j : j + 1]:  # a partly filled order's level
+            if o.type != MARKET and o.status != CANCELLED and o.order_id in self.orders:
+                touched.add((o.side, o.price))
+        for side_, lp in sorted(touched):
+            alive = (book.bids if side_ == BUY else book.asks).levels.get(lp)
+            self._delta(symbol, side_, lp, alive.total if alive is not None else 0)
+        if traded:
+            book.last_price = price
+
+    def _end_auction(self, book: Book, closing: bool) -> None:
+        """After an uncross: market orders left are cancelled (they never rest), on-open
+        orders left expire, and at the close on-close orders left expire too."""
+        for queue in (book.market_bids, book.market_asks):
+            for o in list(queue.values()):
+                del queue[o.order_id]
+                del self.orders[o.order_id]
+                self._cancelled(o, C_MARKET)
+        ending = [
+            o
+            for side in (book.bids, book.asks)
+            for level in side.levels_best_first()
+            for o in level.orders.values()
+            if o.tif == OPG or (closing and o.tif == CLS)
+        ]
+        for o in ending:
+            self._expire(book, o)
 
     # -- new orders ----------------------------------------------------------------------
 
@@ -296,8 +509,9 @@ class Engine:
         """Why ``c`` must be rejected, as (reason, detail); ("", "") when it is acceptable."""
         if book is None:
             return R_UNKNOWN_SYMBOL, ""
-        if book.status != OPEN:
-            reason = Reject.INSTRUMENT_HALTED if book.status == HALTED else Reject.INSTRUMENT_CLOSED
+        status = book.status
+        if status == HALTED or status == CLOSED:
+            reason = Reject.INSTRUMENT_HALTED if status == HALTED else Reject.INSTRUMENT_CLOSED
             return str(reason), ""
         if c.order_id in self.orders:
             return str(Reject.DUPLICATE_ORDER_ID), ""
@@ -306,8 +520,16 @@ class Engine:
         t = c.type
         if t != MARKET and t != LIMIT and t != STOP and t != STOP_LIMIT:
             return str(Reject.INVALID_TYPE), ""
-        if c.tif != GTC and c.tif != DAY and c.tif != IOC and c.tif != FOK:
-            return str(Reject.INVALID_TIF), ""
+        tif = c.tif
+        if tif == OPG or tif == CLS:
+            if t != MARKET and t != LIMIT:
+                return R_INVALID_TIF, "on-open and on-close orders are market or limit orders"
+            if tif == OPG and status != PRE_OPEN and status != OPENING:
+                return R_INVALID_TIF, "on-open orders are taken until the opening auction ends"
+        elif tif != GTC and tif != DAY and tif != IOC and tif != FOK:
+            return R_INVALID_TIF, ""
+        elif status >= PRE_OPEN and (tif == IOC or tif == FOK):
+            return R_INVALID_TIF, "IOC and FOK orders are not taken while an auction collects"
         if c.qty <= 0:
             return str(Reject.INVALID_QTY), "quantity must be positive"
         if c.qty % book.lot_size:
@@ -331,8 +553,10 @@ class Engine:
         if c.trail_amount or c.trail_bps:
             return str(Reject.INVALID_TRAIL), "trailing stops are managed by the risk core"
         if c.post_only:
-            if t != LIMIT or c.tif == IOC or c.tif == FOK:
-                return str(Reject.POST_ONLY_NOT_ALLOWED), "post-only needs a GTC or DAY limit"
+            if t != LIMIT or (tif != GTC and tif != DAY):
+                return R_POST_ONLY_NOT_ALLOWED, "post-only needs a GTC or DAY limit"
+            if status >= PRE_OPEN:
+                return R_POST_ONLY_NOT_ALLOWED, "post-only orders wait for continuous trading"
             if book.would_take(c.side == BUY, c.price):
                 return str(Reject.POST_ONLY_WOULD_TAKE), ""
         return "", ""
@@ -382,10 +606,17 @@ class Engine:
             book.stops[o.order_id] = o
             self.orders[o.order_id] = o
             book.stops_dirty = True
-        else:
+        elif book.status == OPEN and o.tif != CLS:
             self._execute(book, o)
+        elif o.tif == CLS and book.status != CLOSING:
+            book.on_close[o.order_id] = o
+            self.orders[o.order_id] = o
+        else:
+            self._collect(book, o)
         if book.stops_dirty:
             self._run_stops(book)
+        if book.status >= PRE_OPEN:
+            self._indicate(book)
 
     # -- matching ------------------------------------------------------------------------
 
@@ -514,6 +745,9 @@ class Engine:
         order (stop-limit) with its own time in force. When the round is over, the check
         repeats with the new last price, until a round triggers nothing.
         """
+        if book.status != OPEN:  # stops wait while nothing trades (``_set_status``)
+            book.stops_dirty = False
+            return
         while book.stops_dirty:
             book.stops_dirty = False
             last = book.last_price
@@ -555,6 +789,9 @@ class Engine:
             self._reject("c", c.order_id, c.symbol, R_UNKNOWN_ORDER)
             return
         self._take_out(o, C_USER)
+        book = self.books[o.symbol]
+        if book.status >= PRE_OPEN:
+            self._indicate(book)
 
     def _replace(self, c: ReplaceOrder) -> None:
         oid, symbol, price, qty, stop_price = c.order_id, c.symbol, c.price, c.qty, c.stop_price
@@ -579,32 +816,67 @@ class Engine:
             book.stops_dirty = True
             self._run_stops(book)
             return
-        side = book.bids if o.is_buy else book.asks
-        if price == o.price and qty <= o.remaining:  # keeps time priority
-            level = side.levels[o.price]
-            level.total -= o.remaining - qty
-            o.qty -= o.remaining - qty
-            o.remaining = qty
-            self._replaced(o, True)
-            self._delta(book.symbol, o.side, level.price, level.total)
+        if book.status != OPEN or o.tif == CLS:
+            self._replace_collected(book, o, price, qty)
+            if book.status >= PRE_OPEN:
+                self._indicate(book)
             return
-        level = side.remove(o)
+        if price == o.price and qty <= o.remaining:  # keeps time priority
+            self._shrink(book, o, qty)
+            return
+        self._move(book, o, price, qty)
         del self.orders[oid]
+        self._execute(book, o)
+        if book.stops_dirty:
+            self._run_stops(book)
+
+    def _replace_collected(self, book: Book, o: Order, price: int, qty: int) -> None:
+        """Replace an order that waits for an auction (collected, or on-close waiting for
+        the close): it moves, never matches; priority as for a resting order."""
+        keep = price == o.price and qty <= o.remaining
+        if o.order_id in book.on_close:
+            o.price = price
+            o.qty = o.filled + qty
+            o.remaining = qty
+            if not keep:  # to the back of the on-close orders
+                del book.on_close[o.order_id]
+                book.on_close[o.order_id] = o
+            self._replaced(o, keep)
+            return
+        if keep:
+            self._shrink(book, o, qty)
+            return
+        self._move(book, o, price, qty)
+        level = (book.bids if o.is_buy else book.asks).add(o)
+        self._delta(book.symbol, o.side, level.price, level.total)
+
+    def _shrink(self, book: Book, o: Order, qty: int) -> None:
+        """A replace that keeps time priority: the same price, ``qty`` no more than left."""
+        level = (book.bids if o.is_buy else book.asks).levels[o.price]
+        level.total -= o.remaining - qty
+        o.qty -= o.remaining - qty
+        o.remaining = qty
+        self._replaced(o, True)
+        self._delta(book.symbol, o.side, level.price, level.total)
+
+    def _move(self, book: Book, o: Order, price: int, qty: int) -> None:
+        """A replace that loses priority: out of its level, with its new price and qty."""
+        level = (book.bids if o.is_buy else book.asks).remove(o)
         o.price = price
         o.qty = o.filled + qty
         o.remaining = qty
         self._replaced(o, False)
         self._delta(book.symbol, o.side, level.price, level.total)
-        self._execute(book, o)
-        if book.stops_dirty:
-            self._run_stops(book)
 
     def _check_replace(
         self, o: Order, book: Book, price: int, qty: int, stop_price: int, protect: int
     ) -> str:
         """Why this replace must be rejected (details in ``_DETAILS``), or ""."""
-        if book.status != OPEN:
-            return R_HALTED if book.status == HALTED else R_CLOSED
+        status = book.status
+        if status == HALTED or status == CLOSED:
+            return R_HALTED if status == HALTED else R_CLOSED
+        if o.type == MARKET:
+            return R_INVALID_TYPE
         if qty <= 0:
             return R_INVALID_QTY
         if qty % book.lot_size:
@@ -651,27 +923,30 @@ class Engine:
         for o in [o for o in self.orders.values() if o.tif == DAY]:
             if o.order_id not in self.orders:  # the other order of a pair that just expired
                 continue
-            book = self.books[o.symbol]
-            del self.orders[o.order_id]
-            o.transition(EXPIRED)
-            self.seq += 1
-            self._out.append(
-                OrderExpired(
-                    seq=self.seq,
-                    ts=self._ts,
-                    order_id=o.order_id,
-                    account=o.account,
-                    symbol=o.symbol,
-                    remaining=o.remaining,
-                )
+            self._expire(self.books[o.symbol], o)
+        for book in self.books.values():
+            if book.status >= PRE_OPEN:
+                self._indicate(book)
+
+    def _expire(self, book: Book, o: Order) -> None:
+        del self.orders[o.order_id]
+        o.transition(EXPIRED)
+        self.seq += 1
+        self._out.append(
+            OrderExpired(
+                seq=self.seq,
+                ts=self._ts,
+                order_id=o.order_id,
+                account=o.account,
+                symbol=o.symbol,
+                remaining=o.remaining,
             )
-            if o.order_id in book.stops:
-                del book.stops[o.order_id]
-            else:
-                level = (book.bids if o.is_buy else book.asks).remove(o)
-                self._delta(book.symbol, o.side, level.price, level.total)
-            if o.link:
-                self._unlink(o)
+        )
+        level = self._unrest(book, o)
+        if level is not None:
+            self._delta(book.symbol, o.side, level.price, level.total)
+        if o.link:
+            self._unlink(o)
 
 
 def _protect_ok(order_type: int, protect: int, tick_size: int) -> bool:

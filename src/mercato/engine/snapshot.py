@@ -14,7 +14,7 @@ import msgspec
 
 from mercato.domain.orders import Order
 from mercato.engine.book import Book, BookSide
-from mercato.engine.engine import Engine
+from mercato.engine.engine import PRE_OPEN, Engine
 
 SNAPSHOT_VERSION = 2
 
@@ -49,6 +49,11 @@ class BookState(msgspec.Struct, array_like=True):
     bids: list[list[int]]  # order ids per level, best level first, time priority within
     asks: list[list[int]]
     stops: list[int]  # waiting stops in acceptance order
+    # an auction's market orders and the on-close orders waiting for the close, each in
+    # acceptance order (defaults: a snapshot from before auctions reads as none)
+    market_bids: list[int] = []
+    market_asks: list[int] = []
+    on_close: list[int] = []
 
 
 class EngineState(msgspec.Struct, array_like=True):
@@ -83,6 +88,9 @@ def capture(engine: Engine) -> EngineState:
                 _side_state(b.bids),
                 _side_state(b.asks),
                 list(b.stops),
+                list(b.market_bids),
+                list(b.market_asks),
+                list(b.on_close),
             )
         )
     orders = [
@@ -150,5 +158,14 @@ def restore(data: bytes) -> Engine:
                     side.add(engine.orders[oid])
         for oid in bs.stops:
             book.stops[oid] = engine.orders[oid]
+        for queue, ids in (
+            (book.market_bids, bs.market_bids),
+            (book.market_asks, bs.market_asks),
+            (book.on_close, bs.on_close),
+        ):
+            for oid in ids:
+                queue[oid] = engine.orders[oid]
+        if book.status >= PRE_OPEN:  # what it last published: the book's auction price
+            book.indicative = engine._auction_price(book)
         engine.books[book.symbol] = book
     return engine

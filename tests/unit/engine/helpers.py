@@ -11,6 +11,7 @@ from typing import Any
 
 from mercato.domain import (
     AddInstrument,
+    AuctionIndicative,
     BookDelta,
     CancelOrder,
     Command,
@@ -102,6 +103,10 @@ def resume(sym: str = SYM) -> SetTradingStatus:
     return SetTradingStatus(symbol=sym, status=TradingStatus.OPEN)
 
 
+def status(st: TradingStatus, sym: str = SYM) -> SetTradingStatus:
+    return SetTradingStatus(symbol=sym, status=st)
+
+
 def eod(ts: int = 0) -> EndOfDay:
     return EndOfDay(ts=ts)
 
@@ -128,6 +133,8 @@ def view(e: Event) -> tuple[Any, ...]:
         return ("status", e.symbol, TradingStatus(e.status).name)
     if isinstance(e, InstrumentAdded):
         return ("instrument", e.symbol)
+    if isinstance(e, AuctionIndicative):
+        return ("indicative", e.price, e.qty, e.surplus, e.surplus_side)
     raise AssertionError(f"unexpected event {e!r}")
 
 
