@@ -93,6 +93,20 @@ _TIFS = {
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 
 
+def _auction(b: Any) -> dict[str, Any] | None:
+    """While an auction collects: its indicative price, volume and surplus (None else,
+    and while nothing would execute)."""
+    price, qty, surplus, side = b.indicative
+    if not qty:
+        return None
+    return {
+        "indicative_price": format_decimal(price, b.price_scale),
+        "indicative_qty": format_decimal(qty, b.qty_scale),
+        "surplus": format_decimal(surplus, b.qty_scale),
+        "surplus_side": {1: "buy", 2: "sell"}.get(side),
+    }
+
+
 class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
     """The handlers, over one platform and one auth store: auth and trading here, market
     data in ``md_handlers.py``, administration in ``admin_handlers.py``, API keys in
@@ -175,6 +189,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                     "last_price": format_decimal(b.last_price, b.price_scale)
                     if b.last_price
                     else None,
+                    "auction": _auction(b),
                 }
             )
         return json_response(out)

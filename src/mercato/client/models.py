@@ -30,6 +30,8 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     currency: str | None
     status: str  # "open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"
     last_price: Decimal | None = None
+    # while an auction collects: indicative_price, indicative_qty, surplus, surplus_side
+    auction: dict[str, str | None] | None = None
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):

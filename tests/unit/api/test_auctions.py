@@ -59,8 +59,16 @@ def test_an_opening_auction_fills_on_open_orders_at_one_price(
     # the maker (account 1) asks 101.00 for 1,000: an on-open buy at 102.00 crosses it,
     # and nothing trades until the open
     assert trader.get_order_by_id(buy.id).status == OrderStatus.NEW  # type: ignore[union-attr]
+    (xyz,) = httpx.get(f"{url}/v1/instruments").json()
+    assert xyz["auction"] == {
+        "indicative_price": "101.00",
+        "indicative_qty": "5",
+        "surplus": "995",
+        "surplus_side": "sell",
+    }
     set_phase(url, admin, "opening_auction")
     set_phase(url, admin, "open")
+    assert httpx.get(f"{url}/v1/instruments").json()[0]["auction"] is None
     filled: Any = trader.get_order_by_id(buy.id)
     assert filled.status == OrderStatus.FILLED and str(filled.filled_avg_price) == "101.00"
     # an on-close sell waits through the day, even where it crosses the maker's 99.00 bid
