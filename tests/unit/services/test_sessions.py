@@ -273,3 +273,43 @@ def test_a_halt_spanning_a_phase_change_is_kept_and_rejoins_the_phase_when_resum
         assert ("status", "XYZ", "CLOSING_AUCTION") in kinds(cmds)
 
     asyncio.run(go())
+
+
+def test_the_days_auctions_uncross_in_the_core_and_the_order_history_sees_them() -> None:
+    async def go() -> None:
+        p = platform()
+        p.core.process(CreateAccount(account=2))
+        p.core.process(Deposit(account=2, asset="XYZ", amount=10))
+        svc = SessionService(p, CAL, phases=PHASES)
+        await svc.step(at("2026-12-03T09:50"))  # pre-open: orders collect
+        await p.submit(bid(1, TimeInForce.OPG, at("2026-12-03T09:51")))
+        sell = NewOrder(
+            ts=at("2026-12-03T09:52"),
+            order_id=2,
+            account=2,
+            symbol="XYZ",
+            side=Side.SELL,
+            type=OrderType.LIMIT,
+            qty=3,
+            price=99,
+            tif=TimeInForce.DAY,
+        )
+        await p.submit(sell)
+        assert p.core.engine.books["XYZ"].indicative == (99, 1, 2, Side.SELL)
+        one = p.history.order(1)
+        assert one is not None and one.status == OrderStatus.ACCEPTED  # nothing matched
+        await svc.step(at("2026-12-03T09:55"))
+        await svc.step(at("2026-12-03T10:00"))  # the open: the uncross
+        one, two = p.history.order(1), p.history.order(2)
+        assert one is not None and one.status == OrderStatus.FILLED
+        assert two is not None and two.status == OrderStatus.PARTIALLY_FILLED
+        assert p.core.engine.books["XYZ"].last_price == 99
+        await p.submit(bid(3, TimeInForce.CLS, at("2026-12-03T10:10")))  # waits for the close
+        assert status(p)["XYZ"] == OPEN and p.history.order(3) is not None
+        await svc.step(at("2026-12-03T10:50"))
+        await svc.step(at("2026-12-03T11:00"))  # the closing uncross, then the end of day
+        three, two = p.history.order(3), p.history.order(2)
+        assert three is not None and three.status == OrderStatus.FILLED
+        assert two is not None and two.status == OrderStatus.EXPIRED  # DAY: 1 left, expired
+
+    asyncio.run(go())
