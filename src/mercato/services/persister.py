@@ -34,6 +34,7 @@ from typing import Protocol
 
 import msgspec
 
+from mercato.adapters.heap import Trimmer
 from mercato.adapters.journal_reader import JournalReader, hold
 from mercato.adapters.snapshots import SNAPSHOT_HEADER, SNAPSHOT_MAGIC, snapshot_name
 from mercato.adapters.sql.persister import SqlPersister
@@ -175,6 +176,7 @@ class PersisterService:
         self.prune_batches = prune_batches
         self._pruned_at = -float("inf")  # time.monotonic() of the last round
         self.pruned = Pruned()  # what the last round deleted
+        self.trimmer = Trimmer()  # the heap's free pages back to the system after deletions
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -223,9 +225,11 @@ class PersisterService:
             return
         self._pruned_at = now
         try:
-            self.prune(self.prune_batches)
+            pruned = self.prune(self.prune_batches)
         except Exception:
             _log.exception("persister: retention failed; retrying at the next round")
+            return
+        self.trimmer.after(pruned.total)
 
     def prune(self, max_batches: int | None = None) -> Pruned:
         """A round of retention now (blocking; ``max_batches``: None, until nothing is
