@@ -25,7 +25,7 @@ from mercato.domain import (
 
 BUY, SELL = 1, 2
 MARKET, LIMIT, STOP, STOP_LIMIT = 1, 2, 3, 4
-GTC, DAY, IOC, FOK = 1, 2, 3, 4
+GTC, DAY, IOC, FOK, GTD = 1, 2, 3, 4, 7
 OPEN, HALTED, CLOSED = 1, 2, 3
 
 Outcome = tuple[Any, ...]
@@ -45,6 +45,7 @@ class RefOrder:
     post_only: bool
     filled: int = 0
     arrival: int = 0  # time priority in the book: smaller is earlier
+    expire_ts: int = 0  # GTD: expires at the first command with ts at or after it
 
     @property
     def remaining(self) -> int:
@@ -100,6 +101,7 @@ class Reference:
 
     def process(self, cmd: Command) -> list[Outcome]:
         self.out = []
+        self.expire_due(cmd.ts)
         if isinstance(cmd, NewOrder):
             self.new(cmd)
         elif isinstance(cmd, CancelOrder):
@@ -167,6 +169,13 @@ class Reference:
             book.status = int(c.status)
             self.out.append(("status", c.symbol, int(c.status)))
 
+    def expire_due(self, ts: int) -> None:
+        """GTD orders whose time has come, soonest first, then by id, before anything."""
+        due = [o for o in self.live.values() if o.tif == GTD and o.expire_ts <= ts]
+        for o in sorted(due, key=lambda o: (o.expire_ts, o.oid)):
+            self.take_out(self.books[o.symbol], o)
+            self.out.append(("expired", o.oid, o.account, o.remaining))
+
     def end_of_day(self) -> None:
         for o in list(self.live.values()):
             if o.tif == DAY:
@@ -195,8 +204,10 @@ class Reference:
             return "invalid_side"
         if c.type not in (MARKET, LIMIT, STOP, STOP_LIMIT):
             return "invalid_type"
-        if c.tif not in (GTC, DAY, IOC, FOK):
+        if c.tif not in (GTC, DAY, IOC, FOK, GTD):
             return "invalid_tif"
+        if (c.tif == GTD and c.expire_ts <= c.ts) or (c.tif != GTD and c.expire_ts):
+            return "invalid_expire_time"
         if c.qty <= 0:
             return "invalid_qty"
         if c.qty % book.lot:
@@ -241,6 +252,7 @@ class Reference:
             c.qty,
             c.post_only,
         )
+        o.expire_ts = c.expire_ts
         self.out.append(("accepted", o.oid))
         if o.type in (STOP, STOP_LIMIT):
             book.stops.append(o)

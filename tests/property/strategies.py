@@ -22,7 +22,7 @@ from mercato.domain import (
 )
 from mercato.domain.types import TradingStatus
 
-from .reference import BUY, DAY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP, STOP_LIMIT
+from .reference import BUY, DAY, FOK, GTC, GTD, IOC, LIMIT, MARKET, SELL, STOP, STOP_LIMIT
 
 # symbol -> (tick size, lot size). "ZZZ" is unknown until a step adds it.
 SPEC = {"AAA": (1, 1), "BBB": (5, 10), "ZZZ": (1, 1)}
@@ -37,7 +37,7 @@ ticks = st.integers(min_value=-4, max_value=4)
 lots = st.integers(min_value=1, max_value=6)
 # most commands are well formed; a few carry one flaw
 NEW_FLAWS = ["tick", "lot", "zero_qty", "price_on_market", "stop_on_limit", "post_only_ioc"]
-NEW_FLAWS += ["bad_side", "bad_type", "bad_tif", "no_stop", "negative_price"]
+NEW_FLAWS += ["bad_side", "bad_type", "bad_tif", "no_stop", "negative_price", "expire_not_gtd"]
 
 
 @st.composite
@@ -46,10 +46,10 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
     sym = draw(symbols)
     tick, lot = SPEC[sym]
     kind = draw(st.sampled_from([LIMIT] * 6 + [MARKET, STOP, STOP_LIMIT]))
-    tif = draw(st.sampled_from([GTC] * 4 + [DAY] * 2 + [IOC, FOK]))
+    tif = draw(st.sampled_from([GTC] * 4 + [DAY] * 2 + [IOC, FOK, GTD, GTD]))
     price = BASE + draw(ticks) * tick if kind in (LIMIT, STOP_LIMIT) else 0
     stop = BASE + draw(ticks) * tick if kind in (STOP, STOP_LIMIT) else 0
-    post_only = kind == LIMIT and tif in (GTC, DAY) and draw(st.integers(0, 4)) == 0
+    post_only = kind == LIMIT and tif in (GTC, DAY, GTD) and draw(st.integers(0, 4)) == 0
     fields: dict[str, Any] = dict(
         order_id=0,
         account=draw(st.integers(min_value=1, max_value=4)),
@@ -61,6 +61,8 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
         price=price,
         stop_price=stop,
         post_only=post_only,
+        # absolute core times: the commands' ts count 1, 2, ...; some are already past
+        expire_ts=draw(st.integers(min_value=1, max_value=60)) if tif == GTD else 0,
     )
     flaw = draw(st.sampled_from([None] * 60 + NEW_FLAWS))
     if flaw == "tick":
@@ -81,7 +83,9 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
     elif flaw == "bad_type":
         fields["type"] = 5
     elif flaw == "bad_tif":
-        fields["tif"] = 7
+        fields["tif"] = 9
+    elif flaw == "expire_not_gtd":
+        fields["tif"], fields["expire_ts"] = GTC, 10
     elif flaw == "no_stop":
         fields["type"], fields["stop_price"] = STOP, 0
     elif flaw == "negative_price":

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from mercato.api import schemas as s
 from mercato.api.admin_handlers import AdminHandlers
+from mercato.api.alpaca_models import parse_time
 from mercato.api.base import (
     ADMIN,
     MAX_BODY,
@@ -89,8 +90,26 @@ _TIFS = {
     "fok": TimeInForce.FOK,
     "opg": TimeInForce.OPG,
     "cls": TimeInForce.CLS,
+    "gtd": TimeInForce.GTD,
 }
+MAX_GTD_NS = 366 * 86_400 * 1_000_000_000  # a GTD order lives a year at most
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
+
+
+def _expire_ts(tif: str, expire_at: str | None, now: int) -> int:
+    """A GTD order's expiry in ns (0 for the other times in force), or a 422."""
+    if tif != "gtd":
+        if expire_at is not None:
+            raise ApiError(422, "invalid_expire_time", "expire_at: only for tif gtd")
+        return 0
+    if expire_at is None:
+        raise ApiError(422, "invalid_expire_time", "expire_at: required with tif gtd")
+    ts = parse_time(expire_at, "expire_at")
+    if ts <= now:
+        raise ApiError(422, "invalid_expire_time", "expire_at: must be in the future")
+    if ts - now > MAX_GTD_NS:
+        raise ApiError(422, "invalid_expire_time", "expire_at: at most 366 days ahead")
+    return ts
 
 
 def _auction(b: Any) -> dict[str, Any] | None:
@@ -260,6 +279,8 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
         price = units("price", body.price, book.price_scale)
         stop = units("stop_price", body.stop_price, book.price_scale)
         trail = units("trail_amount", body.trail_amount, book.price_scale)
+        now = self.platform.now()
+        expire_ts = _expire_ts(body.tif, body.expire_at, now)
         if not body.client_order_id.isprintable():  # (the WebSocket's orders come here too)
             raise ApiError(400, "invalid_client_order_id", "visible ASCII characters only")
         prior = await self.platform.prior_order(account, body.client_order_id)
@@ -268,7 +289,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
         oid = self.platform.next_order_id()
         events = await self.submit(
             NewOrder(
-                ts=self.platform.now(),
+                ts=now,
                 order_id=oid,
                 account=account,
                 symbol=body.symbol,
@@ -276,6 +297,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                 type=_TYPES[body.type],
                 qty=qty,
                 tif=_TIFS[body.tif],
+                expire_ts=expire_ts,
                 price=price,
                 stop_price=stop,
                 post_only=body.post_only,

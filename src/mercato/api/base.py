@@ -392,6 +392,7 @@ class ApiBase:
             "avg_fill_price": avg,
             "status": _STATUS_NAMES[v.status],
             "reason": v.reason or None,
+            "expire_at": v.expire_ts or None,
             "created_at": v.created_ts,
             "updated_at": v.updated_ts,
         }

@@ -60,7 +60,8 @@ class OrderRequest(Body):
     qty: Decimal
     price: Decimal | None = None
     stop_price: Decimal | None = None
-    tif: Literal["gtc", "day", "ioc", "fok", "opg", "cls"] = "gtc"
+    tif: Literal["gtc", "day", "ioc", "fok", "opg", "cls", "gtd"] = "gtc"
+    expire_at: str | None = None  # "gtd" only: RFC 3339, e.g. 2027-01-31T21:00:00Z
     post_only: bool = False
     client_order_id: ClientOrderId = ""
     trail_amount: Decimal | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -22,7 +23,7 @@ Number: TypeAlias = str | int | Decimal
 """A price, quantity or amount: sent as a decimal string, never through a float."""
 Side: TypeAlias = Literal["buy", "sell"]
 OrderType: TypeAlias = Literal["market", "limit", "stop", "stop_limit"]
-TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok", "opg", "cls"]
+TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok", "opg", "cls", "gtd"]
 OrderStatusFilter: TypeAlias = Literal["open", "closed", "all"]
 TradingStatus: TypeAlias = Literal[
     "open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"
@@ -139,6 +140,7 @@ def place_order(
     client_order_id: str,
     post_only: bool,
     account: int | None,
+    expire_at: str | datetime | None = None,
 ) -> Call[m.Order]:
     body: dict[str, Any] = {
         "symbol": symbol,
@@ -155,7 +157,18 @@ def place_order(
         body["stop_price"] = decimal_str(stop_price, "stop_price")
     if account is not None:
         body["account"] = _int(account, "account")
+    if expire_at is not None:
+        body["expire_at"] = _rfc3339(expire_at)
     return Call("POST", "/v1/orders", _order, body=body)
+
+
+def _rfc3339(when: str | datetime) -> str:
+    """A GTD order's expiry: an RFC 3339 string as given, or an aware datetime."""
+    if isinstance(when, str):
+        return when
+    if when.tzinfo is None:
+        raise ValueError("expire_at: a datetime with its time zone (e.g. UTC)")
+    return when.isoformat()
 
 
 def get_order(order_id: str | int) -> Call[m.Order]:

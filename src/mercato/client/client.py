@@ -6,6 +6,7 @@ A call that the server refuses raises a ``MercatoError`` subclass.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -126,11 +127,22 @@ class Client(_Base):
         client_order_id: str = "",
         post_only: bool = False,
         account: int | None = None,
+        expire_at: str | datetime | None = None,
     ) -> m.Order:
         """Place an order. A refusal by risk or validation raises ``RiskRejected``."""
         return self._send(
             c.place_order(
-                symbol, side, type, qty, price, stop_price, tif, client_order_id, post_only, account
+                symbol,
+                side,
+                type,
+                qty,
+                price,
+                stop_price,
+                tif,
+                client_order_id,
+                post_only,
+                account,
+                expire_at,
             )
         )
 
@@ -324,11 +336,22 @@ class AsyncClient(_Base):
         client_order_id: str = "",
         post_only: bool = False,
         account: int | None = None,
+        expire_at: str | datetime | None = None,
     ) -> m.Order:
         """Place an order. A refusal by risk or validation raises ``RiskRejected``."""
         return await self._send(
             c.place_order(
-                symbol, side, type, qty, price, stop_price, tif, client_order_id, post_only, account
+                symbol,
+                side,
+                type,
+                qty,
+                price,
+                stop_price,
+                tif,
+                client_order_id,
+                post_only,
+                account,
+                expire_at,
             )
         )
 

@@ -80,7 +80,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     side: str | None  # "buy" or "sell"
     type: str | None  # "market", "limit", "stop", "stop_limit"
-    tif: str | None  # "gtc", "day", "ioc", "fok", "opg", "cls"
+    tif: str | None  # "gtc", "day", "ioc", "fok", "opg", "cls", "gtd"
     price: Decimal | None
     stop_price: Decimal | None
     qty: Decimal
@@ -91,6 +91,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None
     created_at: int
     updated_at: int
+    expire_at: int | None = None  # a GTD order: when what is left expires (ns)
     history: list[OrderEvent] = msgspec.field(default_factory=list)
 
 

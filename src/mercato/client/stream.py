@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -218,10 +219,21 @@ class Stream:
         client_order_id: str = "",
         post_only: bool = False,
         account: int | None = None,
+        expire_at: str | datetime | None = None,
     ) -> m.Order:
         """Place an order (as ``Client.place_order``); refusals raise ``RiskRejected``."""
         call = c.place_order(
-            symbol, side, type, qty, price, stop_price, tif, client_order_id, post_only, account
+            symbol,
+            side,
+            type,
+            qty,
+            price,
+            stop_price,
+            tif,
+            client_order_id,
+            post_only,
+            account,
+            expire_at,
         )
         assert call.body is not None
         raw = await self._call({"op": "order", **call.body})

@@ -25,7 +25,9 @@ class AddInstrument(Command, tag="ai"):
     currency: str = "USD"  # what it trades in (must have been added: USD always is)
 
 
-class NewOrder(Command, tag="n"):
+class _Order(Command):
+    """``NewOrder``'s fields up to trailing stops (positional in the journal's arrays)."""
+
     order_id: int
     account: int
     symbol: str
@@ -43,6 +45,14 @@ class NewOrder(Command, tag="n"):
     # acceptance at this distance, in price units or in basis points (at most one is set)
     trail_amount: int = 0
     trail_bps: int = 0
+
+
+class NewOrder(_Order, tag="n", kw_only=True):
+    # GTD orders (and only they): the core time, in ns since the epoch, at which what is
+    # left expires; checked against each command's ``ts`` (see ``Clock``). Keyword-only,
+    # so that it comes last in the journal's array: a journal written before it existed
+    # (one element fewer) still reads, as orders without an expiry.
+    expire_ts: int = 0
 
 
 class CancelOrder(Command, tag="c"):
@@ -70,6 +80,12 @@ class SetTradingStatus(Command, tag="st"):
 
 class EndOfDay(Command, tag="eod"):
     """Expire every DAY order, resting or waiting for its stop."""
+
+
+class Clock(Command, tag="clk"):
+    """The time is ``ts``: GTD orders whose ``expire_ts`` has come expire. Every command
+    does this before its own work; the session service sends this one when no other
+    command would come in time (``services/sessions.py``)."""
 
 
 # -- accounts, money and risk (the risk core, ``mercato.engine.core``) ---------------------

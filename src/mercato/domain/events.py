@@ -53,6 +53,7 @@ class OrderAccepted(Event, tag="ac"):
     post_only: bool
     client_order_id: str = ""
     protect_price: int = 0  # market and stop orders: the worst price they may trade at
+    expire_ts: int = 0  # GTD orders: when what is left expires (core time, ns)
 
 
 class Trade(Event, tag="tr"):

@@ -64,6 +64,7 @@ class Order:
     __slots__ = (
         "account",
         "client_order_id",
+        "expire_ts",
         "filled",
         "is_buy",
         "link",
@@ -112,6 +113,7 @@ class Order:
         # market and stop orders: the worst price they may trade at (0: any price)
         self.protect = 0
         self.link = 0  # the other order of a one-cancels-other pair (0: none)
+        self.expire_ts = 0  # GTD orders: the core time (ns) at which they expire
 
     def transition(self, new: int) -> None:
         """Move to ``new`` or raise ``IllegalTransition``."""

@@ -30,6 +30,7 @@ class Reject(StrEnum):
     INVALID_PROTECT_PRICE = "invalid_protect_price"
     INVALID_TRAIL = "invalid_trail"
     INVALID_ORDER_ID = "invalid_order_id"
+    INVALID_EXPIRE_TIME = "invalid_expire_time"
     # accounts and money
     UNKNOWN_ACCOUNT = "unknown_account"
     DUPLICATE_ACCOUNT = "duplicate_account"

@@ -25,6 +25,7 @@ from mercato.domain.commands import (
     AddCurrency,
     AddInstrument,
     CancelOrder,
+    Clock,
     Command,
     CreateAccount,
     Deposit,
@@ -166,6 +167,8 @@ class Core:
             self._ts = cmd.ts
         except AttributeError:
             raise UnknownCommand(f"not a command: {cmd!r}") from None
+        if self.engine.expiries.heap or self.paper.expiries.heap:
+            self._expire_due()
         if isinstance(cmd, ReplaceOrder):
             self._replace(cmd)
         elif isinstance(cmd, NewOrder):
@@ -198,6 +201,8 @@ class Core:
             self._run(self.engine.process(cmd))
         elif isinstance(cmd, EndOfDay):
             self._end_of_day(cmd)
+        elif isinstance(cmd, Clock):
+            pass  # what is due has expired above
         else:
             raise UnknownCommand(f"not a command: {cmd!r}")
         if self._touched or self._accounts_hit or self._brackets_hit:
@@ -945,6 +950,18 @@ class Core:
         else:
             self.paper.seq = self.engine.seq
             events = self.paper.cancel(h.order_id, reason, self._ts)
+            self.engine.seq = self.paper.seq
+            self._run(events)
+
+    def _expire_due(self) -> None:
+        """GTD orders whose time has come by this command's timestamp expire first, on
+        both venues (deterministic: the time is the journaled command's)."""
+        ts = self._ts
+        if self.engine.expiries.next_ts() and self.engine.expiries.next_ts() <= ts:
+            self._run(self.engine.expire(ts))
+        if self.paper.expiries.next_ts() and self.paper.expiries.next_ts() <= ts:
+            self.paper.seq = self.engine.seq
+            events = self.paper.expire(ts)
             self.engine.seq = self.paper.seq
             self._run(events)
 

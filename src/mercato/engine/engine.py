@@ -15,6 +15,7 @@ from typing import Any, Final
 from mercato.domain.commands import (
     AddInstrument,
     CancelOrder,
+    Clock,
     Command,
     EndOfDay,
     NewOrder,
@@ -42,6 +43,7 @@ from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject
 from mercato.engine.auction import NO_PRICE, uncross_price
 from mercato.engine.book import Book, BookSide, Level
+from mercato.engine.expiry import Expiries
 
 BUY: Final = 1
 SELL: Final = 2
@@ -55,6 +57,7 @@ IOC: Final = 3
 FOK: Final = 4
 OPG: Final = 5
 CLS: Final = 6
+GTD: Final = 7
 OPEN: Final = 1
 HALTED: Final = 2
 CLOSED: Final = 3
@@ -84,6 +87,7 @@ R_INVALID_PROTECT_PRICE: Final = str(Reject.INVALID_PROTECT_PRICE)
 R_INVALID_TYPE: Final = str(Reject.INVALID_TYPE)
 R_INVALID_TIF: Final = str(Reject.INVALID_TIF)
 R_POST_ONLY_NOT_ALLOWED: Final = str(Reject.POST_ONLY_NOT_ALLOWED)
+R_INVALID_EXPIRE_TIME: Final = str(Reject.INVALID_EXPIRE_TIME)
 _DETAILS: Final = {
     R_INVALID_QTY: "quantity must be positive",
     R_QTY_NOT_LOT_MULTIPLE: "quantity is not a multiple of the lot size",
@@ -113,6 +117,7 @@ class Engine:
         self.books: dict[str, Book] = {}
         self.orders: dict[int, Order] = {}  # live orders: resting or waiting for their stop
         self._out: list[Event] = []
+        self.expiries = Expiries()  # the live GTD orders, soonest expiry first
         # the command's timestamp, kept as a Python int (Any): compiled, every event of the
         # command then shares one int object instead of boxing a new one each time
         self._ts: Any = 0
@@ -127,6 +132,8 @@ class Engine:
             self._ts = cmd.ts
         except (AttributeError, TypeError):
             raise UnknownCommand(f"not a command: {cmd!r}") from None
+        if self.expiries.heap:
+            self.expire_due()
         if isinstance(cmd, ReplaceOrder):
             self._replace(cmd)
         elif isinstance(cmd, NewOrder):
@@ -139,6 +146,8 @@ class Engine:
             self._end_of_day()
         elif isinstance(cmd, AddInstrument):
             self._add_instrument(cmd)
+        elif isinstance(cmd, Clock):
+            pass  # what is due has expired above
         else:
             raise UnknownCommand(f"not a command: {cmd!r}")
         return out
@@ -176,6 +185,14 @@ class Engine:
             book = self.books[o.symbol]
             if book.status >= PRE_OPEN:
                 self._indicate(book)
+        return out
+
+    def expire(self, ts: int) -> list[Event]:
+        """Expire the GTD orders due by ``ts`` (what every command does first)."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = ts
+        self.expire_due()
         return out
 
     def link(self, a: int, b: int) -> None:
@@ -526,10 +543,15 @@ class Engine:
                 return R_INVALID_TIF, "on-open and on-close orders are market or limit orders"
             if tif == OPG and status != PRE_OPEN and status != OPENING:
                 return R_INVALID_TIF, "on-open orders are taken until the opening auction ends"
-        elif tif != GTC and tif != DAY and tif != IOC and tif != FOK:
+        elif tif != GTC and tif != DAY and tif != IOC and tif != FOK and tif != GTD:
             return R_INVALID_TIF, ""
         elif status >= PRE_OPEN and (tif == IOC or tif == FOK):
             return R_INVALID_TIF, "IOC and FOK orders are not taken while an auction collects"
+        if tif == GTD:
+            if c.expire_ts <= c.ts:
+                return R_INVALID_EXPIRE_TIME, "a GTD order's expire time must be in the future"
+        elif c.expire_ts != 0:
+            return R_INVALID_EXPIRE_TIME, "only GTD orders take an expire time"
         if c.qty <= 0:
             return str(Reject.INVALID_QTY), "quantity must be positive"
         if c.qty % book.lot_size:
@@ -553,8 +575,8 @@ class Engine:
         if c.trail_amount or c.trail_bps:
             return str(Reject.INVALID_TRAIL), "trailing stops are managed by the risk core"
         if c.post_only:
-            if t != LIMIT or (tif != GTC and tif != DAY):
-                return R_POST_ONLY_NOT_ALLOWED, "post-only needs a GTC or DAY limit"
+            if t != LIMIT or (tif != GTC and tif != DAY and tif != GTD):
+                return R_POST_ONLY_NOT_ALLOWED, "post-only needs a GTC, DAY or GTD limit"
             if status >= PRE_OPEN:
                 return R_POST_ONLY_NOT_ALLOWED, "post-only orders wait for continuous trading"
             if book.would_take(c.side == BUY, c.price):
@@ -582,6 +604,7 @@ class Engine:
         )
         o.client_order_id = c.client_order_id
         o.protect = c.protect_price
+        o.expire_ts = c.expire_ts
         o.transition(ACCEPTED)
         self.seq += 1
         self._out.append(
@@ -600,8 +623,11 @@ class Engine:
                 o.post_only,
                 o.client_order_id,
                 o.protect,
+                o.expire_ts,
             )
         )
+        if o.expire_ts:
+            self.expiries.add(o, self.orders)
         if o.type == STOP or o.type == STOP_LIMIT:
             book.stops[o.order_id] = o
             self.orders[o.order_id] = o
@@ -925,6 +951,23 @@ class Engine:
                 continue
             self._expire(self.books[o.symbol], o)
         for book in self.books.values():
+            if book.status >= PRE_OPEN:
+                self._indicate(book)
+
+    def expire_due(self) -> None:
+        """Expire the GTD orders whose time has come by this command's timestamp, soonest
+        first (the other order of a pair that goes with one is skipped)."""
+        due = self.expiries.due(self._ts, self.orders)
+        if not due:
+            return
+        touched: dict[str, Book] = {}
+        for o in due:
+            if o.order_id not in self.orders:
+                continue
+            book = self.books[o.symbol]
+            self._expire(book, o)
+            touched[book.symbol] = book
+        for book in touched.values():
             if book.status >= PRE_OPEN:
                 self._indicate(book)
 

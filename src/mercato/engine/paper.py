@@ -33,7 +33,14 @@ from typing import Final
 
 import msgspec
 
-from mercato.domain.commands import CancelOrder, Command, EndOfDay, NewOrder, ReplaceOrder
+from mercato.domain.commands import (
+    CancelOrder,
+    Clock,
+    Command,
+    EndOfDay,
+    NewOrder,
+    ReplaceOrder,
+)
 from mercato.domain.errors import UnknownCommand
 from mercato.domain.events import (
     Event,
@@ -51,6 +58,7 @@ from mercato.domain.reasons import CancelReason, Reject
 from mercato.domain.types import OrderType, Side, TimeInForce, TradingStatus
 from mercato.engine.book import Book
 from mercato.engine.engine import Engine
+from mercato.engine.expiry import Expiries
 
 BUY: Final = int(Side.BUY)
 MARKET: Final = int(OrderType.MARKET)
@@ -89,6 +97,7 @@ class PaperOrderState(msgspec.Struct, array_like=True, gc=False):
     post_only: bool
     client_order_id: str
     protect: int
+    expire_ts: int = 0  # GTD orders (older states read as none)
 
 
 class PaperState(msgspec.Struct, array_like=True):
@@ -118,6 +127,7 @@ class PaperVenue:
         self._stops: dict[str, dict[int, Order]] = {}
         self._out: list[Event] = []
         self._ts = 0
+        self.expiries = Expiries()  # the live GTD orders, soonest expiry first
 
     # -- entry points --------------------------------------------------------------------
 
@@ -126,6 +136,8 @@ class PaperVenue:
         out: list[Event] = []
         self._out = out
         self._ts = cmd.ts
+        if self.expiries.heap:
+            self._expire_due()
         if isinstance(cmd, NewOrder):
             self._new(cmd)
         elif isinstance(cmd, CancelOrder):
@@ -134,6 +146,8 @@ class PaperVenue:
             self._replace(cmd)
         elif isinstance(cmd, EndOfDay):
             self._end_of_day()
+        elif isinstance(cmd, Clock):
+            pass  # what is due has expired above
         else:
             raise UnknownCommand(f"not a paper venue command: {cmd!r}")
         return out
@@ -216,6 +230,7 @@ class PaperVenue:
                 o.post_only,
                 o.client_order_id,
                 o.protect,
+                o.expire_ts,
             )
             for o in self.orders.values()
         ]
@@ -247,10 +262,13 @@ class PaperVenue:
             )
             o.filled, o.remaining, o.status = s.filled, s.remaining, s.status
             o.client_order_id, o.protect = s.client_order_id, s.protect
+            o.expire_ts = s.expire_ts
             # both per-symbol indexes follow the venue's order, so this rebuilds them exactly
             index = venue._stops if o.order_id in waiting else venue._limits
             index.setdefault(o.symbol, {})[o.order_id] = o
             venue.orders[o.order_id] = o
+            if o.expire_ts:
+                venue.expiries.add(o, venue.orders)
         return venue
 
     # -- emission helpers ----------------------------------------------------------------
@@ -356,6 +374,7 @@ class PaperVenue:
         )
         o.client_order_id = c.client_order_id
         o.protect = c.protect_price
+        o.expire_ts = c.expire_ts
         o.transition(ACCEPTED)
         self.seq += 1
         self._out.append(
@@ -374,8 +393,11 @@ class PaperVenue:
                 o.post_only,
                 o.client_order_id,
                 o.protect,
+                o.expire_ts,
             )
         )
+        if o.expire_ts:
+            self.expiries.add(o, self.orders)
         if o.type == STOP or o.type == STOP_LIMIT:
             self.orders[o.order_id] = o
             self._stops.setdefault(o.symbol, {})[o.order_id] = o
@@ -510,9 +532,24 @@ class PaperVenue:
     def _end_of_day(self) -> None:
         """Expire every DAY order, resting or waiting, in the venue's order."""
         for o in [o for o in self.orders.values() if o.tif == DAY]:
-            self._unlist(o)
-            o.transition(EXPIRED)
-            self.seq += 1
-            self._out.append(
-                OrderExpired(self.seq, self._ts, o.order_id, o.account, o.symbol, o.remaining)
-            )
+            self._expire(o)
+
+    def expire(self, ts: int) -> list[Event]:
+        """Expire the GTD orders due by ``ts`` (what every command does first)."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = ts
+        self._expire_due()
+        return out
+
+    def _expire_due(self) -> None:
+        for o in self.expiries.due(self._ts, self.orders):
+            self._expire(o)
+
+    def _expire(self, o: Order) -> None:
+        self._unlist(o)
+        o.transition(EXPIRED)
+        self.seq += 1
+        self._out.append(
+            OrderExpired(self.seq, self._ts, o.order_id, o.account, o.symbol, o.remaining)
+        )

@@ -36,6 +36,7 @@ class OrderState(msgspec.Struct, array_like=True, gc=False):
     client_order_id: str
     protect: int
     link: int
+    expire_ts: int = 0  # GTD orders (a snapshot from before GTD reads as none)
 
 
 class BookState(msgspec.Struct, array_like=True):
@@ -111,6 +112,7 @@ def capture(engine: Engine) -> EngineState:
             o.client_order_id,
             o.protect,
             o.link,
+            o.expire_ts,
         )
         for o in engine.orders.values()
     ]
@@ -148,7 +150,10 @@ def restore(data: bytes) -> Engine:
         )
         o.filled, o.remaining, o.status = s.filled, s.remaining, s.status
         o.client_order_id, o.protect, o.link = s.client_order_id, s.protect, s.link
+        o.expire_ts = s.expire_ts
         engine.orders[o.order_id] = o
+        if o.expire_ts:
+            engine.expiries.add(o, engine.orders)
     for bs in state.books:
         book = Book(bs.symbol, bs.tick_size, bs.lot_size, bs.price_scale, bs.qty_scale)
         book.status, book.last_price = bs.status, bs.last_price

@@ -384,6 +384,7 @@ class OrderHistory:
             stop_price=e.stop_price,
             protect_price=e.protect_price,
             post_only=e.post_only,
+            expire_ts=e.expire_ts,
             qty=e.qty,
             remaining=e.qty,
             history=[Transition(e.seq, e.ts, OrderStatus.ACCEPTED, ACCEPTED)],

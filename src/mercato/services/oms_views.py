@@ -75,6 +75,7 @@ class OrderView(msgspec.Struct, gc=False):
     stop_price: int = 0
     protect_price: int = 0
     post_only: bool = False
+    expire_ts: int = 0  # a GTD order: when what is left expires (core time, ns)
     qty: int = 0
     filled: int = 0
     remaining: int = 0

@@ -15,7 +15,9 @@ of the engine's instruments not yet in the phase the schedule (``Schedule``) giv
 - at a session's close, after the closes, ``EndOfDay`` (DAY orders expire; client order
   ids start afresh). A continuous calendar (24/7) closes and opens in the same instant:
   no auction at such a boundary and no status change, only the ``EndOfDay`` (DAY orders
-  expire at 00:00 UTC).
+  expire at 00:00 UTC);
+- a ``Clock`` when a GTD order's expiry has come and no other command is due (every
+  command expires what is due by its own ``ts`` first; this one carries only the time).
 
 A ``HALTED`` instrument is left alone (an administrator halted it and resumes it): the
 schedule does not reopen it, and a halt that spans a phase change skips that phase for
@@ -39,7 +41,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from mercato.domain.commands import Command, EndOfDay, SetTradingStatus
+from mercato.domain.commands import Clock, Command, EndOfDay, SetTradingStatus
 from mercato.domain.types import TimeInForce, TradingStatus
 from mercato.ports import TradingCalendar, TradingSession
 from mercato.services.platform import Platform
@@ -172,11 +174,22 @@ class SessionService:
             ended = self._stale_day_orders(now)
         books = self.platform.core.engine.books
         out = transitions({sym: b.status for sym, b in books.items()}, want, ended, now)
+        if not out and self._expiry_due(now):
+            out = [Clock(ts=now)]  # GTD orders due, and no other command to carry the time
         if out:
             await self.platform.submit_many(out)  # raises, retried at the next check
         self._started = True
         self._session = s if is_open else None
         return out
+
+    def _expiry_due(self, now: int) -> bool:
+        """Whether a GTD order (on either venue) is due to expire by ``now``."""
+        core = self.platform.core
+        for expiries in (core.engine.expiries, core.paper.expiries):
+            t = expiries.next_ts()
+            if t and t <= now:
+                return True
+        return False
 
     def _stale_day_orders(self, now: int) -> bool:
         """Whether a live DAY order was placed before the latest close at or before now."""

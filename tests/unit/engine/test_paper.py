@@ -512,8 +512,8 @@ def test_capture_holds_every_order_field() -> None:
     state = p.venue.capture()
     assert state.prices == [(SYM, 100)] and state.stops == [1]
     assert [msgspec.structs.astuple(s) for s in state.orders] == [
-        (1, 3, SYM, SELL, STOP, DAY, 0, 90, 5, 0, 5, OrderStatus.ACCEPTED, False, "abc", 80),
-        (2, 1, SYM, BUY, LIMIT, GTC, 99, 0, 5, 0, 5, OrderStatus.ACCEPTED, True, "", 0),
+        (1, 3, SYM, SELL, STOP, DAY, 0, 90, 5, 0, 5, OrderStatus.ACCEPTED, False, "abc", 80, 0),
+        (2, 1, SYM, BUY, LIMIT, GTC, 99, 0, 5, 0, 5, OrderStatus.ACCEPTED, True, "", 0, 0),
     ]
     with pytest.raises(ValueError):
         PaperVenue.restore(p.engine, msgspec.structs.replace(state, version=0))
