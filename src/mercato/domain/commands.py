@@ -218,4 +218,5 @@ AnyCommand = (
     | MarketPrice
     | NewBracket
     | NewOco
+    | Clock
 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import msgspec
+
 from mercato.adapters.calendars import ContinuousCalendar, calendar_from_spec
 from mercato.domain.commands import (
     AddInstrument,
+    Clock,
     CreateAccount,
     Deposit,
     EndOfDay,
@@ -311,5 +314,24 @@ def test_the_days_auctions_uncross_in_the_core_and_the_order_history_sees_them()
         three, two = p.history.order(3), p.history.order(2)
         assert three is not None and three.status == OrderStatus.FILLED
         assert two is not None and two.status == OrderStatus.EXPIRED  # DAY: 1 left, expired
+
+    asyncio.run(go())
+
+
+def test_a_gtd_order_expires_at_its_time_by_a_clock_command() -> None:
+    async def go() -> None:
+        p = platform()
+        svc = SessionService(p, CAL)
+        await svc.step(at("2026-12-03T10:00"))
+        order = msgspec.structs.replace(
+            bid(1, TimeInForce.GTD, at("2026-12-03T10:01")), expire_ts=at("2026-12-03T10:05")
+        )
+        await p.submit(order)
+        assert await svc.step(at("2026-12-03T10:04")) == []  # not yet
+        cmds = await svc.step(at("2026-12-03T10:05"))
+        assert cmds == [Clock(ts=at("2026-12-03T10:05"))]  # only the time, journaled
+        v = p.history.order(1)
+        assert v is not None and v.status == OrderStatus.EXPIRED and v.expire_ts > 0
+        assert await svc.step(at("2026-12-03T10:06")) == []  # nothing due any more
 
     asyncio.run(go())
