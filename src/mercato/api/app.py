@@ -50,15 +50,18 @@ from mercato.api.base import (
     units,
 )
 from mercato.api.calendar_handlers import CalendarHandlers
+from mercato.api.contingent import contingent
 from mercato.api.key_handlers import KeyHandlers
 from mercato.api.limits import ConnectionGuard, Limits
 from mercato.api.md_handlers import MarketDataHandlers, md_clock
 from mercato.domain.commands import (
     CancelOrder,
+    Command,
+    NewOco,
     NewOrder,
     ReplaceOrder,
 )
-from mercato.domain.events import DuplicateClientOrder
+from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import (
@@ -283,11 +286,17 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
         expire_ts = _expire_ts(body.tif, body.expire_at, now)
         if not body.client_order_id.isprintable():  # (the WebSocket's orders come here too)
             raise ApiError(400, "invalid_client_order_id", "visible ASCII characters only")
+        if body.order_class == "simple" and (body.take_profit or body.stop_loss):
+            name = "take_profit" if body.take_profit is not None else "stop_loss"
+            raise ApiError(422, "invalid_order", f"{name}: needs order_class bracket, oto or oco")
         prior = await self.platform.prior_order(account, body.client_order_id)
         if prior is not None:  # idempotent: the original, again (one the core forgot)
             return 200, prior
+        if body.order_class != "simple":
+            cmd, ids = contingent(self, body, account, qty, price, now)
+            return await self._place(cmd, ids)
         oid = self.platform.next_order_id()
-        events = await self.submit(
+        return await self._place(
             NewOrder(
                 ts=now,
                 order_id=oid,
@@ -304,17 +313,26 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                 client_order_id=body.client_order_id,
                 trail_amount=trail,
                 trail_bps=body.trail_bps,
-            )
+            ),
+            (oid,),
         )
+
+    async def _place(self, cmd: Command, ids: tuple[int, ...]) -> tuple[int, OrderView]:
+        """Submit an order command that creates the orders ``ids``: (201, the first), or
+        (200, the original) for a repeated client order id; a 422 when the first order is
+        rejected, or either leg of an OCO (the other is then cancelled). A bracket's exit
+        refused when the entry fills leaves the entry standing: its leg reports it."""
+        refusable = ids if isinstance(cmd, NewOco) else ids[:1]
+        events = await self.submit(cmd)
         for ev in events:
             if isinstance(ev, DuplicateClientOrder):  # idempotent: the original, again
                 original = await self.platform.queries.order(ev.order_id)
                 if original is not None:
                     return 200, original
-        rej = self.refused(events)
-        if rej is not None and rej.order_id == oid:
-            raise ApiError(422, rej.reason, rej.detail or rej.reason.replace("_", " "))
-        v = self.platform.history.order(oid)
+        for ev in events:
+            if isinstance(ev, Rejected) and ev.order_id in refusable:
+                raise ApiError(422, ev.reason, ev.detail or ev.reason.replace("_", " "))
+        v = self.platform.history.order(ids[0])
         assert v is not None
         return 201, v
 

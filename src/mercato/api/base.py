@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mercato.api.keywatch import KeyWatch
+from mercato.api.legs import legs, order_class
 from mercato.api.limits import Limits
 from mercato.api.throttle import LoginThrottle
 from mercato.domain.events import Event, Rejected
@@ -393,6 +394,8 @@ class ApiBase:
             "status": _STATUS_NAMES[v.status],
             "reason": v.reason or None,
             "expire_at": v.expire_ts or None,
+            "order_class": order_class(v),
+            "legs": legs(self, v),
             "created_at": v.created_ts,
             "updated_at": v.updated_ts,
         }

@@ -53,6 +53,19 @@ class KeyRequest(Body):
     expires_at: str | None = None
 
 
+class TakeProfit(Body):
+    """A bracket's, an OTO's or an OCO's limit exit."""
+
+    price: Decimal
+
+
+class StopLoss(Body):
+    """A bracket's, an OTO's or an OCO's stop exit (a stop-limit with ``limit_price``)."""
+
+    stop_price: Decimal
+    limit_price: Decimal | None = None
+
+
 class OrderRequest(Body):
     symbol: Symbol
     side: Literal["buy", "sell"]
@@ -67,6 +80,10 @@ class OrderRequest(Body):
     trail_amount: Decimal | None = None
     trail_bps: Bps = 0
     account: Id | None = None  # which of the caller's accounts (default: the first)
+    # contingent orders (``api/contingent.py``): the exits of a bracket / OTO, an OCO's legs
+    order_class: Literal["simple", "bracket", "oto", "oco"] = "simple"
+    take_profit: TakeProfit | None = None
+    stop_loss: StopLoss | None = None
 
 
 class ReplaceRequest(Body):

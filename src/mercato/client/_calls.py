@@ -24,6 +24,7 @@ Number: TypeAlias = str | int | Decimal
 Side: TypeAlias = Literal["buy", "sell"]
 OrderType: TypeAlias = Literal["market", "limit", "stop", "stop_limit"]
 TimeInForce: TypeAlias = Literal["gtc", "day", "ioc", "fok", "opg", "cls", "gtd"]
+OrderClass: TypeAlias = Literal["simple", "bracket", "oto", "oco"]
 OrderStatusFilter: TypeAlias = Literal["open", "closed", "all"]
 TradingStatus: TypeAlias = Literal[
     "open", "halted", "closed", "pre_open", "opening_auction", "closing_auction"
@@ -141,6 +142,11 @@ def place_order(
     post_only: bool,
     account: int | None,
     expire_at: str | datetime | None = None,
+    *,
+    order_class: OrderClass = "simple",
+    take_profit: Number | None = None,
+    stop_loss: Number | None = None,
+    stop_loss_limit: Number | None = None,
 ) -> Call[m.Order]:
     body: dict[str, Any] = {
         "symbol": symbol,
@@ -159,6 +165,16 @@ def place_order(
         body["account"] = _int(account, "account")
     if expire_at is not None:
         body["expire_at"] = _rfc3339(expire_at)
+    if order_class != "simple":
+        body["order_class"] = order_class
+    if take_profit is not None:
+        body["take_profit"] = {"price": decimal_str(take_profit, "take_profit")}
+    if stop_loss is not None:
+        body["stop_loss"] = {"stop_price": decimal_str(stop_loss, "stop_loss")}
+        if stop_loss_limit is not None:
+            body["stop_loss"]["limit_price"] = decimal_str(stop_loss_limit, "stop_loss_limit")
+    elif stop_loss_limit is not None:
+        raise ValueError("stop_loss_limit goes with stop_loss")
     return Call("POST", "/v1/orders", _order, body=body)
 
 

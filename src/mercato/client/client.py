@@ -18,6 +18,7 @@ from mercato.client._calls import (
     AccountKind,
     BarInterval,
     Number,
+    OrderClass,
     OrderStatusFilter,
     OrderType,
     Role,
@@ -128,6 +129,11 @@ class Client(_Base):
         post_only: bool = False,
         account: int | None = None,
         expire_at: str | datetime | None = None,
+        *,
+        order_class: OrderClass = "simple",
+        take_profit: Number | None = None,
+        stop_loss: Number | None = None,
+        stop_loss_limit: Number | None = None,
     ) -> m.Order:
         """Place an order. A refusal by risk or validation raises ``RiskRejected``."""
         return self._send(
@@ -143,6 +149,10 @@ class Client(_Base):
                 post_only,
                 account,
                 expire_at,
+                order_class=order_class,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+                stop_loss_limit=stop_loss_limit,
             )
         )
 
@@ -337,6 +347,11 @@ class AsyncClient(_Base):
         post_only: bool = False,
         account: int | None = None,
         expire_at: str | datetime | None = None,
+        *,
+        order_class: OrderClass = "simple",
+        take_profit: Number | None = None,
+        stop_loss: Number | None = None,
+        stop_loss_limit: Number | None = None,
     ) -> m.Order:
         """Place an order. A refusal by risk or validation raises ``RiskRejected``."""
         return await self._send(
@@ -352,6 +367,10 @@ class AsyncClient(_Base):
                 post_only,
                 account,
                 expire_at,
+                order_class=order_class,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+                stop_loss_limit=stop_loss_limit,
             )
         )
 

@@ -73,6 +73,17 @@ class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
     what: str
 
 
+class OrderLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """A bracket's or OTO's exit, or an OCO's stop, as its first order lists it."""
+
+    id: str
+    role: str  # "take_profit" or "stop_loss"
+    status: str  # an order status, or "held" until the entry fills
+    type: str | None
+    price: Decimal | None
+    stop_price: Decimal | None
+
+
 class Order(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     client_order_id: str
@@ -92,6 +103,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     updated_at: int
     expire_at: int | None = None  # a GTD order: when what is left expires (ns)
+    order_class: str = "simple"  # "simple", "bracket", "oto" or "oco"
+    legs: list[OrderLeg] | None = None  # the first order of a group: the other orders
     history: list[OrderEvent] = msgspec.field(default_factory=list)
 
 

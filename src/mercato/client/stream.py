@@ -50,7 +50,7 @@ from websockets.exceptions import ConnectionClosed
 
 from mercato.client import _calls as c
 from mercato.client import models as m
-from mercato.client._calls import Number, OrderType, Side, TimeInForce
+from mercato.client._calls import Number, OrderClass, OrderType, Side, TimeInForce
 from mercato.client.errors import ERRORS, MercatoError
 
 PATH = "/v1/ws"
@@ -220,6 +220,11 @@ class Stream:
         post_only: bool = False,
         account: int | None = None,
         expire_at: str | datetime | None = None,
+        *,
+        order_class: OrderClass = "simple",
+        take_profit: Number | None = None,
+        stop_loss: Number | None = None,
+        stop_loss_limit: Number | None = None,
     ) -> m.Order:
         """Place an order (as ``Client.place_order``); refusals raise ``RiskRejected``."""
         call = c.place_order(
