@@ -26,18 +26,19 @@ from hypothesis import strategies as st
 
 from mercato.api.md_stream import MdFanout, MdPeer
 from mercato.client.ticks import Decoder, split_channel
-from mercato.marketdata.events import BUY, SELL, MdLevel, MdQuote, MdTrade
+from mercato.marketdata.events import BUY, SELL, MdIndicative, MdLevel, MdQuote, MdTrade
 from mercato.services.marketdata import MarketData
 
 # (interval ms, binary, channels)
 KINDS = [
     (0, False, ["book:EXT", "trades:EXT", "quotes:EXT"]),
-    (0, False, ["trades:EXT"]),
-    (0, True, ["trades:EXT", "quotes:EXT"]),
+    (0, False, ["trades:EXT", "auction:EXT"]),
+    (0, True, ["trades:EXT", "quotes:EXT", "auction:EXT"]),
     (0, True, ["trades:EXT"]),
     (100, False, ["book:EXT", "trades:EXT", "quotes:EXT"]),
     (100, False, ["book:EXT"]),
-    (100, True, ["trades:EXT", "quotes:EXT"]),
+    (100, True, ["trades:EXT", "quotes:EXT", "auction:EXT"]),
+    (100, False, ["auction:EXT"]),
     (100, True, ["trades:EXT"]),
 ]
 
@@ -50,6 +51,11 @@ publication = st.tuples(
 )
 action = st.one_of(
     st.tuples(st.just("publish"), publication),
+    # a call auction's indicative (price, volume, surplus, side; 0s: cleared)
+    st.tuples(
+        st.just("indicative"),
+        st.tuples(st.integers(0, 110), st.integers(0, 9), st.integers(0, 9), st.integers(0, 2)),
+    ),
     st.tuples(st.just("pause"), st.integers(0, 2 * len(KINDS))),  # (modulo the subscribers)
     st.tuples(st.just("resume"), st.integers(0, 2 * len(KINDS))),
     st.tuples(st.just("tick"), st.none()),  # the batch's timer
@@ -116,7 +122,7 @@ def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData
     book: dict[tuple[str, str], str] = {}
     seqs: dict[str, int] = {}
     trades: list[int] = []
-    quote = None
+    quote = auction = None
     for opcode, payload in got:
         assert opcode == 1
         msg = json.loads(payload)
@@ -126,7 +132,7 @@ def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData
         name = msg["channel"]
         if msg["type"] == "update":
             assert name in seqs, f"{name}: update {msg['seq']} before its snapshot"
-            if not name.startswith("quotes:"):  # quotes may skip
+            if not name.startswith(("quotes:", "auction:")):  # state: may skip
                 assert msg["seq"] == seqs[name] + 1, (name, seqs[name], msg["seq"])
         seqs[name] = msg["seq"]
         if name.startswith("book:"):
@@ -144,7 +150,12 @@ def check_json(got: list[tuple[int, bytes]], channels: list[str], md: MarketData
             trades += [int(t["trade_id"]) for t in msg["trades"]]
         elif name.startswith("quotes:"):
             quote = msg["quote"]
+        elif name.startswith("auction:"):
+            auction = msg["auction"]
     assert set(seqs) == set(channels), "a snapshot is missing"
+    if "auction:EXT" in channels:
+        assert auction == md.market("EXT").auction_json()
+        assert seqs["auction:EXT"] == md.channel("auction:EXT").seq
     if "book:EXT" in channels:
         bids, asks = md.market("EXT").book.depth(0)
         expected = {("bids", f"{p}"): f"{q}" for p, q in bids}
@@ -167,6 +178,7 @@ def check_binary(got: list[tuple[int, bytes]], channels: list[str], md: MarketDa
     decoders = {name: Decoder("EXT", 1, 1) for name in channels}
     trades: list[int] = []
     quote = None
+    auction: MdIndicative | None = None
     for opcode, payload in got[1:]:
         assert opcode == 2
         cid, frame = split_channel(payload)
@@ -175,6 +187,17 @@ def check_binary(got: list[tuple[int, bytes]], channels: list[str], md: MarketDa
                 trades.append(e.trade_id)
             elif isinstance(e, MdQuote):
                 quote = e
+            elif isinstance(e, MdIndicative):
+                auction = e
+    if "auction:EXT" in channels:  # the latest, whatever was skipped (a key frame then)
+        a = md.market("EXT").auction
+        assert auction is not None
+        assert (auction.price, auction.qty, auction.surplus, auction.side) == (
+            a.price,
+            a.qty,
+            a.surplus,
+            a.side,
+        )
     if "quotes:EXT" in channels:
         q = md.market("EXT").quote
         assert quote is not None
@@ -213,6 +236,8 @@ def test_every_subscriber_rebuilds_the_market_at_any_pace(actions: list[Any]) ->
                     published.append(ts)
                 if events:
                     md.publish(events)
+            elif what == "indicative":
+                md.publish([MdIndicative("EXT", ts, *arg)])
             elif what == "pause":
                 subs[arg % len(subs)][1].pause_writing()
             elif what == "resume":

@@ -11,6 +11,9 @@ Served (every one takes ``symbols=A,B``; answers are keyed by symbol)::
     GET /v2/stocks/bars/latest?symbols=..            {"bars": {"XYZ": {..}}}
     GET /v2/stocks/trades/latest?symbols=..          {"trades": {"XYZ": {..}}}
     GET /v2/stocks/quotes/latest?symbols=..          {"quotes": {"XYZ": {..}}}
+    GET /v2/stocks/snapshots?symbols=..              {"XYZ": {latestTrade, latestQuote,
+                                                      minuteBar, dailyBar, prevDailyBar}}
+    GET /v2/stocks/{symbol}/snapshot                 {"symbol": "XYZ", latestTrade, ..}
 
 The time-series endpoints honour ``start`` / ``end`` (RFC-3339), ``limit`` (1..10,000;
 1,000 by default), ``sort`` (``asc`` / ``desc``) and ``page_token`` (the
@@ -39,6 +42,13 @@ Quotes: Mercato keeps no quote history yet. ``/v2/stocks/quotes`` answers one qu
 market data's current top of book (stamped now; an empty side is price 0 and size 0), when
 now is within the requested ``start`` .. ``end``; otherwise nothing.
 
+Snapshots: the latest trade (null before the first), the current quote (as the latest
+quote), the newest one-minute bar, the newest daily bar (a UTC day, as ``1Day`` bars are
+here, not the exchange's session) and the one before it (the newest day with trades
+before it: from memory, or the SQL store), each null when there is none. As on Alpaca, a
+symbol of ``snapshots`` with no instrument is left out of the answer; the one-symbol
+route answers it 404 (``unknown_symbol``), as ``/v2/assets/{symbol}`` does.
+
 Market data is public here, as on ``/v1/marketdata``: a key is not needed, but a wrong
 one is refused (401). Errors take Alpaca's shape (``alpaca.alpaca_error``); a symbol with
 no instrument simply has no data, as on Alpaca. The answers are the structs below, and
@@ -61,7 +71,7 @@ from mercato.api.alpaca_models import EXCHANGE, TAPE, number, parse_time
 from mercato.api.app import PUBLIC, Api, ApiError, Ctx, endpoint_for, json_response
 from mercato.marketdata.bars import Bar as MinuteBar
 from mercato.marketdata.events import MdTrade
-from mercato.marketdata.market import MINUTE_NS, Market
+from mercato.marketdata.market import DAY_NS, MINUTE_NS, Market
 from mercato.services.history import StoreBehind
 
 DEFAULT_LIMIT: Final = 1_000
@@ -141,6 +151,25 @@ class LatestQuotes(msgspec.Struct):
     quotes: dict[str, Quote]
 
 
+class Snapshot(msgspec.Struct, kw_only=True, rename="camel"):
+    """One symbol's latest of everything (``latestTrade``, ...: Alpaca's names)."""
+
+    latest_trade: Trade | None
+    latest_quote: Quote
+    minute_bar: Bar | None
+    daily_bar: Bar | None
+    prev_daily_bar: Bar | None
+
+
+class SymbolSnapshot(Snapshot, kw_only=True, rename="camel"):
+    """The one-symbol route's answer: the snapshot with its symbol."""
+
+    symbol: str
+
+
+Snapshots = dict[str, Snapshot]
+
+
 def rfc3339(ns: int) -> str:
     """``ns`` since the epoch as RFC-3339 in UTC, with the nanoseconds (trailing zeros
     dropped), as Alpaca writes its timestamps."""
@@ -182,10 +211,13 @@ class AlpacaData:
             raise ApiError(422, "too_many_symbols", f"at most {MAX_SYMBOLS} symbols")
         return symbols
 
-    def _markets(self, c: Ctx) -> list[tuple[str, Market]]:
-        q = c.request.query_params
-        if q.get("feed", "iex") not in FEEDS:
+    @staticmethod
+    def _feed(c: Ctx) -> None:
+        if c.request.query_params.get("feed", "iex") not in FEEDS:
             raise ApiError(422, "invalid_feed", "feed is iex or sip (the same data here)")
+
+    def _markets(self, c: Ctx) -> list[tuple[str, Market]]:
+        self._feed(c)
         markets = self.api.md.markets
         return [(s, markets[s]) for s in self._symbols(c) if s in markets]
 
@@ -462,6 +494,36 @@ class AlpacaData:
                 out[symbol] = bars[-1][1]
         return json_response(LatestBars(out))
 
+    async def _snapshot(self, symbol: str, m: Market) -> Snapshot:
+        last = self.api.md.trades(symbol, 1)
+        minutes = self._bars(symbol, m, MINUTE_NS)
+        try:  # the two newest daily bars, newest first
+            days = await self._bar_series(symbol, m, DAY_NS, None, None, True, 2)
+        except StoreBehind as e:
+            raise ApiError(503, "store_behind", str(e)) from None
+        return Snapshot(
+            latest_trade=self._trade(m, last[0]) if last else None,
+            latest_quote=self._quote(m),
+            minute_bar=minutes[-1][1] if minutes else None,
+            daily_bar=days[0][1] if days else None,
+            prev_daily_bar=days[1][1] if len(days) > 1 else None,
+        )
+
+    async def snapshots(self, c: Ctx) -> Response:
+        out: Snapshots = {}
+        for symbol, m in self._markets(c):
+            out[symbol] = await self._snapshot(symbol, m)
+        return json_response(out)
+
+    async def snapshot(self, c: Ctx) -> Response:
+        self._feed(c)
+        symbol = c.request.path_params["symbol"]
+        m = self.api.md.markets.get(symbol)
+        if m is None:
+            raise ApiError(404, "unknown_symbol", f"no instrument {symbol[:100]!r}")
+        s = msgspec.structs.asdict(await self._snapshot(symbol, m))
+        return json_response(SymbolSnapshot(symbol=symbol, **s))
+
 
 _SYMBOLS: Final = (
     Param("symbols", {"type": "string", "description": "A,B,..."}, True),
@@ -475,6 +537,7 @@ _SERIES: Final = (
     Param("sort", {"enum": ["asc", "desc"], "default": "asc"}),
     Param("page_token", {"type": "string", "description": "a next_page_token"}),
 )
+_FEED: Final = _SYMBOLS[1]
 _TIMEFRAME_PARAM: Final = Param(
     "timeframe", {"type": "string", "pattern": "^[0-9]+(Min|T|Hour|H|Day|D)$"}, True
 )
@@ -496,6 +559,8 @@ ROUTES: Final = (
     _route("/v2/stocks/bars", "bars", Bars, (*_SERIES, _TIMEFRAME_PARAM, _ADJUSTMENT)),
     _route("/v2/stocks/trades", "trades", Trades, _SERIES),
     _route("/v2/stocks/quotes", "quotes", Quotes, _SERIES),
+    _route("/v2/stocks/snapshots", "snapshots", Snapshots, _SYMBOLS),
+    _route("/v2/stocks/{symbol}/snapshot", "snapshot", SymbolSnapshot, (_FEED,)),
 )
 """The market-data routes, for ``alpaca_data_routes`` and the OpenAPI document."""
 

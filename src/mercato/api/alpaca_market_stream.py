@@ -33,6 +33,10 @@ change. Only ``trades`` and
 ``quotes`` are served: subscribing to other channels (bars, statuses, ...) answers
 ``{"T": "error", "code": 410, "msg": "invalid subscribe action for this feed"}`` and they
 stay empty in the subscription; the trades and quotes of the same action are still taken.
+That includes ``imbalances``: alpaca-py's ``StockDataStream`` has no handler for them and
+parses no such message, so an auction's indicative price, volume and surplus are streamed
+on the native market data instead (the ``auction:SYM`` channel of ``/v1/ws`` and
+``/v1/md``, ``docs/marketdata.md``).
 
 Prices and sizes are JSON / msgpack *numbers* (``price / 10**price_scale``): floats are
 used here only because Alpaca's wire format has numbers; Mercato itself keeps integers.
@@ -84,6 +88,7 @@ OTHER: Final = (
     "lulds",
     "corrections",
     "cancelErrors",
+    "imbalances",  # (a call auction's indicative: the native channel auction:SYM has it)
 )
 MSGPACK: Final = "application/msgpack"
 _json = msgspec.json.Encoder()

@@ -8,7 +8,7 @@ or ``varint channel id`` + small ticks in a binary frame, the channel id being t
 for every subscriber) and those bytes are written straight to each subscriber's transport:
 no per-connection task, queue or ASGI message on the way. A subscriber whose transport
 pushes back (``pause_writing``) or that has anything queued goes through its ``Conn``
-queue instead, with the policy of ``/v1/ws``: quotes and stats conflate, a book that falls
+queue instead, with the policy of ``/v1/ws``: quotes, stats and auction conflate, a book that falls
 behind gets a fresh snapshot, a full queue disconnects it (1013, "slow consumer"; aborted
 ``close_timeout`` seconds later if it has not read the close by then: ``MdPeer._shut``).
 A subscriber follows a channel only once its snapshot is queued, and until the snapshots
@@ -24,7 +24,7 @@ nothing is re-encoded: for each channel they are joined once into one buffer for
 batched subscriber of the channel, and each subscriber gets its channels' buffers in one
 ``transport.write``. The kernel's cost of a write to a socket, about 7 us here
 (``docs/benchmarks.md``), is then paid once per interval instead of once per publication;
-quotes and stats send only the interval's last value (as a key frame in binary when
+quotes, stats and auction send only the interval's last value (as a key frame in binary when
 earlier ones were skipped). A channel with ``BATCH_MAX`` publications waiting sends the
 batch at once: what waits is bounded.
 """

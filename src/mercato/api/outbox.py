@@ -150,7 +150,7 @@ class Conn:
 
     Market data reaches it as shared ``Message`` objects, turned into frames of the
     connection's encoding only when they are sent. Trades, L3 and bars are queued in order;
-    quotes and stats conflate (one place in the queue per channel, the latest message wins);
+    quotes, stats and auction conflate (one place per channel in the queue, the latest wins);
     book deltas are queued until ``BOOK_LAG`` of one book wait, then dropped for a fresh
     snapshot sent in their place. Private channels (orders, fills) carry per-connection
     seqs; market-data channels carry the channel's own seq, the same for everyone.

@@ -28,10 +28,12 @@ A refused operation answers the REST error shape, with the op and the HTTP-like 
 
 Market-data channels (public; what each carries: ``services/marketdata.py`` and
 ``docs/marketdata.md``): ``trades:SYM``, ``quotes:SYM``, ``book:SYM``, ``l3:SYM``,
-``bars:SYM[:1s|1m|5m|1h|1d]``, ``stats:SYM``. Subscribing sends the channel's snapshot
+``bars:SYM[:1s|1m|5m|1h|1d]``, ``stats:SYM``, ``auction:SYM``. Subscribing sends the
+channel's snapshot
 ``{"channel", "seq": S, "type": "snapshot", ...}``; each update after it is ``{"channel",
 "seq", "type": "update", ...}`` with ``seq`` S+1, S+2, ...: the channel's own count, the
-same for every subscriber (one encoding, shared). Quotes and stats are the whole state in
+same for every subscriber (one encoding, shared). Quotes, stats and auction are the whole
+state in
 every message and conflate (the latest wins), so their seq may skip. A client that sees a
 gap elsewhere re-subscribes: that sends a fresh snapshot.
 

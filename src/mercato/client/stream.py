@@ -25,8 +25,8 @@ Errors: a refused operation raises the same ``MercatoError`` subclass as the RES
 with ``StreamClosed``.
 
 Sequence gaps: after a channel's snapshot (seq S), its updates must go S+1, S+2, ...
-(quotes and stats excepted: each is the whole state and the server conflates them, so
-their seq may skip), and a market-data update before its channel's snapshot is a gap too
+(quotes, stats and auction excepted: each is the whole state and the server conflates
+them, so their seq may skip), and a market-data update before its channel's snapshot is a gap too
 (``expected`` 0). A gap (which the server never causes: it disconnects a slow consumer
 rather than drop a message, and sends a book that fell behind a fresh snapshot) **raises**
 ``SequenceGap`` from the iterator, after the messages received before it; the stream is
@@ -54,7 +54,7 @@ from mercato.client._calls import Number, OrderClass, OrderType, Side, TimeInFor
 from mercato.client.errors import ERRORS, MercatoError
 
 PATH = "/v1/ws"
-_STATE_CHANNELS = ("quotes:", "stats:")  # each message the whole state: the latest wins
+_STATE_CHANNELS = ("quotes:", "stats:", "auction:")  # each message the whole state
 
 
 class StreamError(Exception):

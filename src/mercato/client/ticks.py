@@ -14,7 +14,7 @@
 
 from mercato.marketdata.bars import Bar
 from mercato.marketdata.codec import CodecError, Decoder, GapError, TickEvent, split_channel
-from mercato.marketdata.events import MdClear, MdLevel, MdOrder, MdQuote, MdTrade
+from mercato.marketdata.events import MdClear, MdIndicative, MdLevel, MdOrder, MdQuote, MdTrade
 
 __all__ = [
     "Bar",
@@ -22,6 +22,7 @@ __all__ = [
     "Decoder",
     "GapError",
     "MdClear",
+    "MdIndicative",
     "MdLevel",
     "MdOrder",
     "MdQuote",

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mercato.marketdata.bars import Bar
-from mercato.marketdata.events import MdClear, MdLevel, MdOrder, MdQuote, MdTrade
+from mercato.marketdata.events import MdClear, MdIndicative, MdLevel, MdOrder, MdQuote, MdTrade
 
-TickEvent = MdTrade | MdLevel | MdQuote | MdOrder | MdClear | Bar
+TickEvent = MdTrade | MdLevel | MdQuote | MdOrder | MdClear | Bar | MdIndicative
 """What a frame carries: the market-data events and bars (a bar's time is its ``start``)."""
 
 MAGIC = 0xB0
@@ -35,7 +35,7 @@ _SAME_TS = 0x10
 _NEXT_ID = 0x20  # trades only: trade_id is the previous one + 1
 _SAME_PRICE = 0x40  # trades only: the price is the previous price
 _SIDE_ESCAPE = 3
-LEVEL, QUOTE, ORDER, CLEAR, BAR = 0, 1, 2, 3, 4
+LEVEL, QUOTE, ORDER, CLEAR, BAR, INDICATIVE = 0, 1, 2, 3, 4, 5
 """Kind codes of the events other than trades (tag bits 5-7)."""
 _KIND_SHIFT = 5
 _MAX_ZIGZAG = 1 << (7 * MAX_VARINT_BYTES)
@@ -230,6 +230,8 @@ class Encoder:
                 kind, prices, qtys = BAR, (e.open, e.high, e.low, e.close), (e.volume,)
                 ids, counts = (e.interval - interval,), (e.trades,)
                 interval = e.interval
+            elif type(e) is MdIndicative:
+                kind, side, prices, qtys = INDICATIVE, e.side, (e.price,), (e.qty, e.surplus)
             else:
                 raise ValueError(f"not a market-data event: {e!r}")
             ints = (*prices, *qtys, *counts, side, order_id, interval)
@@ -403,6 +405,11 @@ class Decoder:
                     events.append(MdLevel(symbol, ts, side, price, qty))
                 else:
                     events.append(MdOrder(symbol, ts, order_id, side, price, qty))
+                continue
+            if kind == INDICATIVE:  # (a side: the surplus's)
+                price += signed() * tick
+                qty = signed() * lot
+                events.append(MdIndicative(symbol, ts, price, qty, signed() * lot, side))
                 continue
             if tag & 0x06 or (kind == CLEAR and tag & _RAW):
                 raise CodecError(f"flags not allowed in tag 0x{tag:02x}")

@@ -63,4 +63,15 @@ class MdClear(MdEvent, tag="c", frozen=True):
     """The source's book must be forgotten (a resync, a halt, the start of a replay)."""
 
 
-AnyMdEvent = MdTrade | MdLevel | MdQuote | MdOrder | MdClear
+class MdIndicative(MdEvent, tag="i", frozen=True):
+    """While a call auction collects orders: the price it would uncross at now, the
+    quantity that would execute there and the surplus left on ``side`` (the heavier one;
+    0: none). All 0: nothing would execute, or the call phase is over."""
+
+    price: int
+    qty: int
+    surplus: int
+    side: int
+
+
+AnyMdEvent = MdTrade | MdLevel | MdQuote | MdOrder | MdClear | MdIndicative

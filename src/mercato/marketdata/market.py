@@ -1,7 +1,8 @@
 """What the market-data service keeps per instrument, and its publications.
 
 ``Market``: one instrument's books (L2, L3), recent trades, bars at every interval,
-24-hour statistics (``Stats``), latest quote, and their JSON forms. ``Channel``: one
+24-hour statistics (``Stats``), latest quote, a call auction's indicative uncross, and
+their JSON forms. ``Channel``: one
 channel of one instrument (its seq, its binary encoder, what waits to be published).
 ``Message``: one publication, encoded once per encoding for every subscriber. Pure: the
 service around them (``services/marketdata.py``) owns the timers, listeners and cache.
@@ -18,10 +19,10 @@ from mercato.domain.types import SIDE_NAMES
 from mercato.marketdata.bars import INTERVALS, Bar, BarBuilder
 from mercato.marketdata.book import LevelBook, OrderBook
 from mercato.marketdata.codec import Encoder
-from mercato.marketdata.events import MdQuote, MdTrade
+from mercato.marketdata.events import MdIndicative, MdQuote, MdTrade
 
-KINDS: Final = ("trades", "quotes", "book", "l3", "bars", "stats")
-STATE_KINDS: Final = frozenset({"quotes", "stats"})  # each message is the whole state
+KINDS: Final = ("trades", "quotes", "book", "l3", "bars", "stats", "auction")
+STATE_KINDS: Final = frozenset({"quotes", "stats", "auction"})  # each message: the whole state
 DEFAULT_BARS: Final = "1m"
 RECENT_TRADES: Final = 1_000  # kept per instrument (the trades snapshot sends 100)
 SNAPSHOT_TRADES: Final = 100
@@ -162,6 +163,9 @@ class Market:
         self.bars = {name: BarBuilder(symbol, iv, BAR_HISTORY) for name, iv in INTERVALS.items()}
         self.stats = Stats()
         self.quote = MdQuote(symbol, 0, 0, 0, 0, 0)
+        self.auction = MdIndicative(symbol, 0, 0, 0, 0, 0)  # a call auction's indicative
+        # ``auction`` as the cache's JSON, made once per value (it changes only in auctions)
+        self.auction_cached: tuple[MdIndicative, bytes] | None = None
         self.channels: dict[str, Channel] = {}
         # publications of the channels that do not exist, by name (``MarketData.seq_of``)
         self.seqs: dict[str, int] = {}
@@ -198,6 +202,18 @@ class Market:
             "ask_qty": self.qty(q.ask_qty),
             "last": self.price(self.trades[-1].price) if self.trades else None,
             "ts": q.ts,
+        }
+
+    def auction_json(self) -> dict[str, Any]:
+        """The indicative uncross (``indicative_price`` null: nothing would execute, or
+        no auction is collecting orders)."""
+        a = self.auction
+        return {
+            "indicative_price": self.price(a.price) if a.qty else None,
+            "indicative_qty": self.qty(a.qty),
+            "surplus": self.qty(a.surplus),
+            "surplus_side": SIDE_NAMES.get(a.side),
+            "ts": a.ts,
         }
 
     def order_json(self, order_id: int, side: int, price: int, qty: int) -> dict[str, Any]:

@@ -18,6 +18,10 @@ every subscriber because the same bytes go to all of them)::
     bars:SYM[:IV]     the bars that changed (IV: 1s 1m 5m 1h 1d;   (ordered)
                       default 1m)
     stats:SYM         24-hour statistics                           (state: latest wins)
+    auction:SYM       a call auction's indicative uncross: price,  (state: latest wins)
+                      volume, surplus and its side, after each
+                      change while orders collect; all 0 again
+                      when the call phase ends
 
 What happens between two publications (``flush``: at most ``flush_interval`` after the
 first change, or at once when it is 0) goes out as one message per channel: the trades of
@@ -38,6 +42,7 @@ from typing import Any, Final
 import msgspec
 
 from mercato.domain.events import (
+    AuctionIndicative,
     BookDelta,
     Event,
     InstrumentAdded,
@@ -54,6 +59,7 @@ from mercato.marketdata.events import (
     BUY,
     MdClear,
     MdEvent,
+    MdIndicative,
     MdLevel,
     MdOrder,
     MdQuote,
@@ -217,7 +223,7 @@ class MarketData:
         self._l3_live.add(m.symbol)
 
     def _encoder(self, m: Market, kind: str) -> Encoder | None:
-        if kind not in ("trades", "book", "l3", "quotes", "bars"):
+        if kind not in ("trades", "book", "l3", "quotes", "bars", "auction"):
             return None
         enc = Encoder(m.symbol, m.tick_size, m.lot_size)
         enc.encode([])  # frame 1, a key frame with no events: from here on deltas...
@@ -250,6 +256,9 @@ class MarketData:
                 symbol: str = e.symbol  # type: ignore[attr-defined]
                 if symbol in live:
                     touched[(symbol, e.order_id)] = None  # type: ignore[attr-defined]
+            elif t is AuctionIndicative:
+                assert isinstance(e, AuctionIndicative)
+                md.append(MdIndicative(e.symbol, e.ts, e.price, e.qty, e.surplus, e.surplus_side))
             elif t is InstrumentAdded:
                 assert isinstance(e, InstrumentAdded)
                 self.add_instrument(e.symbol, e.tick_size, e.lot_size, e.price_scale, e.qty_scale)
@@ -310,6 +319,10 @@ class MarketData:
                 moved.pop(m, None)
                 quoted[m] = None
                 self._mark(m, "quotes")
+            elif t is MdIndicative:
+                assert isinstance(e, MdIndicative)
+                m.auction = e
+                self._mark(m, "auction")
             elif t is MdClear:
                 m.book.clear()
                 m.l3.clear()
@@ -474,6 +487,9 @@ class MarketData:
             binary_events = shown
         elif kind == "stats":
             head["stats"] = m.stats_json(self._now)
+        elif kind == "auction":
+            head["auction"] = m.auction_json()
+            binary_events = [m.auction]
         ch.seq += 1
         binary, key = self._encode(ch, binary_events)
         msg = Message(ch, ch.seq, _json.encode(head).decode(), binary, key)
@@ -518,6 +534,8 @@ class MarketData:
             out["bars"] = [m.bar_json(b) for b in ([*bars, current] if current else bars)]
         elif kind == "stats":
             out["stats"] = m.stats_json(self._now)
+        elif kind == "auction":
+            out["auction"] = m.auction_json()
         return out
 
     def published(self, name: str) -> Channel:
@@ -563,6 +581,8 @@ class MarketData:
             ]
         elif ch.kind == "quotes":
             events = [m.quote]
+        elif ch.kind == "auction":
+            events = [m.auction]
         elif ch.kind == "bars":
             current = m.bars[ch.name.rpartition(":")[2]].current()
             events = [current] if current is not None else []
@@ -588,7 +608,12 @@ class MarketData:
             "trade": m.trade_json(m.trades[-1]) if m.trades else None,
             "bar": m.bar_json(bar) if bar is not None else None,
         }
-        return {f"md:{symbol}:{k}": _json.encode(v) for k, v in values.items()}
+        out = {f"md:{symbol}:{k}": _json.encode(v) for k, v in values.items()}
+        cached = m.auction_cached
+        if cached is None or cached[0] is not m.auction:  # (quiet outside auctions)
+            cached = m.auction_cached = (m.auction, _json.encode(m.auction_json()))
+        out[f"md:{symbol}:auction"] = cached[1]
+        return out
 
     def trades(self, symbol: str, limit: int) -> list[MdTrade]:
         """The newest ``limit`` trades, newest first."""
@@ -626,6 +651,8 @@ class MarketData:
                 for price, qty in levels:
                     m.book.apply(MdLevel(b.symbol, 0, side, price, qty))
             m.quote = m.book.quote(0)
+            price, qty, surplus, side = b.indicative  # (0s: no auction collecting)
+            m.auction = MdIndicative(b.symbol, 0, price, qty, surplus, side)
 
 
 def _cached(ch: Channel, encoding: str, make: Callable[[], str | bytes]) -> str | bytes:

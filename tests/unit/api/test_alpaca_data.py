@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alpaca.common.enums import SupportedCurrencies
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import (
@@ -16,6 +17,7 @@ from alpaca.data.requests import (
     StockLatestQuoteRequest,
     StockLatestTradeRequest,
     StockQuotesRequest,
+    StockSnapshotRequest,
     StockTradesRequest,
 )
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
@@ -177,6 +179,104 @@ def test_errors_take_alpacas_shape(server: tuple[str, str, str]) -> None:
     assert r.status_code == 401 and set(r.json()) == {"code", "message"}
     r = httpx.get(url + "/v2/stocks/trades")
     assert r.status_code == 422
+
+
+def test_snapshots_after_real_trades(server: tuple[str, str, str]) -> None:
+    """alpaca-py's ``get_stock_snapshot``: the latest trade, the quote, the minute and
+    daily bars; ABC (no trades yet) has a quote and nulls; an unknown symbol is left out."""
+    trade(server, 10, 5)
+    d = data(server)
+    snaps: Any = d.get_stock_snapshot(
+        StockSnapshotRequest(symbol_or_symbols=["XYZ", "ABC", "NOPE"], feed="sip")
+    )
+    assert set(snaps) == {"XYZ", "ABC"}
+    s = snaps["XYZ"]
+    assert s.symbol == "XYZ"
+    assert (s.latest_trade.price, s.latest_trade.size) == (101.0, 5)
+    q = s.latest_quote
+    assert (q.bid_price, q.bid_size, q.ask_price, q.ask_size) == (99.0, 1000, 101.0, 985)
+    bar = s.minute_bar  # both trades, unless a minute turned between them
+    assert (bar.volume, bar.trade_count) in ((15, 2), (5, 1)) and bar.close == 101.0
+    day = s.daily_bar
+    assert (day.open, day.high, day.low, day.close, day.volume, day.trade_count) == (
+        101.0,
+        101.0,
+        101.0,
+        101.0,
+        15,
+        2,
+    )
+    assert day.vwap == 101.0 and day.timestamp.hour == day.timestamp.minute == 0
+    assert s.previous_daily_bar is None  # no trades before today
+    abc = snaps["ABC"]
+    assert abc.latest_trade is None and abc.minute_bar is None and abc.daily_bar is None
+    assert (abc.latest_quote.bid_price, abc.latest_quote.ask_size) == (0.0, 0.0)
+
+    url = server[0]
+    one = httpx.get(url + "/v2/stocks/XYZ/snapshot", params={"feed": "iex"}).json()
+    assert one["symbol"] == "XYZ"
+    assert set(one) == {
+        "symbol",
+        "latestTrade",
+        "latestQuote",
+        "minuteBar",
+        "dailyBar",
+        "prevDailyBar",
+    }
+    last = one["latestTrade"]
+    assert (last["p"], last["s"], last["i"], last["x"]) == (101, 5, s.latest_trade.id, "MERCATO")
+    assert one["dailyBar"]["v"] == 15 and one["prevDailyBar"] is None
+
+
+def test_snapshot_of_an_outside_feed_with_a_previous_day(market: Any, serve_app: Serve) -> None:
+    """Trades on two UTC days: the daily bar is today's, the previous one yesterday's; the
+    minute bar the newest minute's."""
+    app = create_app(market.platform, market.auth)
+    md = app.state.api.md
+    md.add_instrument("EXT", tick_size=1, lot_size=1, price_scale=2, qty_scale=0, external=True)
+    now = int(datetime.now(UTC).timestamp() * 1e9)
+    day = 86_400 * 10**9
+    md.publish(
+        [
+            MdTrade("EXT", now - day, 1, 4_000, 3, BUY),
+            MdTrade("EXT", now - day + 1, 2, 4_200, 1, SELL),
+            MdTrade("EXT", now, 3, 5_000, 2, BUY),
+        ]
+    )
+    url, _ = serve_app(app)
+    d = StockHistoricalDataClient(*market.auth.create_key(market.trader), url_override=url)
+    s: Any = d.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols="EXT"))["EXT"]
+    assert (s.latest_trade.price, s.latest_trade.id) == (50.0, 3)
+    assert (s.daily_bar.open, s.daily_bar.volume, s.daily_bar.trade_count) == (50.0, 2, 1)
+    prev = s.previous_daily_bar
+    assert (prev.open, prev.high, prev.low, prev.close, prev.volume) == (40.0, 42.0, 40.0, 42.0, 4)
+    assert prev.vwap == 40.5  # (3 x 40 + 1 x 42) / 4
+    assert prev.timestamp.date() == (datetime.now(UTC) - timedelta(days=1)).date()
+    assert (s.minute_bar.open, s.minute_bar.volume) == (50.0, 2)
+
+
+def test_snapshot_refusals(server: tuple[str, str, str]) -> None:
+    url = server[0]
+    r = httpx.get(url + "/v2/stocks/NOPE/snapshot")
+    assert r.status_code == 404 and r.json() == {
+        "code": 40400001,
+        "message": "no instrument 'NOPE'",
+    }
+    for path, params, word in [
+        ("/v2/stocks/XYZ/snapshot", {"feed": "otc"}, "feed"),
+        ("/v2/stocks/XYZ/snapshot", {"currency": "EUR"}, "currency"),
+        ("/v2/stocks/XYZ/snapshot", {"symbols": "XYZ"}, "symbols"),
+        ("/v2/stocks/snapshots", {"symbols": "XYZ", "currency": "USD"}, "currency"),
+        ("/v2/stocks/snapshots", {"symbols": "XYZ", "limit": "2"}, "limit"),
+        ("/v2/stocks/snapshots", {}, "symbols"),
+    ]:
+        r = httpx.get(url + path, params=params)
+        assert r.status_code == 422 and word in r.json()["message"], (path, params, r.text)
+    with pytest.raises(APIError) as e:
+        data(server).get_stock_snapshot(
+            StockSnapshotRequest(symbol_or_symbols="XYZ", currency=SupportedCurrencies.EUR)
+        )
+    assert e.value.status_code == 422
 
 
 def test_time_formats_round_trip() -> None:

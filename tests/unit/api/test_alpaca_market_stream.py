@@ -146,6 +146,9 @@ def test_the_json_protocol(server: Server) -> None:
         assert recv(ws) == [{"T": "success", "msg": "authenticated"}]
         ws.send(json.dumps({"action": "auth", "key": key_id, "secret": secret}))
         assert recv(ws)[0]["code"] == 403
+        ws.send(json.dumps({"action": "subscribe", "imbalances": ["XYZ"]}))
+        assert recv(ws)[0]["code"] == 410  # (the native auction:XYZ carries the indicative)
+        assert recv(ws)[0]["T"] == "subscription"
         ws.send(json.dumps({"action": "subscribe", "trades": ["*"], "bars": ["XYZ"]}))
         assert recv(ws)[0]["code"] == 410
         sub = recv(ws)[0]

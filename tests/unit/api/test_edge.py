@@ -403,7 +403,16 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
     helpers = {
         **{
             n: getattr(alpaca_data.AlpacaData, n)
-            for n in ("_symbols", "_range", "_limit", "_desc", "_page", "_bar_page", "_markets")
+            for n in (
+                "_symbols",
+                "_range",
+                "_limit",
+                "_desc",
+                "_page",
+                "_bar_page",
+                "_markets",
+                "_feed",
+            )
         },
         "_close_qty": alpaca_positions.AlpacaPositions._close_qty,
     }
@@ -425,7 +434,9 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
                 if name == "_bar_page":  # (it reads the symbols itself)
                     read |= _read_params(alpaca_data.AlpacaData._markets)
                     read |= _read_params(alpaca_data.AlpacaData._symbols)
+                    read |= _read_params(alpaca_data.AlpacaData._feed)
                 if name == "_markets":
                     read |= _read_params(alpaca_data.AlpacaData._symbols)
+                    read |= _read_params(alpaca_data.AlpacaData._feed)
         declared = {p.name for p in route.query}
         assert read == declared, (route.path, route.method, read, declared)

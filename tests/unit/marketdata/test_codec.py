@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 from mercato.client.ticks import CodecError, Decoder, GapError
 from mercato.marketdata.bars import Bar
 from mercato.marketdata.codec import Encoder, TickEvent
-from mercato.marketdata.events import BUY, SELL, MdClear, MdLevel, MdOrder, MdQuote, MdTrade
+from mercato.marketdata.events import (
+    BUY,
+    SELL,
+    MdClear,
+    MdIndicative,
+    MdLevel,
+    MdOrder,
+    MdQuote,
+    MdTrade,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 SYM = "BTCUSDT"
@@ -50,7 +59,7 @@ def streams(draw: st.DrawFn) -> tuple[int, int, list[list[TickEvent]]]:
             step = draw(st.sampled_from([0, 1, 1000, 10**6, 10**9]))
             ts = draw(st.just(ts + draw(st.integers(0, 5)) * step) | I64)
             ts = clamp(ts)
-            kind = draw(st.integers(0, 5))
+            kind = draw(st.integers(0, 6))
             e: TickEvent
             if kind == 0:
                 e = MdTrade(SYM, ts, draw(I64), price(), qty(), draw(sides))
@@ -62,8 +71,10 @@ def streams(draw: st.DrawFn) -> tuple[int, int, list[list[TickEvent]]]:
                 e = MdOrder(SYM, ts, draw(I64), draw(sides), price(), qty())
             elif kind == 4:
                 e = MdClear(SYM, ts)
-            else:
+            elif kind == 5:
                 e = Bar(SYM, ts, draw(I64), price(), price(), price(), price(), qty(), draw(I64))
+            else:
+                e = MdIndicative(SYM, ts, price(), qty(), qty(), draw(sides))
             frame.append(e)
         frames.append(frame)
     return tick, lot, frames
@@ -224,6 +235,24 @@ def test_the_worked_example_in_the_spec_is_what_the_codec_does() -> None:
     enc, dec = Encoder(SYM, TICK, LOT), Decoder(SYM, TICK, LOT)
     assert frames == [enc.encode(events) for events in DOC_EXAMPLE]
     assert [dec.decode(f) for f in frames] == DOC_EXAMPLE
+
+
+def test_an_indicative_is_a_price_two_quantities_and_its_surplus_side() -> None:
+    """Kind 5 (``docs/ticks.md``): the surplus side in the tag's side bits, then the price
+    delta in ticks, the volume and the surplus in lots; all 0 (no indicative) as well."""
+    ts = 1_723_161_255_342_000_000
+    events: list[TickEvent] = [
+        MdIndicative(SYM, ts, 6_183_763_000_000, 2_000_000, 5_000, SELL),
+        MdIndicative(SYM, ts, 0, 0, 0, 0),
+    ]
+    frame = Encoder(SYM, TICK, LOT).encode(events)
+    assert frame == bytes.fromhex(
+        "b5 01 00 00 00 00 00 02"  # key frame in ms, seq 1, bases 0, two events
+        " a4 dc f6 d0 c6 a6 64"  # kind 5, side 2 (sell); ts delta (as in the worked example)
+        " a6 ed f2 05 a0 1f 0a"  # price +6183763 ticks, volume 2000 lots, surplus 5 lots
+        " b0 a5 ed f2 05 00 00"  # kind 5, same ts, no side; price -6183763 ticks, 0, 0
+    )
+    assert Decoder(SYM, TICK, LOT).decode(frame) == events
 
 
 def test_a_copied_encoder_goes_on_alone_from_the_same_state() -> None:
