@@ -46,6 +46,7 @@ class RefOrder:
     filled: int = 0
     arrival: int = 0  # time priority in the book: smaller is earlier
     expire_ts: int = 0  # GTD: expires at the first command with ts at or after it
+    self_trade: int = 0  # 0/1 cancel resting, 2 cancel incoming, 3 cancel both
 
     @property
     def remaining(self) -> int:
@@ -208,6 +209,8 @@ class Reference:
             return "invalid_tif"
         if (c.tif == GTD and c.expire_ts <= c.ts) or (c.tif != GTD and c.expire_ts):
             return "invalid_expire_time"
+        if not 0 <= c.self_trade <= 3:
+            return "invalid_self_trade"
         if c.qty <= 0:
             return "invalid_qty"
         if c.qty % book.lot:
@@ -253,6 +256,7 @@ class Reference:
             c.post_only,
         )
         o.expire_ts = c.expire_ts
+        o.self_trade = c.self_trade
         self.out.append(("accepted", o.oid))
         if o.type in (STOP, STOP_LIMIT):
             book.stops.append(o)
@@ -313,8 +317,14 @@ class Reference:
     # -- matching -----------------------------------------------------------------------
 
     def execute(self, book: RefBook, o: RefOrder) -> None:
+        stops_at_own = o.self_trade in (2, 3)
         if o.tif == FOK:
-            could = sum(m.remaining for m in book.makers_for(o) if m.account != o.account)
+            could = 0
+            for m in book.makers_for(o):
+                if m.account != o.account:
+                    could += m.remaining
+                elif stops_at_own:
+                    break
             if could < o.remaining:
                 self.finish_cancel(o, "fok")
                 return
@@ -324,8 +334,12 @@ class Reference:
                 break
             m = makers[0]
             if m.account == o.account:
-                self.take_out(book, m)
-                self.finish_cancel(m, "self_trade")
+                if o.self_trade != 2:
+                    self.take_out(book, m)
+                    self.finish_cancel(m, "self_trade")
+                if stops_at_own:
+                    self.finish_cancel(o, "self_trade")
+                    return
                 continue
             q = min(o.remaining, m.remaining)
             o.filled += q

@@ -37,7 +37,15 @@ ticks = st.integers(min_value=-4, max_value=4)
 lots = st.integers(min_value=1, max_value=6)
 # most commands are well formed; a few carry one flaw
 NEW_FLAWS = ["tick", "lot", "zero_qty", "price_on_market", "stop_on_limit", "post_only_ioc"]
-NEW_FLAWS += ["bad_side", "bad_type", "bad_tif", "no_stop", "negative_price", "expire_not_gtd"]
+NEW_FLAWS += [
+    "bad_side",
+    "bad_type",
+    "bad_tif",
+    "no_stop",
+    "negative_price",
+    "expire_not_gtd",
+    "bad_self_trade",
+]
 
 
 @st.composite
@@ -63,6 +71,7 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
         post_only=post_only,
         # absolute core times: the commands' ts count 1, 2, ...; some are already past
         expire_ts=draw(st.integers(min_value=1, max_value=60)) if tif == GTD else 0,
+        self_trade=draw(st.sampled_from([0] * 6 + [1, 2, 3])),
     )
     flaw = draw(st.sampled_from([None] * 60 + NEW_FLAWS))
     if flaw == "tick":
@@ -84,6 +93,8 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
         fields["type"] = 5
     elif flaw == "bad_tif":
         fields["tif"] = 9
+    elif flaw == "bad_self_trade":
+        fields["self_trade"] = 4
     elif flaw == "expire_not_gtd":
         fields["tif"], fields["expire_ts"] = GTC, 10
     elif flaw == "no_stop":

@@ -17,12 +17,14 @@ from mercato.domain.commands import (
     SetInstrumentRisk,
     SetKillSwitch,
     SetRiskLimits,
+    SetSelfTrade,
     SetTradingStatus,
     Withdraw,
 )
 from mercato.domain.instrument import MAX_BALANCE, format_decimal
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
+    SELF_TRADE_NAMES,
     AccountKind,
     TradingStatus,
     Venue,
@@ -118,6 +120,16 @@ class AdminHandlers(ApiBase):
         if rej is not None:
             raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
         return json_response({"account": account, "limits": msgspec.structs.asdict(limits)})
+
+    async def set_self_trade(self, c: Ctx) -> Response:
+        account = path_int(c.request, "account")
+        body = await c.body(s.SelfTradeRequest)
+        mode = {name: m for m, name in SELF_TRADE_NAMES.items()}[body.mode]
+        events = await self.submit(SetSelfTrade(ts=self.platform.now(), account=account, mode=mode))
+        rej = self.refused(events)
+        if rej is not None:
+            raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
+        return json_response({"account": account, "self_trade": body.mode})
 
     async def add_instrument(self, c: Ctx) -> Response:
         body = await c.body(s.InstrumentRequest)

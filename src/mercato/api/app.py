@@ -65,6 +65,7 @@ from mercato.domain.events import DuplicateClientOrder, Rejected
 from mercato.domain.instrument import format_decimal
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import (
+    SELF_TRADE_NAMES,
     AccountKind,
     OrderType,
     Side,
@@ -96,6 +97,7 @@ _TIFS = {
     "gtd": TimeInForce.GTD,
 }
 MAX_GTD_NS = 366 * 86_400 * 1_000_000_000  # a GTD order lives a year at most
+SELF_TRADE_MODES: Final = {name: mode for mode, name in SELF_TRADE_NAMES.items()}
 _OPEN = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.REPLACED}
 
 
@@ -244,6 +246,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                 "open_orders": sm.open_orders,
                 "margin_status": sm.margin_status,
                 "killed": sm.killed,
+                "self_trade": SELF_TRADE_NAMES[self.core.accounts[account].self_trade or 1],
             }
         )
 
@@ -307,6 +310,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                 qty=qty,
                 tif=_TIFS[body.tif],
                 expire_ts=expire_ts,
+                self_trade=SELF_TRADE_MODES[body.self_trade] if body.self_trade else 0,
                 price=price,
                 stop_price=stop,
                 post_only=body.post_only,
@@ -491,6 +495,7 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),
     RouteSpec("PUT", "/v1/admin/accounts/{account}/limits", ADMIN, "set_limits"),
+    RouteSpec("PUT", "/v1/admin/accounts/{account}/self_trade", ADMIN, "set_self_trade"),
     RouteSpec("POST", "/v1/admin/instruments", ADMIN, "add_instrument"),
     RouteSpec("POST", "/v1/admin/feeds", ADMIN, "add_feed"),
     RouteSpec("POST", "/v1/admin/feeds/{symbol}/events", ADMIN, "feed_events"),

@@ -26,6 +26,7 @@ from mercato.domain.instrument import MAX_UNITS, DecimalError, format_decimal, p
 from mercato.domain.orders import OrderStatus
 from mercato.domain.types import (
     ORDER_TYPE_NAMES,
+    SELF_TRADE_NAMES,
     SIDE_NAMES,
     TIF_NAMES,
     Side,
@@ -394,6 +395,7 @@ class ApiBase:
             "status": _STATUS_NAMES[v.status],
             "reason": v.reason or None,
             "expire_at": v.expire_ts or None,
+            "self_trade": SELF_TRADE_NAMES.get(v.self_trade) if v.self_trade else None,
             "order_class": order_class(v),
             "legs": legs(self, v),
             "created_at": v.created_ts,

@@ -82,6 +82,8 @@ class OrderRequest(Body):
     account: Id | None = None  # which of the caller's accounts (default: the first)
     # contingent orders (``api/contingent.py``): the exits of a bracket / OTO, an OCO's legs
     order_class: Literal["simple", "bracket", "oto", "oco"] = "simple"
+    # self-trade prevention for this order (default: the account's mode)
+    self_trade: Literal["cancel_resting", "cancel_incoming", "cancel_both"] | None = None
     take_profit: TakeProfit | None = None
     stop_loss: StopLoss | None = None
 
@@ -90,6 +92,13 @@ class ReplaceRequest(Body):
     qty: Decimal
     price: Decimal | None = None
     stop_price: Decimal | None = None
+
+
+class SelfTradeRequest(Body):
+    """``PUT /v1/admin/accounts/{account}/self_trade``: the mode of the account's orders
+    that name none."""
+
+    mode: Literal["cancel_resting", "cancel_incoming", "cancel_both"]
 
 
 class AccountRequest(Body):

@@ -53,6 +53,8 @@ class NewOrder(_Order, tag="n", kw_only=True):
     # so that it comes last in the journal's array: a journal written before it existed
     # (one element fewer) still reads, as orders without an expiry.
     expire_ts: int = 0
+    # self-trade prevention (``SelfTrade``): 0, the account's mode
+    self_trade: int = 0
 
 
 class CancelOrder(Command, tag="c"):
@@ -80,6 +82,14 @@ class SetTradingStatus(Command, tag="st"):
 
 class EndOfDay(Command, tag="eod"):
     """Expire every DAY order, resting or waiting for its stop."""
+
+
+class SetSelfTrade(Command, tag="stp"):
+    """An account's self-trade prevention mode (``SelfTrade``; DEFAULT: cancel resting),
+    for its orders that do not name one."""
+
+    account: int
+    mode: int
 
 
 class Clock(Command, tag="clk"):
@@ -219,4 +229,5 @@ AnyCommand = (
     | NewBracket
     | NewOco
     | Clock
+    | SetSelfTrade
 )

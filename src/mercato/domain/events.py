@@ -54,6 +54,7 @@ class OrderAccepted(Event, tag="ac"):
     client_order_id: str = ""
     protect_price: int = 0  # market and stop orders: the worst price they may trade at
     expire_ts: int = 0  # GTD orders: when what is left expires (core time, ns)
+    self_trade: int = 0  # its self-trade prevention mode as resolved (``SelfTrade``)
 
 
 class Trade(Event, tag="tr"):
@@ -184,6 +185,13 @@ class KillSwitchSet(Event, tag="kill"):
     on: bool
 
 
+class SelfTradeSet(Event, tag="stp"):
+    """An account's self-trade prevention mode (``SelfTrade``) was set."""
+
+    account: int
+    mode: int
+
+
 class MarketPriceSet(Event, tag="mp"):
     symbol: str
     price: int
@@ -288,4 +296,5 @@ AnyEvent = (
     | OrdersLinked
     | StopTrails
     | StopMoved
+    | SelfTradeSet
 )

@@ -74,6 +74,7 @@ class Order:
         "protect",
         "qty",
         "remaining",
+        "self_trade",
         "side",
         "status",
         "stop_price",
@@ -114,6 +115,7 @@ class Order:
         self.protect = 0
         self.link = 0  # the other order of a one-cancels-other pair (0: none)
         self.expire_ts = 0  # GTD orders: the core time (ns) at which they expire
+        self.self_trade = 0  # self-trade prevention (``SelfTrade``; 0: cancel resting)
 
     def transition(self, new: int) -> None:
         """Move to ``new`` or raise ``IllegalTransition``."""

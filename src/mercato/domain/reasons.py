@@ -31,6 +31,7 @@ class Reject(StrEnum):
     INVALID_TRAIL = "invalid_trail"
     INVALID_ORDER_ID = "invalid_order_id"
     INVALID_EXPIRE_TIME = "invalid_expire_time"
+    INVALID_SELF_TRADE = "invalid_self_trade"
     # accounts and money
     UNKNOWN_ACCOUNT = "unknown_account"
     DUPLICATE_ACCOUNT = "duplicate_account"

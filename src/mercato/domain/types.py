@@ -60,6 +60,24 @@ class Venue(IntEnum):
     PAPER = 2  # simulated fills against the market price
 
 
+class SelfTrade(IntEnum):
+    """What self-trade prevention cancels when an order meets one of its own account's
+    (``docs/matching.md``): the incoming order's mode decides. ``DEFAULT`` on an order
+    means its account's mode; an account's ``DEFAULT`` is ``CANCEL_RESTING``."""
+
+    DEFAULT = 0
+    CANCEL_RESTING = 1  # the resting order (the older one, in an auction)
+    CANCEL_INCOMING = 2  # what is left of the incoming order (the newer one)
+    CANCEL_BOTH = 3
+
+
+SELF_TRADE_NAMES: dict[int, str] = {
+    SelfTrade.CANCEL_RESTING: "cancel_resting",
+    SelfTrade.CANCEL_INCOMING: "cancel_incoming",
+    SelfTrade.CANCEL_BOTH: "cancel_both",
+}
+
+
 SIDE_NAMES: dict[int, str] = {Side.BUY: "buy", Side.SELL: "sell"}
 ORDER_TYPE_NAMES: dict[int, str] = {
     OrderType.MARKET: "market",

@@ -38,6 +38,7 @@ from mercato.domain.commands import (
     SetInstrumentRisk,
     SetKillSwitch,
     SetRiskLimits,
+    SetSelfTrade,
     SetTradingStatus,
     Withdraw,
 )
@@ -64,6 +65,7 @@ from mercato.domain.events import (
     PositionChanged,
     Rejected,
     RiskLimitsSet,
+    SelfTradeSet,
     StopTrails,
     Trade,
 )
@@ -201,6 +203,8 @@ class Core:
             self._run(self.engine.process(cmd))
         elif isinstance(cmd, EndOfDay):
             self._end_of_day(cmd)
+        elif isinstance(cmd, SetSelfTrade):
+            self._set_self_trade(cmd)
         elif isinstance(cmd, Clock):
             pass  # what is due has expired above
         else:
@@ -625,8 +629,23 @@ class Core:
             return Hold(c.order_id, account, c.symbol, c.side, acct.venue, required, 0)
         return Hold(c.order_id, account, c.symbol, c.side, acct.venue, 0, 0)
 
+    def _set_self_trade(self, c: SetSelfTrade) -> None:
+        if c.account not in self.accounts:
+            self._reject("stp", 0, "", str(Reject.UNKNOWN_ACCOUNT), "", c.account)
+        elif c.mode < 0 or c.mode > 3:
+            detail = "self-trade prevention is 0 to 3 (SelfTrade)"
+            self._reject("stp", 0, "", str(Reject.INVALID_SELF_TRADE), detail, c.account)
+        else:
+            self.accounts[c.account].self_trade = c.mode
+            self._emit(SelfTradeSet, c.account, c.mode)
+
     def _submit(self, c: NewOrder, hold: Hold) -> None:
-        """Send an order that passed risk to its venue; the hold is taken on acceptance."""
+        """Send an order that passed risk to its venue; the hold is taken on acceptance.
+        An order that names no self-trade prevention mode takes its account's."""
+        if not c.self_trade:
+            mode = self.accounts[hold.account].self_trade
+            if mode:
+                c = struct_replace(c, self_trade=mode)
         self._pending = hold
         if hold.venue == INTERNAL:
             self._run(self.engine.process(c))

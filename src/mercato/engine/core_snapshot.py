@@ -32,6 +32,7 @@ class AccountState(msgspec.Struct, array_like=True):
     selling: list[tuple[str, int]]
     margin_status: int
     sod_pnl: int
+    self_trade: int = 0  # (a snapshot from before the modes reads as the default)
 
 
 class HoldState(msgspec.Struct, array_like=True):
@@ -151,6 +152,7 @@ def capture(core: Core) -> CoreState:
                 sorted((s, q) for s, q in a.selling.items() if q),
                 a.margin_status,
                 a.sod_pnl,
+                a.self_trade,
             )
             for _, a in sorted(core.accounts.items())
         ],
@@ -224,6 +226,7 @@ def restore(data: bytes) -> Core:
         acct.reserved, acct.open_orders = a.reserved, a.open_orders
         acct.selling = dict(a.selling)
         acct.margin_status, acct.sod_pnl = a.margin_status, a.sod_pnl
+        acct.self_trade = a.self_trade
         core.accounts[a.account] = acct
     for acct_id, sym, qty, cost, realized in s.positions:
         pos = core.positions.ensure(acct_id, sym)

@@ -49,6 +49,7 @@ class Account:
         "open_orders",
         "positions",
         "reserved",
+        "self_trade",
         "selling",
         "sod_pnl",
         "venue",
@@ -65,6 +66,7 @@ class Account:
         self.positions: dict[str, Position] = {}  # the same objects as in ``Positions``
         self.margin_status = OK
         self.sod_pnl = 0  # realized + unrealized PnL at the last end of day
+        self.self_trade = 0  # its orders' self-trade prevention unless they name one
 
 
 class Hold:

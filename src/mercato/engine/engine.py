@@ -88,6 +88,10 @@ R_INVALID_TYPE: Final = str(Reject.INVALID_TYPE)
 R_INVALID_TIF: Final = str(Reject.INVALID_TIF)
 R_POST_ONLY_NOT_ALLOWED: Final = str(Reject.POST_ONLY_NOT_ALLOWED)
 R_INVALID_EXPIRE_TIME: Final = str(Reject.INVALID_EXPIRE_TIME)
+R_INVALID_SELF_TRADE: Final = str(Reject.INVALID_SELF_TRADE)
+# self-trade prevention modes (mercato.domain.types.SelfTrade; 0 is cancel resting)
+STP_INCOMING: Final = 2
+STP_BOTH: Final = 3
 _DETAILS: Final = {
     R_INVALID_QTY: "quantity must be positive",
     R_QTY_NOT_LOT_MULTIPLE: "quantity is not a multiple of the lot size",
@@ -446,12 +450,16 @@ class Engine:
             if s.status == CANCELLED:
                 j += 1
                 continue
-            if b.account == s.account:
-                if b.order_id < s.order_id:
-                    self._take_out(b, C_SELF_TRADE)
+            if b.account == s.account:  # the newer order's mode decides, as the incoming one
+                older, newer = (b, s) if b.order_id < s.order_id else (s, b)
+                mode = newer.self_trade
+                if mode != STP_INCOMING:
+                    self._take_out(older, C_SELF_TRADE)
+                if mode == STP_INCOMING or mode == STP_BOTH:
+                    self._take_out(newer, C_SELF_TRADE)
+                if b.status == CANCELLED:
                     i += 1
-                else:
-                    self._take_out(s, C_SELF_TRADE)
+                if s.status == CANCELLED:
                     j += 1
                 continue
             q = b.remaining if b.remaining < s.remaining else s.remaining
@@ -552,6 +560,8 @@ class Engine:
                 return R_INVALID_EXPIRE_TIME, "a GTD order's expire time must be in the future"
         elif c.expire_ts != 0:
             return R_INVALID_EXPIRE_TIME, "only GTD orders take an expire time"
+        if c.self_trade < 0 or c.self_trade > STP_BOTH:
+            return R_INVALID_SELF_TRADE, "self-trade prevention is 0 to 3 (SelfTrade)"
         if c.qty <= 0:
             return str(Reject.INVALID_QTY), "quantity must be positive"
         if c.qty % book.lot_size:
@@ -605,6 +615,7 @@ class Engine:
         o.client_order_id = c.client_order_id
         o.protect = c.protect_price
         o.expire_ts = c.expire_ts
+        o.self_trade = c.self_trade
         o.transition(ACCEPTED)
         self.seq += 1
         self._out.append(
@@ -624,6 +635,7 @@ class Engine:
                 o.client_order_id,
                 o.protect,
                 o.expire_ts,
+                o.self_trade,
             )
         )
         if o.expire_ts:
@@ -655,8 +667,10 @@ class Engine:
             self._cancelled(o, C_FOK)
             return
         best = opp.best_price()
-        if best and (limit == 0 or (best <= limit if o.is_buy else best >= limit)):
-            self._match(book, o, opp, limit)
+        crosses = best != 0 and (limit == 0 or (best <= limit if o.is_buy else best >= limit))
+        if crosses and self._match(book, o, opp, limit):
+            self._cancelled(o, C_SELF_TRADE)  # it met its own account's order
+            return
         if o.remaining == 0:
             return
         if market:
@@ -672,8 +686,10 @@ class Engine:
 
     def _fok_fillable(self, opp: BookSide, o: Order, limit: int) -> bool:
         """Whether ``o`` could fill completely now at ``limit`` or better (0: at any price),
-        not counting its own account's orders."""
+        not counting its own account's orders (which, unless they are the ones cancelled,
+        end the match: then only what comes before the first of them counts)."""
         need = o.remaining
+        stops_at_own = o.self_trade == STP_INCOMING or o.self_trade == STP_BOTH
         is_bid = opp.is_bid
         levels = opp.levels
         for k in reversed(opp.keys):
@@ -685,11 +701,16 @@ class Engine:
                     need -= m.remaining
                     if need <= 0:
                         return True
+                elif stops_at_own:
+                    return False
         return False
 
-    def _match(self, book: Book, o: Order, opp: BookSide, limit: int) -> None:
+    def _match(self, book: Book, o: Order, opp: BookSide, limit: int) -> bool:
         """Trade ``o`` against the opposite side in price-time priority, at ``limit`` or
-        better (0: at any price)."""
+        better (0: at any price). Meeting an order of its own account, ``o``'s self-trade
+        mode decides: the resting order is cancelled and matching goes on (the default),
+        or matching stops there and True is returned (cancel incoming: the caller cancels
+        what is left of ``o``; cancel both: the resting order is cancelled first)."""
         keys = opp.keys
         levels = opp.levels
         is_bid = opp.is_bid
@@ -699,6 +720,8 @@ class Engine:
         ts = self._ts
         out = self._out
         live = self.orders
+        mode = o.self_trade
+        stopped = False
         while keys:
             k = keys[-1]
             price = k if is_bid else -k
@@ -708,10 +731,14 @@ class Engine:
             done: list[int] = []
             traded = False
             for m in level.orders.values():
-                if m.account == account:  # self-trade prevention: cancel the resting order
-                    level.total -= m.remaining
-                    done.append(m.order_id)
-                    self._cancelled(m, C_SELF_TRADE)
+                if m.account == account:  # self-trade prevention
+                    if mode != STP_INCOMING:  # cancel the resting order
+                        level.total -= m.remaining
+                        done.append(m.order_id)
+                        self._cancelled(m, C_SELF_TRADE)
+                    if mode == STP_INCOMING or mode == STP_BOTH:
+                        stopped = True
+                        break
                     continue
                 q = o.remaining if o.remaining < m.remaining else m.remaining
                 o.fill(q)
@@ -755,8 +782,9 @@ class Engine:
             if traded and book.last_price != price:
                 book.last_price = price
                 book.stops_dirty = True
-            if o.remaining == 0:
+            if o.remaining == 0 or stopped:
                 break
+        return stopped
 
     # -- stops ---------------------------------------------------------------------------
 

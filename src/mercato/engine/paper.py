@@ -375,6 +375,7 @@ class PaperVenue:
         o.client_order_id = c.client_order_id
         o.protect = c.protect_price
         o.expire_ts = c.expire_ts
+        o.self_trade = c.self_trade
         o.transition(ACCEPTED)
         self.seq += 1
         self._out.append(
@@ -394,6 +395,7 @@ class PaperVenue:
                 o.client_order_id,
                 o.protect,
                 o.expire_ts,
+                o.self_trade,
             )
         )
         if o.expire_ts:

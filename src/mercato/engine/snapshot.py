@@ -37,6 +37,7 @@ class OrderState(msgspec.Struct, array_like=True, gc=False):
     protect: int
     link: int
     expire_ts: int = 0  # GTD orders (a snapshot from before GTD reads as none)
+    self_trade: int = 0  # its self-trade prevention mode (before: cancel resting)
 
 
 class BookState(msgspec.Struct, array_like=True):
@@ -113,6 +114,7 @@ def capture(engine: Engine) -> EngineState:
             o.protect,
             o.link,
             o.expire_ts,
+            o.self_trade,
         )
         for o in engine.orders.values()
     ]
@@ -150,7 +152,7 @@ def restore(data: bytes) -> Engine:
         )
         o.filled, o.remaining, o.status = s.filled, s.remaining, s.status
         o.client_order_id, o.protect, o.link = s.client_order_id, s.protect, s.link
-        o.expire_ts = s.expire_ts
+        o.expire_ts, o.self_trade = s.expire_ts, s.self_trade
         engine.orders[o.order_id] = o
         if o.expire_ts:
             engine.expiries.add(o, engine.orders)

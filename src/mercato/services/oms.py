@@ -385,6 +385,7 @@ class OrderHistory:
             protect_price=e.protect_price,
             post_only=e.post_only,
             expire_ts=e.expire_ts,
+            self_trade=e.self_trade,
             qty=e.qty,
             remaining=e.qty,
             history=[Transition(e.seq, e.ts, OrderStatus.ACCEPTED, ACCEPTED)],

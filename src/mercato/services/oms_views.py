@@ -76,6 +76,7 @@ class OrderView(msgspec.Struct, gc=False):
     protect_price: int = 0
     post_only: bool = False
     expire_ts: int = 0  # a GTD order: when what is left expires (core time, ns)
+    self_trade: int = 0  # its self-trade prevention mode (``SelfTrade``; 0: cancel resting)
     qty: int = 0
     filled: int = 0
     remaining: int = 0

@@ -554,7 +554,7 @@ def test_entry_encoding_is_pinned() -> None:
     ]
     pinned = [
         "9401a1730198a26169a24142050a0201a355534407",
-        "9402a17302dc0011a16e0304a24142010414026964c2a00000000800",
+        "9402a17302dc0012a16e0304a24142010414026964c2a0000000080000",
         "9403a1730394a16303a2414209",
         "9404a1730498a17203a241426e0a69000a",
         "9405a1730594a27374a24142020b",
@@ -566,6 +566,7 @@ def test_entry_encoding_is_pinned() -> None:
     assert [msgspec.msgpack.encode(e).hex() for e in entries] == pinned
     decoder = msgspec.msgpack.Decoder(JournalEntry)
     assert [decoder.decode(bytes.fromhex(h)) for h in pinned] == entries
-    # a NewOrder journaled before GTD (no expire_ts, the array one shorter) still reads
+    # a NewOrder journaled before GTD and self-trade modes (no expire_ts, no self_trade:
+    # the array two shorter) still reads
     before_gtd = "9402a17302dc0010a16e0304a24142010414026964c2a000000008"
     assert decoder.decode(bytes.fromhex(before_gtd)) == entries[1]

@@ -150,3 +150,30 @@ def test_the_client_places_a_bracket_and_reads_its_legs(w: World) -> None:
     ]
     assert str(o.legs[1].price) == "93.50" and str(o.legs[1].stop_price) == "94.00"
     assert alice.get_order(o.id).legs == o.legs
+
+
+def test_self_trade_prevention_per_order_and_per_account(w: World) -> None:
+    ask = w.ok("POST", "/v1/orders", w.alice, json=sell("100.00", "5"))
+    # the order's own mode: cancel incoming, so the own ask stays
+    o = w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "5", self_trade="cancel_incoming"))
+    assert (o["status"], o["reason"], o["self_trade"]) == (
+        "cancelled",
+        "self_trade",
+        "cancel_incoming",
+    )
+    assert w.ok("GET", f"/v1/orders/{ask['id']}", w.alice)["status"] == "accepted"
+    # the account's mode, set by an administrator, for orders that name none
+    assert w.ok("GET", "/v1/account", w.alice)["self_trade"] == "cancel_resting"
+    path = f"/v1/admin/accounts/{w.alice_acct}/self_trade"
+    assert w.ok("PUT", path, w.admin, json={"mode": "cancel_both"})["self_trade"] == "cancel_both"
+    assert w.ok("GET", "/v1/account", w.alice)["self_trade"] == "cancel_both"
+    o = w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "5"))
+    assert o["status"] == "cancelled" and o["self_trade"] == "cancel_both"
+    assert w.ok("GET", f"/v1/orders/{ask['id']}", w.alice)["reason"] == "self_trade"
+    # refused: an unknown mode, a trader setting it, an unknown account
+    assert w.call("PUT", path, w.admin, json={"mode": "cancel_newest"}).status_code == 400
+    assert w.call("PUT", path, w.alice, json={"mode": "cancel_both"}).status_code == 403
+    r = w.call("PUT", "/v1/admin/accounts/999/self_trade", w.admin, json={"mode": "cancel_both"})
+    assert r.status_code == 404
+    r = w.call("POST", "/v1/orders", w.alice, json=buy(self_trade="cancel_oldest"))
+    assert r.status_code in (400, 422) and "self_trade" in r.text
