@@ -30,6 +30,7 @@ import msgspec
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mercato.api.alpaca_account import AlpacaAccount
 from mercato.api.alpaca_models import (
     NS,
     Account,
@@ -38,6 +39,8 @@ from mercato.api.alpaca_models import (
     Canceled,
     Clock,
     Closed,
+    Configurations,
+    ConfigurationsPatch,
     Error,
     Kind,
     Order,
@@ -46,6 +49,10 @@ from mercato.api.alpaca_models import (
     Position,
     State,
     Tif,
+    Watchlist,
+    WatchlistBody,
+    WatchlistSymbol,
+    WatchlistUpdate,
     parse_time,
 )
 from mercato.api.alpaca_orders import SIDES, Planner, class_fields, is_leg, text
@@ -270,7 +277,7 @@ class AlpacaApi:
                 trading_blocked=sm.killed,
                 transfers_blocked=False,
                 account_blocked=False,
-                trade_suspended_by_user=False,
+                trade_suspended_by_user=self.api.settings.config(account).suspend_trade,
                 daytrade_count=0,
                 created_at=_stamp(1),
             )
@@ -649,6 +656,49 @@ ROUTES: Final = (
         ),
         errors=frozenset({403, 422}),
     ),
+    AlpacaRoute("GET", "/v2/watchlists", TRADER, "watchlists", list[Watchlist]),
+    AlpacaRoute(
+        "POST",
+        "/v2/watchlists",
+        TRADER,
+        "create_watchlist",
+        Watchlist,
+        body=WatchlistBody,
+        errors=_422,
+    ),
+    AlpacaRoute("GET", "/v2/watchlists/{id}", TRADER, "watchlist", Watchlist),
+    AlpacaRoute(
+        "PUT",
+        "/v2/watchlists/{id}",
+        TRADER,
+        "update_watchlist",
+        Watchlist,
+        body=WatchlistUpdate,
+        errors=_422,
+    ),
+    AlpacaRoute(
+        "POST",
+        "/v2/watchlists/{id}",
+        TRADER,
+        "add_to_watchlist",
+        Watchlist,
+        body=WatchlistSymbol,
+        errors=_422,
+    ),
+    AlpacaRoute("DELETE", "/v2/watchlists/{id}", TRADER, "delete_watchlist", status=204),
+    AlpacaRoute(
+        "DELETE", "/v2/watchlists/{id}/{symbol}", TRADER, "remove_from_watchlist", Watchlist
+    ),
+    AlpacaRoute("GET", "/v2/account/configurations", TRADER, "configurations", Configurations),
+    AlpacaRoute(
+        "PATCH",
+        "/v2/account/configurations",
+        TRADER,
+        "set_configurations",
+        Configurations,
+        body=ConfigurationsPatch,
+        errors=_422,
+    ),
     # keyed like the rest of /v2 (Alpaca clients have a key); /v1/openapi.json is public
     AlpacaRoute("GET", "/v2/openapi.json", TRADER, "openapi", dict[str, Any], tag="meta"),
 )
@@ -660,13 +710,16 @@ def alpaca_routes(api: Api) -> list[Route]:
     """The ``/v2`` routes, authenticated like the native API (Alpaca's key headers)."""
     a = AlpacaApi(api)
     p = AlpacaPositions(api, a.order)
+    w = AlpacaAccount(api, api.settings, a._account, a._asset)
     return [
         Route(
             spec.path,
             endpoint_for(
                 api,
                 spec.access,
-                getattr(a, spec.handler, None) or getattr(p, spec.handler),
+                getattr(a, spec.handler, None)
+                or getattr(p, spec.handler, None)
+                or getattr(w, spec.handler),
                 alpaca_error,
                 query=frozenset(p.name for p in spec.query),
                 body=spec.body is not None,

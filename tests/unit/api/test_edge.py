@@ -390,7 +390,7 @@ def _read_params(fn: Any) -> set[str]:
 def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> None:
     """A parameter read but not declared would be refused (and undocumented); one
     declared but not read would be accepted and ignored."""
-    from mercato.api import alpaca, alpaca_data, alpaca_positions
+    from mercato.api import alpaca, alpaca_account, alpaca_data, alpaca_positions
     from mercato.api.app import ROUTES
     from mercato.api.openapi import QUERY
 
@@ -410,7 +410,12 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
     for route in (*alpaca.ROUTES, *alpaca_data.ROUTES):
         owner = next(
             k
-            for k in (alpaca.AlpacaApi, alpaca_positions.AlpacaPositions, alpaca_data.AlpacaData)
+            for k in (
+                alpaca.AlpacaApi,
+                alpaca_positions.AlpacaPositions,
+                alpaca_account.AlpacaAccount,
+                alpaca_data.AlpacaData,
+            )
             if hasattr(k, route.handler)
         )
         fn = getattr(owner, route.handler)
