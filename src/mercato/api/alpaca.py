@@ -3,7 +3,9 @@ and its SDK (``alpaca-py``) run against Mercato with only a changed base URL.
 
 Served so far: the account, orders (submit market / limit / stop / stop-limit with day,
 gtc, ioc, fok; get by id or client order id; list; replace; cancel; cancel all),
-positions (list, get, close one, close all), assets and the clock. Order ids are UUIDs on
+positions (list, get, close one, close all), assets and the clock; watchlists and the
+account configurations (``alpaca_account.py``), account activities
+(``alpaca_activities.py``). Order ids are UUIDs on
 this surface: Mercato's integer order id is the UUID's 128-bit value. Amounts are decimal
 strings, as Alpaca sends them. Errors take Alpaca's shape, ``{"code": ..., "message":
 ...}``; a refused order is a 403 with the core's reason in the message, as Alpaca answers
@@ -31,9 +33,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mercato.api.alpaca_account import AlpacaAccount
+from mercato.api.alpaca_activities import AlpacaActivities
 from mercato.api.alpaca_models import (
     NS,
     Account,
+    Activity,
     Asset,
     CalendarDay,
     Canceled,
@@ -575,6 +579,16 @@ _404: Final = frozenset({404})
 _422: Final = frozenset({422})
 _403_404: Final = frozenset({403, 404})
 _NESTED: Final = Param("nested", {"type": "boolean", "description": "no legs here: no effect"})
+_ACTIVITY_QUERY: Final = (
+    Param("activity_types", {"type": "string", "description": "FILL,CSD,CSW,JNLS,TRANS"}),
+    Param("category", {"enum": ["trade_activity", "non_trade_activity"]}),
+    Param("date", {"type": "string", "format": "date", "description": "a UTC day"}),
+    Param("after", {"type": "string", "description": "RFC-3339, exclusive"}),
+    Param("until", {"type": "string", "description": "RFC-3339, exclusive"}),
+    Param("direction", {"enum": ["asc", "desc"], "default": "desc"}),
+    Param("page_size", {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}),
+    Param("page_token", {"type": "string", "description": "the previous page's last id"}),
+)
 ROUTES: Final = (
     AlpacaRoute("GET", "/v2/account", TRADER, "account", Account, errors=_404),
     AlpacaRoute("GET", "/v2/clock", TRADER, "clock", Clock),
@@ -689,6 +703,24 @@ ROUTES: Final = (
     AlpacaRoute(
         "DELETE", "/v2/watchlists/{id}/{symbol}", TRADER, "remove_from_watchlist", Watchlist
     ),
+    AlpacaRoute(
+        "GET",
+        "/v2/account/activities",
+        TRADER,
+        "activities",
+        list[Activity],
+        query=_ACTIVITY_QUERY,
+        errors=_422,
+    ),
+    AlpacaRoute(
+        "GET",
+        "/v2/account/activities/{activity_type}",
+        TRADER,
+        "activities",
+        list[Activity],
+        query=_ACTIVITY_QUERY[1:],
+        errors=_422,
+    ),
     AlpacaRoute("GET", "/v2/account/configurations", TRADER, "configurations", Configurations),
     AlpacaRoute(
         "PATCH",
@@ -711,6 +743,7 @@ def alpaca_routes(api: Api) -> list[Route]:
     a = AlpacaApi(api)
     p = AlpacaPositions(api, a.order)
     w = AlpacaAccount(api, api.settings, a._account, a._asset)
+    v = AlpacaActivities(api, a._account)
     return [
         Route(
             spec.path,
@@ -719,7 +752,8 @@ def alpaca_routes(api: Api) -> list[Route]:
                 spec.access,
                 getattr(a, spec.handler, None)
                 or getattr(p, spec.handler, None)
-                or getattr(w, spec.handler),
+                or getattr(w, spec.handler, None)
+                or getattr(v, spec.handler),
                 alpaca_error,
                 query=frozenset(p.name for p in spec.query),
                 body=spec.body is not None,

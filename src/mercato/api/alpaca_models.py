@@ -314,3 +314,55 @@ class ConfigurationsPatch(_Body):
     max_margin_multiplier: str | None = None
     ptp_no_exception_entry: bool | None = None
     max_options_trading_level: int | None = None
+
+
+class FillActivity(msgspec.Struct, kw_only=True, tag_field="activity_type", tag="FILL"):
+    """A ``FILL`` of ``/v2/account/activities`` (alpaca-py's ``TradeActivity``)."""
+
+    id: str
+    account_id: str
+    transaction_time: str
+    type: Literal["fill", "partial_fill"]
+    price: str
+    qty: str
+    side: Literal["buy", "sell"]
+    symbol: str
+    leaves_qty: str
+    order_id: str
+    cum_qty: str
+    order_status: State
+
+
+class TransferActivity(msgspec.Struct, kw_only=True, tag_field="activity_type"):
+    """A deposit (``CSD``), a withdrawal (``CSW``) of cash, or an instrument transferred
+    in or out (``JNLS``: ``qty`` signed, ``net_amount`` 0) (alpaca-py's
+    ``NonTradeActivity``); ``activity_type`` is the subclass's tag."""
+
+    id: str
+    account_id: str
+    date: str
+    net_amount: str
+    description: str
+    status: Literal["executed"]
+    symbol: str | None
+    qty: str | None
+
+
+class CashDeposit(TransferActivity, tag="CSD"):
+    pass
+
+
+class CashWithdrawal(TransferActivity, tag="CSW"):
+    pass
+
+
+class SecuritiesTransfer(TransferActivity, tag="JNLS"):
+    pass
+
+
+Activity = FillActivity | CashDeposit | CashWithdrawal | SecuritiesTransfer
+TRANSFERS: Final[dict[str, type[CashDeposit] | type[CashWithdrawal] | type[SecuritiesTransfer]]] = {
+    "CSD": CashDeposit,
+    "CSW": CashWithdrawal,
+    "JNLS": SecuritiesTransfer,
+}
