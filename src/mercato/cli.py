@@ -454,6 +454,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ListenError as e:
         print(f"mercato serve: {e}", file=sys.stderr)
         return EXIT_FAILED
+    from mercato.adapters.sql.prefs import SqlPrefs
     from mercato.api.app import MD_FLUSH, create_app
     from mercato.api.landing import About
     from mercato.services import gc_policy
@@ -466,6 +467,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
+        prefs = SqlPrefs(f"sqlite:///{root / 'users.sqlite'}")  # watchlists, configurations
     except Exception as e:  # an unwritable or foreign directory
         sock.close()
         print(f"mercato serve: cannot open {root}: {_one_line(e)}", file=sys.stderr)
@@ -481,6 +483,7 @@ def _serve(args: argparse.Namespace) -> int:
     except Exception as e:  # an unreachable or unusable store, a journal it cannot recover
         sock.close()
         auth.close()
+        prefs.close()
         print(f"mercato serve: cannot open the platform: {_one_line(e)}", file=sys.stderr)
         return EXIT_FAILED
     creds = root / "credentials.json"
@@ -516,6 +519,7 @@ def _serve(args: argparse.Namespace) -> int:
         md_host=args.host,
         limits=limits,
         sessions=True,
+        prefs=prefs,
         phases=Phases(
             pre_open=args.pre_open * NS,
             opening_auction=args.opening_auction * NS,
@@ -538,6 +542,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
         auth.close()
+        prefs.close()
     if not started:
         print("mercato serve: the server did not start (its reason is above)", file=sys.stderr)
         return EXIT_FAILED

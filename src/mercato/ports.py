@@ -193,3 +193,54 @@ class TradingCalendar(Protocol):
     def sessions(self, first: str, last: str) -> list[TradingSession]:
         """The sessions whose dates lie in ``first`` .. ``last`` (ISO dates, inclusive)."""
         ...
+
+
+class WatchlistRecord(msgspec.Struct, frozen=True, gc=False):
+    """One watchlist of one account: its symbols in the order they were added."""
+
+    id: str  # a UUID, the gateway's
+    account: int
+    name: str
+    symbols: tuple[str, ...]
+    created_at: int  # ns since the epoch (the gateway's wall clock)
+    updated_at: int
+
+
+class AccountConfig(msgspec.Struct, frozen=True, gc=False):
+    """What an account's owner has chosen and the gateway enforces (``/v2/account/
+    configurations``): ``suspend_trade`` stops new orders and replaces, ``fractional_trading``
+    False refuses quantities that are not whole units."""
+
+    suspend_trade: bool = False
+    fractional_trading: bool = True
+
+
+class AccountPrefs(Protocol):
+    """Watchlists and configurations per account, kept beside the core (they are the
+    gateway's, not the core's: not journaled, not in the state hash).
+
+    Contract: blocking (SQL, or a dict), safe to call from any thread; each write is
+    durable when it returns (a store without a database: until the process ends). It
+    enforces no limit and no rule: ``services.account_settings.AccountSettings`` does,
+    and is its only writer.
+    """
+
+    def watchlists(self, account: int) -> list[WatchlistRecord]:
+        """``account``'s watchlists, oldest first."""
+        ...
+
+    def put_watchlist(self, w: WatchlistRecord) -> None:
+        """Insert ``w``, or replace the watchlist with its id."""
+        ...
+
+    def delete_watchlist(self, account: int, watchlist_id: str) -> bool:
+        """Delete ``account``'s watchlist ``watchlist_id``; False if it has none such."""
+        ...
+
+    def configs(self) -> dict[int, AccountConfig]:
+        """Every account's stored configuration (an account not in it has the default)."""
+        ...
+
+    def put_config(self, account: int, config: AccountConfig) -> None:
+        """Store ``account``'s configuration (replacing the one it had)."""
+        ...

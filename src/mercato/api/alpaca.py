@@ -3,7 +3,9 @@ and its SDK (``alpaca-py``) run against Mercato with only a changed base URL.
 
 Served so far: the account, orders (submit market / limit / stop / stop-limit with day,
 gtc, ioc, fok; get by id or client order id; list; replace; cancel; cancel all),
-positions (list, get, close one, close all), assets and the clock. Order ids are UUIDs on
+positions (list, get, close one, close all), assets and the clock; watchlists and the
+account configurations (``alpaca_account.py``), account activities
+(``alpaca_activities.py``). Order ids are UUIDs on
 this surface: Mercato's integer order id is the UUID's 128-bit value. Amounts are decimal
 strings, as Alpaca sends them. Errors take Alpaca's shape, ``{"code": ..., "message":
 ...}``; a refused order is a 403 with the core's reason in the message, as Alpaca answers
@@ -30,14 +32,19 @@ import msgspec
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mercato.api.alpaca_account import AlpacaAccount
+from mercato.api.alpaca_activities import AlpacaActivities
 from mercato.api.alpaca_models import (
     NS,
     Account,
+    Activity,
     Asset,
     CalendarDay,
     Canceled,
     Clock,
     Closed,
+    Configurations,
+    ConfigurationsPatch,
     Error,
     Kind,
     Order,
@@ -46,6 +53,10 @@ from mercato.api.alpaca_models import (
     Position,
     State,
     Tif,
+    Watchlist,
+    WatchlistBody,
+    WatchlistSymbol,
+    WatchlistUpdate,
     parse_time,
 )
 from mercato.api.alpaca_orders import SIDES, Planner, class_fields, is_leg, text
@@ -270,7 +281,7 @@ class AlpacaApi:
                 trading_blocked=sm.killed,
                 transfers_blocked=False,
                 account_blocked=False,
-                trade_suspended_by_user=False,
+                trade_suspended_by_user=self.api.settings.config(account).suspend_trade,
                 daytrade_count=0,
                 created_at=_stamp(1),
             )
@@ -568,6 +579,16 @@ _404: Final = frozenset({404})
 _422: Final = frozenset({422})
 _403_404: Final = frozenset({403, 404})
 _NESTED: Final = Param("nested", {"type": "boolean", "description": "no legs here: no effect"})
+_ACTIVITY_QUERY: Final = (
+    Param("activity_types", {"type": "string", "description": "FILL,CSD,CSW,JNLS,TRANS"}),
+    Param("category", {"enum": ["trade_activity", "non_trade_activity"]}),
+    Param("date", {"type": "string", "format": "date", "description": "a UTC day"}),
+    Param("after", {"type": "string", "description": "RFC-3339, exclusive"}),
+    Param("until", {"type": "string", "description": "RFC-3339, exclusive"}),
+    Param("direction", {"enum": ["asc", "desc"], "default": "desc"}),
+    Param("page_size", {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}),
+    Param("page_token", {"type": "string", "description": "the previous page's last id"}),
+)
 ROUTES: Final = (
     AlpacaRoute("GET", "/v2/account", TRADER, "account", Account, errors=_404),
     AlpacaRoute("GET", "/v2/clock", TRADER, "clock", Clock),
@@ -649,6 +670,67 @@ ROUTES: Final = (
         ),
         errors=frozenset({403, 422}),
     ),
+    AlpacaRoute("GET", "/v2/watchlists", TRADER, "watchlists", list[Watchlist]),
+    AlpacaRoute(
+        "POST",
+        "/v2/watchlists",
+        TRADER,
+        "create_watchlist",
+        Watchlist,
+        body=WatchlistBody,
+        errors=_422,
+    ),
+    AlpacaRoute("GET", "/v2/watchlists/{id}", TRADER, "watchlist", Watchlist),
+    AlpacaRoute(
+        "PUT",
+        "/v2/watchlists/{id}",
+        TRADER,
+        "update_watchlist",
+        Watchlist,
+        body=WatchlistUpdate,
+        errors=_422,
+    ),
+    AlpacaRoute(
+        "POST",
+        "/v2/watchlists/{id}",
+        TRADER,
+        "add_to_watchlist",
+        Watchlist,
+        body=WatchlistSymbol,
+        errors=_422,
+    ),
+    AlpacaRoute("DELETE", "/v2/watchlists/{id}", TRADER, "delete_watchlist", status=204),
+    AlpacaRoute(
+        "DELETE", "/v2/watchlists/{id}/{symbol}", TRADER, "remove_from_watchlist", Watchlist
+    ),
+    AlpacaRoute(
+        "GET",
+        "/v2/account/activities",
+        TRADER,
+        "activities",
+        list[Activity],
+        query=_ACTIVITY_QUERY,
+        errors=_422,
+    ),
+    AlpacaRoute(
+        "GET",
+        "/v2/account/activities/{activity_type}",
+        TRADER,
+        "activities",
+        list[Activity],
+        query=_ACTIVITY_QUERY[1:],
+        errors=_422,
+    ),
+    AlpacaRoute("GET", "/v2/account/configurations", TRADER, "configurations", Configurations),
+    AlpacaRoute(
+        "PATCH",
+        "/v2/account/configurations",
+        TRADER,
+        "set_configurations",
+        Configurations,
+        body=ConfigurationsPatch,
+        errors=_422,
+    ),
     # keyed like the rest of /v2 (Alpaca clients have a key); /v1/openapi.json is public
     AlpacaRoute("GET", "/v2/openapi.json", TRADER, "openapi", dict[str, Any], tag="meta"),
 )
@@ -660,13 +742,18 @@ def alpaca_routes(api: Api) -> list[Route]:
     """The ``/v2`` routes, authenticated like the native API (Alpaca's key headers)."""
     a = AlpacaApi(api)
     p = AlpacaPositions(api, a.order)
+    w = AlpacaAccount(api, api.settings, a._account, a._asset)
+    v = AlpacaActivities(api, a._account)
     return [
         Route(
             spec.path,
             endpoint_for(
                 api,
                 spec.access,
-                getattr(a, spec.handler, None) or getattr(p, spec.handler),
+                getattr(a, spec.handler, None)
+                or getattr(p, spec.handler, None)
+                or getattr(w, spec.handler, None)
+                or getattr(v, spec.handler),
                 alpaca_error,
                 query=frozenset(p.name for p in spec.query),
                 body=spec.body is not None,

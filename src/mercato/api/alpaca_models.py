@@ -252,3 +252,117 @@ class Error(msgspec.Struct):
 
     code: int
     message: str
+
+
+# -- watchlists and configurations (``alpaca_account.py``) ---------------------------------
+
+
+class WatchlistBody(_Body):
+    """``POST /v2/watchlists``: a name and its first symbols."""
+
+    name: str
+    symbols: list[str] | None = None
+
+
+class WatchlistUpdate(_Body):
+    """``PUT /v2/watchlists/{id}``: a new name, or all its symbols anew, or both."""
+
+    name: str | None = None
+    symbols: list[str] | None = None
+
+
+class WatchlistSymbol(_Body):
+    """``POST /v2/watchlists/{id}``: one more symbol, at the end."""
+
+    symbol: str
+
+
+class Watchlist(msgspec.Struct, kw_only=True):
+    id: str
+    account_id: str
+    name: str
+    created_at: str
+    updated_at: str
+    assets: list[Asset]
+
+
+class Configurations(msgspec.Struct, kw_only=True):
+    """``/v2/account/configurations``: ``suspend_trade`` and ``fractional_trading`` are
+    the account's to change; the others say what Mercato does and take only that value."""
+
+    dtbp_check: Literal["both", "entry", "exit"] | None
+    pdt_check: Literal["both", "entry", "exit"] | None
+    trade_confirm_email: Literal["all", "none"]
+    suspend_trade: bool
+    no_shorting: bool
+    fractional_trading: bool
+    max_margin_multiplier: str
+    ptp_no_exception_entry: bool
+    max_options_trading_level: int | None
+
+
+class ConfigurationsPatch(_Body):
+    """``PATCH /v2/account/configurations``: what is absent (or null) stays; a value
+    Mercato cannot honour is refused naming the field (``alpaca_account.py``)."""
+
+    dtbp_check: str | None = None
+    pdt_check: str | None = None
+    trade_confirm_email: str | None = None
+    suspend_trade: bool | None = None
+    no_shorting: bool | None = None
+    fractional_trading: bool | None = None
+    max_margin_multiplier: str | None = None
+    ptp_no_exception_entry: bool | None = None
+    max_options_trading_level: int | None = None
+
+
+class FillActivity(msgspec.Struct, kw_only=True, tag_field="activity_type", tag="FILL"):
+    """A ``FILL`` of ``/v2/account/activities`` (alpaca-py's ``TradeActivity``)."""
+
+    id: str
+    account_id: str
+    transaction_time: str
+    type: Literal["fill", "partial_fill"]
+    price: str
+    qty: str
+    side: Literal["buy", "sell"]
+    symbol: str
+    leaves_qty: str
+    order_id: str
+    cum_qty: str
+    order_status: State
+
+
+class TransferActivity(msgspec.Struct, kw_only=True, tag_field="activity_type"):
+    """A deposit (``CSD``), a withdrawal (``CSW``) of cash, or an instrument transferred
+    in or out (``JNLS``: ``qty`` signed, ``net_amount`` 0) (alpaca-py's
+    ``NonTradeActivity``); ``activity_type`` is the subclass's tag."""
+
+    id: str
+    account_id: str
+    date: str
+    net_amount: str
+    description: str
+    status: Literal["executed"]
+    symbol: str | None
+    qty: str | None
+
+
+class CashDeposit(TransferActivity, tag="CSD"):
+    pass
+
+
+class CashWithdrawal(TransferActivity, tag="CSW"):
+    pass
+
+
+class SecuritiesTransfer(TransferActivity, tag="JNLS"):
+    pass
+
+
+Activity = FillActivity | CashDeposit | CashWithdrawal | SecuritiesTransfer
+TRANSFERS: Final[dict[str, type[CashDeposit] | type[CashWithdrawal] | type[SecuritiesTransfer]]] = {
+    "CSD": CashDeposit,
+    "CSW": CashWithdrawal,
+    "JNLS": SecuritiesTransfer,
+}

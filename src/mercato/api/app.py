@@ -72,7 +72,7 @@ from mercato.domain.types import (
     TimeInForce,
     TradingStatus,
 )
-from mercato.ports import Cache
+from mercato.ports import AccountPrefs, Cache
 from mercato.services import gc_policy
 from mercato.services.auth import AuthError, AuthStore, Principal
 from mercato.services.history import parse_order_token, parse_seq_token
@@ -639,6 +639,7 @@ def create_app(
     limits: Limits | None = None,
     sessions: bool = False,
     phases: Phases | None = None,
+    prefs: AccountPrefs | None = None,
 ) -> Starlette:
     """The ASGI application. With ``manage_platform`` the server's lifespan starts and
     stops the platform (journal writer, snapshot on the way out). With ``full_gc_every``
@@ -651,9 +652,10 @@ def create_app(
     both ports; ``app.state.guard`` holds them for ``server_config``. ``sessions``: run the
     session service (``services/sessions.py``: the platform's calendar opens and closes
     its instruments and ends each trading day), as servers do; ``phases`` its call
-    phases (pre-open and auctions; none by default)."""
+    phases (pre-open and auctions; none by default). ``prefs``: where the accounts'
+    watchlists and configurations are kept (``adapters/sql/prefs.py``; None: in memory)."""
     guard = ConnectionGuard(limits)
-    api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits)
+    api = Api(platform, auth, RateLimiter(rate, burst), md_flush, cache, guard.limits, prefs)
     from mercato.api.alpaca import alpaca_error, alpaca_routes  # these import this module
     from mercato.api.alpaca_data import alpaca_data_routes
     from mercato.api.alpaca_market_stream import alpaca_market_stream_routes

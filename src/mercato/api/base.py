@@ -21,6 +21,7 @@ from mercato.api.keywatch import KeyWatch
 from mercato.api.legs import legs, order_class
 from mercato.api.limits import Limits
 from mercato.api.throttle import LoginThrottle
+from mercato.domain.commands import NewBracket, NewOco, NewOrder, ReplaceOrder
 from mercato.domain.events import Event, Rejected
 from mercato.domain.instrument import MAX_UNITS, DecimalError, format_decimal, parse_decimal
 from mercato.domain.orders import OrderStatus
@@ -33,7 +34,8 @@ from mercato.domain.types import (
 )
 from mercato.engine.book import Book
 from mercato.engine.core import Core
-from mercato.ports import Cache
+from mercato.ports import AccountPrefs, Cache
+from mercato.services.account_settings import AccountSettings
 from mercato.services.auth import AuthStore, Principal
 from mercato.services.engine_node import NodeFailed, NodeUnavailable
 from mercato.services.marketdata import MarketData
@@ -304,8 +306,13 @@ class ApiBase:
         md_flush: float = 0.0,
         cache: Cache | None = None,
         limits: Limits | None = None,
+        prefs: AccountPrefs | None = None,
     ) -> None:
         self.platform = platform
+        # watchlists and configurations (``prefs``: their store; None: in memory)
+        self.settings = AccountSettings(
+            prefs, platform.now, lambda symbol: symbol in platform.core.engine.books
+        )
         self.auth = auth
         self.limiter = limiter
         self.limits = limits or Limits()  # the connections' (api/limits.py)
@@ -425,7 +432,10 @@ class ApiBase:
         return format_decimal(value, self.core.currencies[currency])
 
     async def submit(self, cmd: Any) -> list[Event]:
-        """Journal and apply ``cmd``; a node that cannot take it answers 503 (nothing done)."""
+        """Journal and apply ``cmd``; a node that cannot take it answers 503 (nothing done).
+        A new order or a replace that the account's configuration refuses (suspended
+        trading, fractional trading off) is a 403, whichever API it came through."""
+        self._configured(cmd)
         try:
             return await self.platform.submit(cmd)
         except NodeUnavailable as e:
@@ -433,6 +443,21 @@ class ApiBase:
         except NodeFailed:
             message = "the trading node stopped after a failure and must be restarted"
             raise ApiError(503, "node_failed", message) from None
+
+    def _configured(self, cmd: Any) -> None:
+        if isinstance(cmd, NewOrder | NewBracket | NewOco):
+            account = cmd.account
+        elif isinstance(cmd, ReplaceOrder):
+            v = self.platform.history.order(cmd.order_id)
+            if v is None:
+                return  # (not live: the core refuses it)
+            account = v.account
+        else:
+            return
+        book = self.core.engine.books.get(cmd.symbol)
+        why = self.settings.refusal(account, cmd.qty, book.qty_scale if book is not None else 0)
+        if why is not None:
+            raise ApiError(403, *why)
 
     @staticmethod
     def refused(events: list[Event]) -> Rejected | None:

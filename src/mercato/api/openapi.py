@@ -336,6 +336,7 @@ ALPACA_ROUTES: Final[tuple[AlpacaRoute, ...]] = (*alpaca.ROUTES, *alpaca_data.RO
 ALPACA_PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "id": {"type": "string", "format": "uuid"},
     "symbol": PATH_PARAMS["symbol"],
+    "activity_type": {"type": "string", "description": "FILL, CSD, CSW, JNLS or TRANS"},
 }
 
 _ALPACA_ERROR_TEXT: Final = {

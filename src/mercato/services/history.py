@@ -25,6 +25,7 @@ from mercato.marketdata.events import MdQuote, MdTrade
 from mercato.services.marketdata import MarketData
 from mercato.services.oms import MAKER, OrderHistory
 from mercato.services.oms_views import FillView, OrderView, decode_view
+from mercato.services.transfers import Transfer, TransferLog
 
 _REFILLS: Final = 4  # at most this many extra store reads to fill one page
 
@@ -66,9 +67,15 @@ class History:
     """Orders, fills and the trade tape: ``memory`` first, then ``store`` (None: memory
     only, e.g. a platform without a data directory)."""
 
-    def __init__(self, memory: OrderHistory, store: SqlHistory | None = None) -> None:
+    def __init__(
+        self,
+        memory: OrderHistory,
+        store: SqlHistory | None = None,
+        transfers: TransferLog | None = None,
+    ) -> None:
         self.memory = memory
         self.store = store
+        self.transfers_log = transfers if transfers is not None else TransferLog()
 
     # -- one order -----------------------------------------------------------------------
 
@@ -189,6 +196,26 @@ class History:
             end += 1
         out = out[:end]
         return out, str(out[-1].seq)
+
+    async def transfers(
+        self, accounts: Sequence[int], *, before: int | None = None, limit: int = 100
+    ) -> list[Transfer]:
+        """``accounts``' deposits and withdrawals, newest first, seq below ``before``, at
+        most ``limit`` (memory above its horizon, then the store)."""
+        log = self.transfers_log
+        out = log.page(accounts, before, limit)
+        if self.store is not None and accounts and len(out) < limit:
+            rows = await asyncio.to_thread(
+                self.store.transfers_page,
+                accounts,
+                before=before,
+                upto=log.horizon,
+                limit=limit - len(out),
+            )
+            out.extend(
+                Transfer(r["seq"], r["ts"], r["account"], r["asset"], r["amount"]) for r in rows
+            )
+        return out
 
     async def trades_before(
         self, symbol: str, before: int | None, limit: int, held: int | None = None

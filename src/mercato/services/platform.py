@@ -31,6 +31,7 @@ from mercato.services.history import History
 from mercato.services.oms import OrderHistory
 from mercato.services.oms_views import OrderView, decode_view
 from mercato.services.persister import PersisterService
+from mercato.services.transfers import TransferLog
 
 SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
 DEFAULT_STORE: Final = "default"  # store_url: SQLite in the data directory (store.sqlite)
@@ -94,6 +95,7 @@ class Platform:
             window if max_closed is None else max_closed,
             window if max_fills is None else max_fills,
         )
+        self.transfers = TransferLog()  # deposits and withdrawals (memory's window)
         self._node: EngineNode | None = None
         self._async: AsyncEngineNode | None = None
         self.persister: PersisterService | None = None
@@ -109,6 +111,7 @@ class Platform:
 
             def replayed(entry: JournalEntry, events: list[Event]) -> None:
                 self.history.apply(events)
+                self.transfers.apply(events)
 
             self._node = EngineNode.open(
                 data_dir,
@@ -135,7 +138,7 @@ class Platform:
         self._last_id = 0
         self._last_ts = 0
         self._listeners: list[Callable[[list[Event]], None]] = []
-        self.queries = History(self.history, self._archive)
+        self.queries = History(self.history, self._archive, self.transfers)
 
     def _open_store(self, data_dir: str | os.PathLike[str], url: str, live: list[int]) -> None:
         """Catch the store up with the journal, then keep the live orders from it."""
@@ -158,6 +161,8 @@ class Platform:
         views = [decode_view(b) for b in store.views(live).values()]
         self.history.restore(sorted(views, key=lambda v: (v.updated_seq, v.order_id)))
         self.history.horizon = self.history.fills_horizon = self.core.seq
+        self.transfers.horizon = self.core.seq
+        self.transfers.durable = lambda: persister.stored_seq
         self._archive = SqlHistory(url)
 
     @property
@@ -263,6 +268,7 @@ class Platform:
             out = [process(c) for c in cmds]
         for events in out:
             self.history.apply(events)
+            self.transfers.apply(events)
             for listener in self._listeners:
                 listener(events)
         return out
@@ -278,6 +284,7 @@ class Platform:
         else:
             events = self.core.process(cmd)
         self.history.apply(events)
+        self.transfers.apply(events)
         for listener in self._listeners:
             listener(events)
         return events

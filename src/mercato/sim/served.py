@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mercato.adapters.private_files import write_private
+from mercato.adapters.sql.prefs import SqlPrefs
 from mercato.api.app import MD_FLUSH, create_app
 from mercato.api.landing import About
 from mercato.api.limits import Limits, server_config
@@ -167,6 +168,7 @@ async def serve_demo(
     url = f"http://{cfg.host}:{sock.getsockname()[1]}"
     platform = Platform(root / "node", fsync=True, retention=cfg.retention)
     auth = AuthStore(f"sqlite:///{root / 'users.sqlite'}")
+    prefs = SqlPrefs(f"sqlite:///{root / 'users.sqlite'}")  # watchlists, configurations
     stop = asyncio.Event()
     try:
         platform.start()
@@ -201,6 +203,7 @@ async def serve_demo(
             md_host=cfg.host,
             limits=cfg.limits,
             sessions=True,  # 24/7: the demo's day ends at 00:00 UTC, DAY orders expire
+            prefs=prefs,
         )
         app.state.about = _about(cfg, sim, root, url)
         server = uvicorn.Server(server_config(app, cfg.host, cfg.port, app.state.guard))
@@ -235,3 +238,4 @@ async def serve_demo(
         sock.close()
         await platform.stop()
         auth.close()
+        prefs.close()

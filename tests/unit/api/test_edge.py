@@ -390,7 +390,13 @@ def _read_params(fn: Any) -> set[str]:
 def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> None:
     """A parameter read but not declared would be refused (and undocumented); one
     declared but not read would be accepted and ignored."""
-    from mercato.api import alpaca, alpaca_data, alpaca_positions
+    from mercato.api import (
+        alpaca,
+        alpaca_account,
+        alpaca_activities,
+        alpaca_data,
+        alpaca_positions,
+    )
     from mercato.api.app import ROUTES
     from mercato.api.openapi import QUERY
 
@@ -419,7 +425,13 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
     for route in (*alpaca.ROUTES, *alpaca_data.ROUTES):
         owner = next(
             k
-            for k in (alpaca.AlpacaApi, alpaca_positions.AlpacaPositions, alpaca_data.AlpacaData)
+            for k in (
+                alpaca.AlpacaApi,
+                alpaca_positions.AlpacaPositions,
+                alpaca_account.AlpacaAccount,
+                alpaca_activities.AlpacaActivities,
+                alpaca_data.AlpacaData,
+            )
             if hasattr(k, route.handler)
         )
         fn = getattr(owner, route.handler)
@@ -438,5 +450,9 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
                 if name == "_markets":
                     read |= _read_params(alpaca_data.AlpacaData._symbols)
                     read |= _read_params(alpaca_data.AlpacaData._feed)
+        if "_Query(c)" in src:  # (the activities' filters)
+            read |= _read_params(alpaca_activities._Query.__init__)
+            if "{activity_type}" in route.path:  # the path names the type: not the query
+                read.discard("activity_types")
         declared = {p.name for p in route.query}
         assert read == declared, (route.path, route.method, read, declared)

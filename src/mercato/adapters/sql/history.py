@@ -15,7 +15,16 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, and_, create_engine, func, or_, select
 
-from mercato.adapters.sql.schema import accounts, fills, order_events, order_views, orders, trades
+from mercato.adapters.sql.schema import (
+    accounts,
+    fills,
+    ledger_entries,
+    ledger_postings,
+    order_events,
+    order_views,
+    orders,
+    trades,
+)
 from mercato.adapters.sql.urls import sqlalchemy_url
 from mercato.domain.ledger import PAPER
 from mercato.domain.orders import OrderStatus
@@ -123,6 +132,25 @@ class SqlHistory:
         if before is not None:
             q = q.where(c.trade_seq < before)
         q = q.order_by(c.trade_seq.desc(), c.liquidity.asc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def transfers_page(
+        self, accounts: Collection[int], *, before: int | None, upto: int | None, limit: int
+    ) -> list[Row]:
+        """``accounts``' deposits and withdrawals (cash or an instrument), newest first,
+        with event seq below ``before``: seq, ts, account, asset, amount (+ in, - out)."""
+        p, e = ledger_postings.c, ledger_entries.c
+        q = (
+            select(p.seq, p.ts, e.account, e.asset, e.amount)
+            .select_from(ledger_postings.join(ledger_entries, e.posting == p.posting))
+            .where(p.kind.in_(("deposit", "withdrawal")), e.account.in_(list(accounts)))
+        )
+        if upto is not None:
+            q = q.where(p.seq <= upto)
+        if before is not None:
+            q = q.where(p.seq < before)
+        q = q.order_by(p.seq.desc(), e.account.asc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 

@@ -1,6 +1,7 @@
 """The relational schema the persister writes: SQLAlchemy Core tables, one for every backend.
 
-The same database also holds the auth store's users, sessions and API keys (at the end).
+The same database also holds the auth store's users, sessions and API keys, and the
+gateway's watchlists and account configurations (at the end).
 
 Money and quantities are ``BigInteger`` (the engine's scaled ints, never floats); statuses,
 sides, types and TIFs keep the engine's int values (``OrderStatus``, ``Side``, ...).
@@ -293,6 +294,29 @@ auth_settings = Table(
     Column("pepper", LargeBinary, nullable=False),  # the API-key HMAC key when none is given
 )
 
+# -- watchlists and account configurations (``mercato.adapters.sql.prefs``) -----------------
+# The gateway's, not the core's; times are ns since the epoch (the gateway's wall clock).
+
+watchlists = Table(
+    "watchlists",
+    metadata,
+    Column("watchlist_id", String(36), primary_key=True),  # a UUID
+    Column("account", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("symbols", Text, nullable=False),  # a JSON array, in the order they were added
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_watchlists_account_name", "account", "name", unique=True),
+)
+
+account_configs = Table(
+    "account_configs",
+    metadata,
+    Column("account", BigInteger, primary_key=True, autoincrement=False),
+    Column("suspend_trade", Boolean, nullable=False),
+    Column("fractional_trading", Boolean, nullable=False),
+)
+
 TABLES = (
     "instruments",
     "orders",
@@ -314,3 +338,6 @@ TABLES = (
 """The tables the persister writes (the auth tables are the auth store's: ``AUTH_TABLES``)."""
 
 AUTH_TABLES = ("users", "api_keys", "sessions", "user_accounts", "auth_settings")
+
+PREFS_TABLES = ("watchlists", "account_configs")
+"""The gateway's per-account settings (``mercato.adapters.sql.prefs``)."""
