@@ -231,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pace to the wall clock: simulate --duration as fast as possible",
     )
+    demo.add_argument(
+        "--day",
+        type=_sim_day,
+        default=None,
+        metavar="S[,C,X,P,O]",
+        help="a simulated trading day, over and over, in seconds of market time: S of "
+        "continuous trading, a closing auction of C (default 10), closed for X (default 20; "
+        "DAY orders expire at its start), a pre-open of P (default 20) and an opening auction "
+        "of O (default 10). Without it the market trades around the clock",
+    )
     add_limit_flags(demo)
     _add_retention_flag(demo, DEMO_RETENTION)
     serve = sub.add_parser(
@@ -366,6 +376,15 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sim_day(text: str) -> Any:
+    from mercato.sim.day import parse_day
+
+    try:
+        return parse_day(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     if not (args.console or args.fast):
         return _served_demo(args)
@@ -378,6 +397,7 @@ def _demo(args: argparse.Namespace) -> int:
         duration=args.duration,
         data_dir=args.data_dir,
         fast=args.fast,
+        day=args.day,
     )
     try:
         run_demo(cfg, sys.stdout)
@@ -582,6 +602,7 @@ def _served_demo(args: argparse.Namespace) -> int:
         duration=args.duration,
         limits=limits_from_args(args),
         retention=args.retention,
+        day=args.day,
     )
     print(f"mercato {__version__}, {build_kind()}")
     try:

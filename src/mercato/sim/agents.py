@@ -29,8 +29,14 @@ LIMIT: Final = 2
 STOP: Final = 3
 STOP_LIMIT: Final = 4
 GTC: Final = 1
+DAY: Final = 2
 IOC: Final = 3
 FOK: Final = 4
+OPG: Final = 5
+CLS: Final = 6
+OPEN: Final = 1  # trading statuses (mercato.domain.types.TradingStatus)
+PRE_OPEN: Final = 4  # and above: an auction collects orders
+CLOSING: Final = 6
 
 
 USD: Final = 100  # cash units (cents) per dollar
@@ -82,8 +88,9 @@ class OwnOrder:
 
     @property
     def resting(self) -> bool:
-        """A limit order that stays in the book until filled or cancelled."""
-        return self.type == LIMIT and self.tif == GTC
+        """A limit order that stays in the book until filled or cancelled (or, DAY, until
+        the end of the day)."""
+        return self.type == LIMIT and (self.tif == GTC or self.tif == DAY)
 
 
 class Agent(ABC):
@@ -285,6 +292,8 @@ class NoiseTrader(Agent):
         sign = 1 if side == BUY else -1
         fair = sim.fair_ticks(symbol)
         r = rng.random()
+        if sim.day is not None:
+            return self._in_a_day(now, symbol, side, sign, fair, r)
         if r < 0.30:
             return self.new(now, symbol, side, MARKET, rng.randint(1, 100), tif=IOC)
         resting = [o for o in self.orders.values() if o.resting]
@@ -299,6 +308,39 @@ class NoiseTrader(Agent):
         if r < 0.92:
             price = max(1, fair + sign * rng.randint(1, 4))
             return self.new(now, symbol, side, LIMIT, rng.randint(1, 300), tif=FOK, price=price)
+        return self.cancel(now, resting[rng.randrange(len(resting))])
+
+    def _in_a_day(
+        self, now: int, symbol: str, side: int, sign: int, fair: int, r: float
+    ) -> Command:
+        """With a simulated trading day: resting orders are DAY orders; while an auction
+        collects, orders that would be immediate wait for it (on-open orders before the
+        opening, DAY orders in the closing auction); in continuous trading a few
+        market-on-close orders wait for the close."""
+        rng = self.sim.rng
+        phase = self.sim.phase or OPEN
+        calling = phase >= PRE_OPEN
+        wait = CLS if phase == CLOSING else OPG  # (CLOSING: DAY below)
+        resting = [o for o in self.orders.values() if o.resting]
+        if r < 0.30:
+            qty = rng.randint(1, 100)
+            if calling:
+                return self.new(now, symbol, side, MARKET, qty, tif=DAY if wait == CLS else OPG)
+            if r < 0.02:
+                return self.new(now, symbol, side, MARKET, qty, tif=CLS)
+            return self.new(now, symbol, side, MARKET, qty, tif=IOC)
+        if r < 0.60 or (r >= 0.92 and not resting):
+            if len(resting) >= self.max_resting:
+                return self.cancel(now, resting[0])  # the oldest
+            price = max(1, fair - sign * rng.randint(1, 8))
+            return self.new(now, symbol, side, LIMIT, rng.randint(1, 200), tif=DAY, price=price)
+        if r < 0.92:
+            price = max(1, fair + sign * rng.randint(0, 4))
+            qty = rng.randint(1, 150)
+            if calling:  # a limit that crosses: it takes part in the uncross
+                tif = DAY if wait == CLS else OPG
+                return self.new(now, symbol, side, LIMIT, qty, tif=tif, price=price)
+            return self.new(now, symbol, side, LIMIT, qty, tif=IOC, price=price)
         return self.cancel(now, resting[rng.randrange(len(resting))])
 
     def free_to_sell(self, symbol: str) -> int:
@@ -333,7 +375,7 @@ class MomentumTrader(Agent):
         rng = sim.rng
         symbol = rng.choice(sim.symbols)
         tape = sim.tape[symbol]
-        if len(tape) < 8:
+        if len(tape) < 8 or (sim.phase or OPEN) != OPEN:  # trends are for continuous trading
             return None
         last = tape[-1]
         signal = last - tape[0]

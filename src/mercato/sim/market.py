@@ -24,6 +24,7 @@ from mercato.domain import (
     Command,
     CreateAccount,
     Deposit,
+    EndOfDay,
     Event,
     OrderCancelled,
     OrderExpired,
@@ -33,9 +34,12 @@ from mercato.domain import (
     Reject,
     Rejected,
     SetInstrumentRisk,
+    SetTradingStatus,
     Trade,
 )
+from mercato.domain.types import TradingStatus
 from mercato.sim.agents import Agent, make_agents
+from mercato.sim.day import SimDay
 
 NS: Final = 1_000_000_000
 SIM_EPOCH_NS: Final = 1_704_205_800 * NS  # 2024-01-02 14:30:00 UTC, the default start
@@ -67,6 +71,7 @@ class Simulator:
         noise: int = 6,
         momentum: int = 3,
         volatility: float = 0.002,
+        day: SimDay | None = None,
     ) -> None:
         if not symbols:
             raise ValueError("the simulator needs at least one symbol")
@@ -97,6 +102,11 @@ class Simulator:
         self.by_account: dict[int, Agent] = {a.account: a for a in self.agents}
         self.commands = 0  # commands produced so far
         self.slices = 0
+        # a simulated trading day (``sim/day.py``): the phase last sent (None: none yet,
+        # so the first batch sends the current one) and the day's number
+        self.day = day
+        self.phase: TradingStatus | None = None if day is not None else TradingStatus.OPEN
+        self.day_number = 0
 
     # -- time ----------------------------------------------------------------------------
 
@@ -163,15 +173,37 @@ class Simulator:
 
     def next_batch(self) -> list[Command]:
         """The commands of the next slice of virtual time (possibly none at low rates)."""
+        start = self.elapsed_ns
         self.slices += 1
         self._drift()
         due = self.elapsed_ns * self.rate // NS
         rate = self.rate
         out: list[Command] = []
+        if self.day is not None:
+            out.extend(self._phase_changes(start))
+            if self.phase == TradingStatus.CLOSED:  # nothing to trade: time passes
+                self.commands = due
+                return out
         while self.commands < due:
             ts = self.start_ns + self.commands * NS // rate
             self.commands += 1
             out.append(self._one(ts))
+        return out
+
+    def _phase_changes(self, elapsed: int) -> list[Command]:
+        """The day's phase at ``elapsed`` for every symbol, when it changed; an
+        ``EndOfDay`` right after the close."""
+        assert self.day is not None
+        status, day = self.day.phase_at(elapsed)
+        if status == self.phase:
+            return []
+        self.phase, self.day_number = status, day
+        ts = self.start_ns + elapsed
+        out: list[Command] = [
+            SetTradingStatus(ts=ts, symbol=s, status=status) for s in self.symbols
+        ]
+        if status == TradingStatus.CLOSED:
+            out.append(EndOfDay(ts=ts))
         return out
 
     def _drift(self) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mercato.domain.commands import CancelOrder, Command
 from mercato.services.platform import Platform
+from mercato.sim.day import SimDay
 from mercato.sim.market import Simulator
 
 STATE_FILE = "demo-served.json"
@@ -123,13 +124,23 @@ def open_state(root: Path, symbols: tuple[str, ...], seed: int, symbols_given: b
 
 
 async def resume_simulator(
-    platform: Platform, state: DemoState, seed: int, rate: int, start_ns: int
+    platform: Platform,
+    state: DemoState,
+    seed: int,
+    rate: int,
+    start_ns: int,
+    day: SimDay | None = None,
 ) -> Simulator:
     """A simulator over the market that ``platform`` recovered: its traders' accounts and
     positions as the core holds them, their old orders cancelled, fair values at the last
     prices, and order ids after every id an earlier run may have used."""
     sim = Simulator(
-        state.symbols, seed, rate=rate, start_ns=start_ns, first_order_id=state.ids_to + 1
+        state.symbols,
+        seed,
+        rate=rate,
+        start_ns=start_ns,
+        first_order_id=state.ids_to + 1,
+        day=day,  # a new day starts with the run: its first batch sends the phase
     )
     core = platform.core
     missing = [str(a.account) for a in sim.agents if a.account not in core.accounts]

@@ -13,6 +13,7 @@ hash, and carries on exactly where the previous run stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from typing import IO, Any, Protocol
 
 from mercato.domain import Command, Event
 from mercato.engine.core import Core
+from mercato.sim.day import SimDay
 from mercato.sim.market import NS, Simulator
 from mercato.sim.view import MarketView
 
@@ -46,6 +48,7 @@ class DemoConfig:
     duration: float | None = None  # seconds of virtual time; None: until stopped
     data_dir: str | None = None
     fast: bool = False  # do not pace to the wall clock
+    day: SimDay | None = None  # a simulated trading day (sim/day.py); None: around the clock
 
 
 @dataclass
@@ -133,7 +136,14 @@ def _open_node(data_dir: str) -> Any:
 def _check_params(data_dir: str, cfg: DemoConfig, journaled: int) -> None:
     """Refuse to continue a journal made with other simulator parameters."""
     path = Path(data_dir) / PARAMS_FILE
-    mine = {"seed": cfg.seed, "symbols": list(cfg.symbols), "rate": cfg.rate, "machine": MACHINE}
+    mine: dict[str, Any] = {
+        "seed": cfg.seed,
+        "symbols": list(cfg.symbols),
+        "rate": cfg.rate,
+        "machine": MACHINE,
+    }
+    if cfg.day is not None:  # (a run without one reads as before)
+        mine["day"] = dataclasses.astuple(cfg.day)
     if journaled and path.exists():
         theirs = json.loads(path.read_text())
         if theirs.get("machine", "engine") != MACHINE:
@@ -144,7 +154,9 @@ def _check_params(data_dir: str, cfg: DemoConfig, journaled: int) -> None:
         if theirs != mine:
             raise DemoError(
                 f"{data_dir} holds a run with --seed {theirs['seed']} "
-                f"--symbols {','.join(theirs['symbols'])} --rate {theirs['rate']}; "
+                f"--symbols {','.join(theirs['symbols'])} --rate {theirs['rate']}"
+                + (f" --day {','.join(map(str, theirs['day']))}" if "day" in theirs else "")
+                + "; "
                 "pass the same to resume it, or use another --data-dir"
             )
         return
@@ -219,7 +231,7 @@ def run_demo(
     command), then the summary is printed as after a normal end.
     """
     stop = stop if stop is not None else threading.Event()
-    sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate)
+    sim = Simulator(cfg.symbols, cfg.seed, rate=cfg.rate, day=cfg.day)
     view = MarketView(cfg.symbols, kinds={a.account: a.kind for a in sim.agents})
     screen = Screen(out)
     backend: Backend
@@ -253,6 +265,7 @@ def run_demo(
             f"{cfg.rate:,} commands/s, "
             + (f"{cfg.duration:g} s" if cfg.duration is not None else "until Ctrl-C")
             + (f", journal in {cfg.data_dir}" if cfg.data_dir else "")
+            + (f", a trading day every {cfg.day.length_ns // NS} s" if cfg.day else "")
         ]
     )
     start_elapsed = sim.elapsed_ns

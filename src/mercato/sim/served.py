@@ -35,6 +35,7 @@ from mercato.services import gc_policy
 from mercato.services.auth import AuthStore
 from mercato.services.engine_node import RETRY_AFTER, NodeUnavailable
 from mercato.services.platform import Platform
+from mercato.sim.day import SimDay
 from mercato.sim.market import NS, Simulator
 from mercato.sim.resume import DemoState, ServedDemoError, open_state, resume_simulator
 
@@ -58,6 +59,8 @@ class ServedConfig:
     # seconds of core time of finished history the SQL store keeps (None: all of it): an
     # hour, so that a demo left running does not fill the disk (docs/persister.md)
     retention: int | None = 3_600
+    # a simulated trading day (sim/day.py): the simulator drives the phases; None: 24/7
+    day: SimDay | None = None
 
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
@@ -175,13 +178,17 @@ async def serve_demo(
         # a live market: the simulator's clock starts at the wall clock, like the orders
         # that people and programs send through the API (and bars, stats and screens agree)
         if state.resumed:
-            sim = await resume_simulator(platform, state, cfg.seed, cfg.rate, time.time_ns())
+            sim = await resume_simulator(
+                platform, state, cfg.seed, cfg.rate, time.time_ns(), day=cfg.day
+            )
             creds = dict(json.loads((root / CREDENTIALS).read_text()))
             creds["url"] = url
             _write_credentials(root / CREDENTIALS, creds)
             out.write(f"mercato demo: resumed {root} ({state.runs} earlier runs)\n")
         else:
-            sim = Simulator(state.symbols, state.seed, rate=cfg.rate, start_ns=time.time_ns())
+            sim = Simulator(
+                state.symbols, state.seed, rate=cfg.rate, start_ns=time.time_ns(), day=cfg.day
+            )
             state.reserve(sim.next_order_id)
             creds = await _setup(platform, auth, sim, cfg, root)
             creds["url"] = url
@@ -202,7 +209,9 @@ async def serve_demo(
             md_port=cfg.md_port,
             md_host=cfg.host,
             limits=cfg.limits,
-            sessions=True,  # 24/7: the demo's day ends at 00:00 UTC, DAY orders expire
+            # 24/7: the demo's day ends at 00:00 UTC, DAY orders expire; with a simulated
+            # day, the simulator sends the phases itself
+            sessions=cfg.day is None,
             prefs=prefs,
         )
         app.state.about = _about(cfg, sim, root, url)
