@@ -1,9 +1,10 @@
 """The native API's administrator handlers: users, accounts and their money and limits,
-instruments, trading status and the kill switch."""
+currencies, instruments, trading status and the kill switch."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import msgspec
 from starlette.responses import Response
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from mercato.api import schemas as s
 from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int, units
 from mercato.domain.commands import (
+    AddCurrency,
     AddInstrument,
     CreateAccount,
     Deposit,
@@ -20,7 +22,7 @@ from mercato.domain.commands import (
     SetTradingStatus,
     Withdraw,
 )
-from mercato.domain.instrument import MAX_BALANCE, format_decimal
+from mercato.domain.instrument import MAX_BALANCE, MAX_SCALE, format_decimal
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
     AccountKind,
@@ -37,6 +39,8 @@ _STATUS = {
     "opening_auction": TradingStatus.OPENING_AUCTION,
     "closing_auction": TradingStatus.CLOSING_AUCTION,
 }
+
+_CURRENCY = re.compile(r"[A-Za-z0-9]{1,12}")  # the core's rule (ASCII letters and digits)
 
 
 class AdminHandlers(ApiBase):
@@ -84,6 +88,9 @@ class AdminHandlers(ApiBase):
         acct = self.core.accounts[account]
         if body.asset == acct.currency:
             scale = self.core.currencies[acct.currency]
+        elif body.asset in self.core.currencies:
+            message = f"asset: the account holds {acct.currency}, not {body.asset}"
+            raise ApiError(422, "invalid_currency", message)
         else:
             scale = self.book(body.asset).qty_scale
         amount = units("amount", body.amount, scale)
@@ -118,6 +125,29 @@ class AdminHandlers(ApiBase):
         if rej is not None:
             raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
         return json_response({"account": account, "limits": msgspec.structs.asdict(limits)})
+
+    async def add_currency(self, c: Ctx) -> Response:
+        """A new cash asset: accounts may then hold it and instruments be quoted in it."""
+        body = await c.body(s.CurrencyRequest)
+        code = body.currency
+        if not _CURRENCY.fullmatch(code):
+            raise ApiError(422, "invalid_currency", "currency: 1-12 ASCII letters or digits")
+        if not 0 <= body.scale <= MAX_SCALE:
+            raise ApiError(422, "invalid_currency", f"scale: 0..{MAX_SCALE} decimals")
+        if code in self.core.engine.books:
+            raise ApiError(422, "invalid_currency", f"currency: {code} is an instrument")
+        events = await self.submit(AddCurrency(ts=self.platform.now(), code=code, scale=body.scale))
+        rej = self.refused(events)
+        if rej is not None:
+            status = 409 if rej.reason == "duplicate_currency" else 422
+            raise ApiError(status, rej.reason, rej.detail or f"currency {code} exists already")
+        return json_response({"currency": code, "scale": body.scale}, 201)
+
+    async def currencies(self, c: Ctx) -> Response:
+        """Every currency with its scale (USD, and those added), by name."""
+        return json_response(
+            [{"currency": k, "scale": v} for k, v in sorted(self.core.currencies.items())]
+        )
 
     async def add_instrument(self, c: Ctx) -> Response:
         body = await c.body(s.InstrumentRequest)

@@ -264,6 +264,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                     "unrealized_pnl": self.money(account, pos.unrealized(value)),
                     "realized_pnl": self.money(account, pos.realized),
                     "mark": format_decimal(self.core.mark(sym), b.price_scale),
+                    "currency": self.core.accounts[account].currency,
                 }
             )
         return json_response(out)
@@ -466,6 +467,7 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/health", PUBLIC, "health"),
     RouteSpec("GET", "/v1/ready", PUBLIC, "ready"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
+    RouteSpec("GET", "/v1/currencies", PUBLIC, "currencies"),
     RouteSpec("GET", "/v1/clock", PUBLIC, "clock"),
     RouteSpec("GET", "/v1/calendar", PUBLIC, "calendar"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/quote", PUBLIC, "quote"),
@@ -491,6 +493,7 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),
     RouteSpec("PUT", "/v1/admin/accounts/{account}/limits", ADMIN, "set_limits"),
+    RouteSpec("POST", "/v1/admin/currencies", ADMIN, "add_currency"),
     RouteSpec("POST", "/v1/admin/instruments", ADMIN, "add_instrument"),
     RouteSpec("POST", "/v1/admin/feeds", ADMIN, "add_feed"),
     RouteSpec("POST", "/v1/admin/feeds/{symbol}/events", ADMIN, "feed_events"),

@@ -116,6 +116,15 @@ class LimitsRequest(Body):
     max_commands_per_s: Count = 0
 
 
+class CurrencyRequest(Body):
+    """``POST /v1/admin/currencies``: a cash asset and its scale (decimals of its amounts).
+    The name and the scale are checked by the handler (422 ``invalid_currency``), so that a
+    bad one is refused as the core would refuse it, naming what is wrong."""
+
+    currency: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    scale: int
+
+
 class InstrumentRequest(Body):
     symbol: Symbol
     tick_size: Decimal = "0.01"

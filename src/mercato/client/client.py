@@ -109,6 +109,10 @@ class Client(_Base):
     def instruments(self) -> list[m.Instrument]:
         return self._send(c.instruments())
 
+    def currencies(self) -> list[m.Currency]:
+        """Every currency and its scale."""
+        return self._send(c.currencies())
+
     def account(self, account: int | None = None) -> m.Account:
         """An account's figures (default: the caller's first account)."""
         return self._send(c.account(account))
@@ -233,6 +237,10 @@ class Client(_Base):
         """Set an account's risk limits (the fields of ``RiskLimits``; 0: no limit)."""
         return self._send(c.set_limits(account, limits))
 
+    def add_currency(self, currency: str, scale: int) -> m.Currency:
+        """Add a currency whose amounts have ``scale`` decimals (admin)."""
+        return self._send(c.add_currency(currency, scale))
+
     def add_instrument(
         self,
         symbol: str,
@@ -326,6 +334,10 @@ class AsyncClient(_Base):
 
     async def instruments(self) -> list[m.Instrument]:
         return await self._send(c.instruments())
+
+    async def currencies(self) -> list[m.Currency]:
+        """Every currency and its scale."""
+        return await self._send(c.currencies())
 
     async def account(self, account: int | None = None) -> m.Account:
         """An account's figures (default: the caller's first account)."""
@@ -452,6 +464,10 @@ class AsyncClient(_Base):
     async def set_limits(self, account: int, **limits: int) -> m.RiskLimits:
         """Set an account's risk limits (the fields of ``RiskLimits``; 0: no limit)."""
         return await self._send(c.set_limits(account, limits))
+
+    async def add_currency(self, currency: str, scale: int) -> m.Currency:
+        """Add a currency whose amounts have ``scale`` decimals (admin)."""
+        return await self._send(c.add_currency(currency, scale))
 
     async def add_instrument(
         self,

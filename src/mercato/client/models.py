@@ -34,6 +34,13 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     auction: dict[str, str | None] | None = None
 
 
+class Currency(msgspec.Struct, frozen=True, kw_only=True):
+    """A cash asset: its amounts have ``scale`` decimals (USD 2, USDT perhaps 6)."""
+
+    currency: str
+    scale: int
+
+
 class Account(msgspec.Struct, frozen=True, kw_only=True):
     account: int
     kind: str  # "cash" or "margin"
@@ -62,6 +69,7 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
     unrealized_pnl: Decimal
     realized_pnl: Decimal
     mark: Decimal
+    currency: str | None = None  # of the money fields (the account's; older servers: none)
 
 
 class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
