@@ -9,6 +9,7 @@ import re
 import msgspec
 from starlette.responses import Response
 
+from mercato.adapters.calendars import CalendarError
 from mercato.api import schemas as s
 from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int, units
 from mercato.domain.commands import (
@@ -154,6 +155,12 @@ class AdminHandlers(ApiBase):
         tick = units("tick_size", body.tick_size, body.price_scale)
         lot = units("lot_size", body.lot_size, body.qty_scale)
         ref = units("reference_price", body.reference_price, body.price_scale)
+        spec = body.calendar or ""
+        if spec:
+            try:  # an exchange's calendar takes a second to load: off the loop
+                await asyncio.to_thread(self.platform.calendar_for, spec)
+            except CalendarError as e:
+                raise ApiError(422, "invalid_calendar", f"calendar: {e}") from None
         ts = self.platform.now()
         events = await self.submit(
             AddInstrument(
@@ -164,6 +171,7 @@ class AdminHandlers(ApiBase):
                 price_scale=body.price_scale,
                 qty_scale=body.qty_scale,
                 currency=body.currency,
+                calendar=spec,
             )
         )
         rej = self.refused(events)

@@ -77,7 +77,7 @@ from mercato.services.auth import AuthError, AuthStore, Principal
 from mercato.services.history import parse_order_token, parse_seq_token
 from mercato.services.oms import OrderView
 from mercato.services.platform import Platform
-from mercato.services.sessions import Phases
+from mercato.services.sessions import Phases, clock_state
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _TYPES = {
@@ -197,8 +197,11 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
 
     async def instruments(self, c: Ctx) -> Response:
         out = []
+        now = self.platform.now()
         for sym, b in sorted(self.core.engine.books.items()):
             inst = self.core.instruments.get(sym)
+            cal = self.platform.calendar_of(sym)
+            _, next_open, next_close = clock_state(cal, now)
             out.append(
                 {
                     "symbol": sym,
@@ -212,6 +215,9 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                     if b.last_price
                     else None,
                     "auction": _auction(b),
+                    "calendar": cal.name,  # its own, else the platform's (GET /v1/clock)
+                    "next_open": next_open or None,
+                    "next_close": next_close or None,
                 }
             )
         return json_response(out)

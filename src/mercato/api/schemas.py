@@ -15,7 +15,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from mercato.domain.instrument import MAX_SCALE
+from mercato.domain.instrument import MAX_CALENDAR, MAX_SCALE
 from mercato.marketdata.events import AnyMdEvent
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62 - 1)]  # users and accounts
@@ -135,6 +135,9 @@ class InstrumentRequest(Body):
     reference_price: Decimal | None = None
     maker_fee_bps: Bps = 0
     taker_fee_bps: Bps = 0
+    # its trading calendar: "24/7", an exchange code (XNYS) or hours:ZONE,HH:MM-HH:MM[,DAYS]
+    # (checked by the handler: 422 invalid_calendar); none: the platform's
+    calendar: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CALENDAR)] | None = None
 
 
 class StatusRequest(Body):

@@ -307,9 +307,9 @@ def add_instrument(symbol: str, fields: Mapping[str, Number | None]) -> Call[str
             body[k] = decimal_str(v, k)
         elif k in _INT_FIELDS:
             body[k] = _int(v, k)
-        elif k == "currency":
+        elif k in ("currency", "calendar"):
             if not isinstance(v, str):
-                raise TypeError("currency: expected str")
+                raise TypeError(f"{k}: expected str")
             body[k] = v
         else:
             raise TypeError(f"unknown instrument field: {k}")

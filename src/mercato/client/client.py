@@ -253,8 +253,10 @@ class Client(_Base):
         reference_price: Number | None = None,
         maker_fee_bps: int | None = None,
         taker_fee_bps: int | None = None,
+        calendar: str | None = None,
     ) -> str:
-        """List an instrument; a field left out takes the server's default. Its symbol."""
+        """List an instrument; a field left out takes the server's default (``calendar``:
+        the platform's). Its symbol."""
         fields: dict[str, Number | None] = {
             "tick_size": tick_size,
             "lot_size": lot_size,
@@ -264,6 +266,7 @@ class Client(_Base):
             "reference_price": reference_price,
             "maker_fee_bps": maker_fee_bps,
             "taker_fee_bps": taker_fee_bps,
+            "calendar": calendar,
         }
         return self._send(c.add_instrument(symbol, fields))
 
@@ -481,8 +484,10 @@ class AsyncClient(_Base):
         reference_price: Number | None = None,
         maker_fee_bps: int | None = None,
         taker_fee_bps: int | None = None,
+        calendar: str | None = None,
     ) -> str:
-        """List an instrument; a field left out takes the server's default. Its symbol."""
+        """List an instrument; a field left out takes the server's default (``calendar``:
+        the platform's). Its symbol."""
         fields: dict[str, Number | None] = {
             "tick_size": tick_size,
             "lot_size": lot_size,
@@ -492,6 +497,7 @@ class AsyncClient(_Base):
             "reference_price": reference_price,
             "maker_fee_bps": maker_fee_bps,
             "taker_fee_bps": taker_fee_bps,
+            "calendar": calendar,
         }
         return await self._send(c.add_instrument(symbol, fields))
 

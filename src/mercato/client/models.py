@@ -32,6 +32,9 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     last_price: Decimal | None = None
     # while an auction collects: indicative_price, indicative_qty, surplus, surplus_side
     auction: dict[str, str | None] | None = None
+    calendar: str | None = None  # the calendar it follows (its own, else the platform's)
+    next_open: int | None = None  # ns since the epoch
+    next_close: int | None = None
 
 
 class Currency(msgspec.Struct, frozen=True, kw_only=True):
