@@ -1,16 +1,19 @@
 """The native API's administrator handlers: users, accounts and their money and limits,
-instruments, trading status and the kill switch."""
+currencies, instruments, trading status and the kill switch."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import msgspec
 from starlette.responses import Response
 
+from mercato.adapters.calendars import CalendarError
 from mercato.api import schemas as s
 from mercato.api.base import ApiBase, ApiError, Ctx, json_response, path_int, units
 from mercato.domain.commands import (
+    AddCurrency,
     AddInstrument,
     CreateAccount,
     Deposit,
@@ -21,7 +24,7 @@ from mercato.domain.commands import (
     SetTradingStatus,
     Withdraw,
 )
-from mercato.domain.instrument import MAX_BALANCE, format_decimal
+from mercato.domain.instrument import MAX_BALANCE, MAX_SCALE, format_decimal
 from mercato.domain.risk import RiskLimits
 from mercato.domain.types import (
     SELF_TRADE_NAMES,
@@ -39,6 +42,8 @@ _STATUS = {
     "opening_auction": TradingStatus.OPENING_AUCTION,
     "closing_auction": TradingStatus.CLOSING_AUCTION,
 }
+
+_CURRENCY = re.compile(r"[A-Za-z0-9]{1,12}")  # the core's rule (ASCII letters and digits)
 
 
 class AdminHandlers(ApiBase):
@@ -86,6 +91,9 @@ class AdminHandlers(ApiBase):
         acct = self.core.accounts[account]
         if body.asset == acct.currency:
             scale = self.core.currencies[acct.currency]
+        elif body.asset in self.core.currencies:
+            message = f"asset: the account holds {acct.currency}, not {body.asset}"
+            raise ApiError(422, "invalid_currency", message)
         else:
             scale = self.book(body.asset).qty_scale
         amount = units("amount", body.amount, scale)
@@ -131,11 +139,40 @@ class AdminHandlers(ApiBase):
             raise ApiError(404 if rej.reason == "unknown_account" else 422, rej.reason, rej.reason)
         return json_response({"account": account, "self_trade": body.mode})
 
+    async def add_currency(self, c: Ctx) -> Response:
+        """A new cash asset: accounts may then hold it and instruments be quoted in it."""
+        body = await c.body(s.CurrencyRequest)
+        code = body.currency
+        if not _CURRENCY.fullmatch(code):
+            raise ApiError(422, "invalid_currency", "currency: 1-12 ASCII letters or digits")
+        if not 0 <= body.scale <= MAX_SCALE:
+            raise ApiError(422, "invalid_currency", f"scale: 0..{MAX_SCALE} decimals")
+        if code in self.core.engine.books:
+            raise ApiError(422, "invalid_currency", f"currency: {code} is an instrument")
+        events = await self.submit(AddCurrency(ts=self.platform.now(), code=code, scale=body.scale))
+        rej = self.refused(events)
+        if rej is not None:
+            status = 409 if rej.reason == "duplicate_currency" else 422
+            raise ApiError(status, rej.reason, rej.detail or f"currency {code} exists already")
+        return json_response({"currency": code, "scale": body.scale}, 201)
+
+    async def currencies(self, c: Ctx) -> Response:
+        """Every currency with its scale (USD, and those added), by name."""
+        return json_response(
+            [{"currency": k, "scale": v} for k, v in sorted(self.core.currencies.items())]
+        )
+
     async def add_instrument(self, c: Ctx) -> Response:
         body = await c.body(s.InstrumentRequest)
         tick = units("tick_size", body.tick_size, body.price_scale)
         lot = units("lot_size", body.lot_size, body.qty_scale)
         ref = units("reference_price", body.reference_price, body.price_scale)
+        spec = body.calendar or ""
+        if spec:
+            try:  # an exchange's calendar takes a second to load: off the loop
+                await asyncio.to_thread(self.platform.calendar_for, spec)
+            except CalendarError as e:
+                raise ApiError(422, "invalid_calendar", f"calendar: {e}") from None
         ts = self.platform.now()
         events = await self.submit(
             AddInstrument(
@@ -146,6 +183,7 @@ class AdminHandlers(ApiBase):
                 price_scale=body.price_scale,
                 qty_scale=body.qty_scale,
                 currency=body.currency,
+                calendar=spec,
             )
         )
         rej = self.refused(events)

@@ -229,6 +229,9 @@ class Position(msgspec.Struct, kw_only=True):
     current_price: str | None
     lastday_price: str | None
     change_today: str | None
+    # Mercato's own: the currency of the money fields (the account's, the instrument's
+    # quote currency); alpaca-py ignores it
+    currency: str
 
 
 class Canceled(msgspec.Struct):

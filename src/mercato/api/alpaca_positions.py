@@ -64,6 +64,7 @@ class AlpacaPositions:
             current_price=format_decimal(mark, ps) if mark else None,
             lastday_price=None,
             change_today=None,
+            currency=inst.currency,
         )
 
     async def positions(self, c: Ctx) -> Response:

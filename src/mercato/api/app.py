@@ -78,7 +78,7 @@ from mercato.services.auth import AuthError, AuthStore, Principal
 from mercato.services.history import parse_order_token, parse_seq_token
 from mercato.services.oms import OrderView
 from mercato.services.platform import Platform
-from mercato.services.sessions import Phases
+from mercato.services.sessions import Phases, clock_state
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _TYPES = {
@@ -199,8 +199,11 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
 
     async def instruments(self, c: Ctx) -> Response:
         out = []
+        now = self.platform.now()
         for sym, b in sorted(self.core.engine.books.items()):
             inst = self.core.instruments.get(sym)
+            cal = self.platform.calendar_of(sym)
+            _, next_open, next_close = clock_state(cal, now)
             out.append(
                 {
                     "symbol": sym,
@@ -214,6 +217,9 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                     if b.last_price
                     else None,
                     "auction": _auction(b),
+                    "calendar": cal.name,  # its own, else the platform's (GET /v1/clock)
+                    "next_open": next_open or None,
+                    "next_close": next_close or None,
                 }
             )
         return json_response(out)
@@ -267,6 +273,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                     "unrealized_pnl": self.money(account, pos.unrealized(value)),
                     "realized_pnl": self.money(account, pos.realized),
                     "mark": format_decimal(self.core.mark(sym), b.price_scale),
+                    "currency": self.core.accounts[account].currency,
                 }
             )
         return json_response(out)
@@ -470,6 +477,7 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/health", PUBLIC, "health"),
     RouteSpec("GET", "/v1/ready", PUBLIC, "ready"),
     RouteSpec("GET", "/v1/instruments", PUBLIC, "instruments"),
+    RouteSpec("GET", "/v1/currencies", PUBLIC, "currencies"),
     RouteSpec("GET", "/v1/clock", PUBLIC, "clock"),
     RouteSpec("GET", "/v1/calendar", PUBLIC, "calendar"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/quote", PUBLIC, "quote"),
@@ -496,6 +504,7 @@ ROUTES: Final = (
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),
     RouteSpec("PUT", "/v1/admin/accounts/{account}/limits", ADMIN, "set_limits"),
     RouteSpec("PUT", "/v1/admin/accounts/{account}/self_trade", ADMIN, "set_self_trade"),
+    RouteSpec("POST", "/v1/admin/currencies", ADMIN, "add_currency"),
     RouteSpec("POST", "/v1/admin/instruments", ADMIN, "add_instrument"),
     RouteSpec("POST", "/v1/admin/feeds", ADMIN, "add_feed"),
     RouteSpec("POST", "/v1/admin/feeds/{symbol}/events", ADMIN, "feed_events"),

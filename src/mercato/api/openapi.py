@@ -39,6 +39,7 @@ BODIES: Final[dict[str, type[s.Body]]] = {
     "deposit": s.DepositRequest,
     "set_limits": s.LimitsRequest,
     "set_self_trade": s.SelfTradeRequest,
+    "add_currency": s.CurrencyRequest,
     "add_instrument": s.InstrumentRequest,
     "add_feed": s.FeedRequest,
     "feed_events": s.FeedEvents,
@@ -48,13 +49,22 @@ BODIES: Final[dict[str, type[s.Body]]] = {
 """Which handler decodes which request body (``Ctx.body``); the others read none."""
 
 CREATED: Final = frozenset(
-    {"signup", "new_key", "place", "create_user", "create_account", "add_instrument"}
+    {
+        "signup",
+        "new_key",
+        "place",
+        "create_user",
+        "create_account",
+        "add_currency",
+        "add_instrument",
+    }
 )
 """Handlers that answer 201 on success (``place`` answers 200 for an idempotent repeat)."""
 
 LISTS: Final = frozenset(
     {
         "instruments",
+        "currencies",
         "calendar",
         "positions",
         "list_orders",
@@ -136,6 +146,7 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "login": frozenset(),
     "logout": frozenset(),
     "instruments": frozenset(),
+    "currencies": frozenset(),
     "clock": frozenset(),
     "calendar": frozenset({400}),
     "me": frozenset(),
@@ -157,6 +168,7 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "deposit": frozenset({404, 422, 503}),
     "set_limits": frozenset({404, 422, 503}),
     "set_self_trade": frozenset({404, 422, 503}),
+    "add_currency": frozenset({409, 422, 503}),
     "add_instrument": frozenset({409, 422, 503}),
     "set_status": frozenset({404, 503}),
     "kill": frozenset({404, 503}),

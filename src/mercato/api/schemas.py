@@ -15,7 +15,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from mercato.domain.instrument import MAX_SCALE
+from mercato.domain.instrument import MAX_CALENDAR, MAX_SCALE
 from mercato.marketdata.events import AnyMdEvent
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62 - 1)]  # users and accounts
@@ -125,6 +125,15 @@ class LimitsRequest(Body):
     max_commands_per_s: Count = 0
 
 
+class CurrencyRequest(Body):
+    """``POST /v1/admin/currencies``: a cash asset and its scale (decimals of its amounts).
+    The name and the scale are checked by the handler (422 ``invalid_currency``), so that a
+    bad one is refused as the core would refuse it, naming what is wrong."""
+
+    currency: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    scale: int
+
+
 class InstrumentRequest(Body):
     symbol: Symbol
     tick_size: Decimal = "0.01"
@@ -135,6 +144,9 @@ class InstrumentRequest(Body):
     reference_price: Decimal | None = None
     maker_fee_bps: Bps = 0
     taker_fee_bps: Bps = 0
+    # its trading calendar: "24/7", an exchange code (XNYS) or hours:ZONE,HH:MM-HH:MM[,DAYS]
+    # (checked by the handler: 422 invalid_calendar); none: the platform's
+    calendar: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CALENDAR)] | None = None
 
 
 class StatusRequest(Body):

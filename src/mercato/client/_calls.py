@@ -77,6 +77,8 @@ def _then(read: Callable[[bytes], T], f: Callable[[T], R]) -> Callable[[bytes], 
 
 _me = _reader(m.Me)
 _instruments = _reader(list[m.Instrument])
+_currency = _reader(m.Currency)
+_currencies = _reader(list[m.Currency])
 _account = _reader(m.Account)
 _positions = _reader(list[m.Position])
 _order = _reader(m.Order)
@@ -120,6 +122,10 @@ def me() -> Call[m.Me]:
 
 def instruments() -> Call[list[m.Instrument]]:
     return Call("GET", "/v1/instruments", _instruments)
+
+
+def currencies() -> Call[list[m.Currency]]:
+    return Call("GET", "/v1/currencies", _currencies)
 
 
 def account(account: int | None) -> Call[m.Account]:
@@ -266,6 +272,13 @@ def create_account(
     return Call("POST", "/v1/admin/accounts", _new_account, body=body)
 
 
+def add_currency(currency: str, scale: int) -> Call[m.Currency]:
+    if not isinstance(currency, str):
+        raise TypeError("currency: expected str")
+    body = {"currency": currency, "scale": _int(scale, "scale")}
+    return Call("POST", "/v1/admin/currencies", _currency, body=body)
+
+
 def transfer(account: int, asset: str, amount: Number, withdraw: bool) -> Call[m.Balance]:
     path = f"/v1/admin/accounts/{_int(account, 'account')}/transfers"
     body = {"asset": asset, "amount": decimal_str(amount, "amount"), "withdraw": withdraw}
@@ -294,9 +307,9 @@ def add_instrument(symbol: str, fields: Mapping[str, Number | None]) -> Call[str
             body[k] = decimal_str(v, k)
         elif k in _INT_FIELDS:
             body[k] = _int(v, k)
-        elif k == "currency":
+        elif k in ("currency", "calendar"):
             if not isinstance(v, str):
-                raise TypeError("currency: expected str")
+                raise TypeError(f"{k}: expected str")
             body[k] = v
         else:
             raise TypeError(f"unknown instrument field: {k}")

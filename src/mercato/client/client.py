@@ -109,6 +109,10 @@ class Client(_Base):
     def instruments(self) -> list[m.Instrument]:
         return self._send(c.instruments())
 
+    def currencies(self) -> list[m.Currency]:
+        """Every currency and its scale."""
+        return self._send(c.currencies())
+
     def account(self, account: int | None = None) -> m.Account:
         """An account's figures (default: the caller's first account)."""
         return self._send(c.account(account))
@@ -233,6 +237,10 @@ class Client(_Base):
         """Set an account's risk limits (the fields of ``RiskLimits``; 0: no limit)."""
         return self._send(c.set_limits(account, limits))
 
+    def add_currency(self, currency: str, scale: int) -> m.Currency:
+        """Add a currency whose amounts have ``scale`` decimals (admin)."""
+        return self._send(c.add_currency(currency, scale))
+
     def add_instrument(
         self,
         symbol: str,
@@ -245,8 +253,10 @@ class Client(_Base):
         reference_price: Number | None = None,
         maker_fee_bps: int | None = None,
         taker_fee_bps: int | None = None,
+        calendar: str | None = None,
     ) -> str:
-        """List an instrument; a field left out takes the server's default. Its symbol."""
+        """List an instrument; a field left out takes the server's default (``calendar``:
+        the platform's). Its symbol."""
         fields: dict[str, Number | None] = {
             "tick_size": tick_size,
             "lot_size": lot_size,
@@ -256,6 +266,7 @@ class Client(_Base):
             "reference_price": reference_price,
             "maker_fee_bps": maker_fee_bps,
             "taker_fee_bps": taker_fee_bps,
+            "calendar": calendar,
         }
         return self._send(c.add_instrument(symbol, fields))
 
@@ -326,6 +337,10 @@ class AsyncClient(_Base):
 
     async def instruments(self) -> list[m.Instrument]:
         return await self._send(c.instruments())
+
+    async def currencies(self) -> list[m.Currency]:
+        """Every currency and its scale."""
+        return await self._send(c.currencies())
 
     async def account(self, account: int | None = None) -> m.Account:
         """An account's figures (default: the caller's first account)."""
@@ -453,6 +468,10 @@ class AsyncClient(_Base):
         """Set an account's risk limits (the fields of ``RiskLimits``; 0: no limit)."""
         return await self._send(c.set_limits(account, limits))
 
+    async def add_currency(self, currency: str, scale: int) -> m.Currency:
+        """Add a currency whose amounts have ``scale`` decimals (admin)."""
+        return await self._send(c.add_currency(currency, scale))
+
     async def add_instrument(
         self,
         symbol: str,
@@ -465,8 +484,10 @@ class AsyncClient(_Base):
         reference_price: Number | None = None,
         maker_fee_bps: int | None = None,
         taker_fee_bps: int | None = None,
+        calendar: str | None = None,
     ) -> str:
-        """List an instrument; a field left out takes the server's default. Its symbol."""
+        """List an instrument; a field left out takes the server's default (``calendar``:
+        the platform's). Its symbol."""
         fields: dict[str, Number | None] = {
             "tick_size": tick_size,
             "lot_size": lot_size,
@@ -476,6 +497,7 @@ class AsyncClient(_Base):
             "reference_price": reference_price,
             "maker_fee_bps": maker_fee_bps,
             "taker_fee_bps": taker_fee_bps,
+            "calendar": calendar,
         }
         return await self._send(c.add_instrument(symbol, fields))
 

@@ -32,6 +32,16 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     last_price: Decimal | None = None
     # while an auction collects: indicative_price, indicative_qty, surplus, surplus_side
     auction: dict[str, str | None] | None = None
+    calendar: str | None = None  # the calendar it follows (its own, else the platform's)
+    next_open: int | None = None  # ns since the epoch
+    next_close: int | None = None
+
+
+class Currency(msgspec.Struct, frozen=True, kw_only=True):
+    """A cash asset: its amounts have ``scale`` decimals (USD 2, USDT perhaps 6)."""
+
+    currency: str
+    scale: int
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +72,7 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
     unrealized_pnl: Decimal
     realized_pnl: Decimal
     mark: Decimal
+    currency: str | None = None  # of the money fields (the account's; older servers: none)
 
 
 class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):

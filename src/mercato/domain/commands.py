@@ -16,13 +16,24 @@ class Command(msgspec.Struct, tag_field="k", array_like=True, gc=False, kw_only=
     ts: int = 0
 
 
-class AddInstrument(Command, tag="ai"):
+class _AddInstrument(Command):
+    """``AddInstrument``'s first fields (positional in the journal's arrays)."""
+
     symbol: str
     tick_size: int = 1
     lot_size: int = 1
     price_scale: int = 2
     qty_scale: int = 0
     currency: str = "USD"  # what it trades in (must have been added: USD always is)
+
+
+class AddInstrument(_AddInstrument, tag="ai", kw_only=True):
+    # the trading calendar it follows, as ``adapters.calendars.calendar_from_spec`` reads
+    # it ("XNYS", "24/7", "hours:UTC,10:00-11:00,mon-sun"); "" = the platform's calendar.
+    # The core keeps it (at most ``instrument.MAX_CALENDAR`` characters) and reads no
+    # clock: the session service turns it into phases. Keyword-only, so that it comes last in the
+    # journal's array: a journal written before it (one element fewer) still reads.
+    calendar: str = ""
 
 
 class _Order(Command):
@@ -80,8 +91,14 @@ class SetTradingStatus(Command, tag="st"):
     status: TradingStatus
 
 
-class EndOfDay(Command, tag="eod"):
-    """Expire every DAY order, resting or waiting for its stop."""
+class EndOfDay(Command, tag="eod", kw_only=True):
+    """The end of a trading day. ``symbol`` "" (the platform's, at its calendar's close):
+    expire the DAY orders of every instrument on the platform's calendar, resting or
+    waiting for their stop, and start a new day (client order ids, the daily loss limit).
+    ``symbol`` set (an instrument with a calendar of its own, at its close): expire that
+    instrument's DAY orders only. Keyword-only, after ``ts``: older journals still read."""
+
+    symbol: str = ""
 
 
 class SetSelfTrade(Command, tag="stp"):

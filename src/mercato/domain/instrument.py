@@ -17,6 +17,8 @@ _MAX_DIGITS = 4000  # below int()'s string-conversion limit, which raises a bare
 MAX_SCALE: Final = 9
 """The most decimals an instrument's price or quantity may have when added through the
 API (the core itself accepts up to 18)."""
+MAX_CALENDAR: Final = 64
+"""The longest trading-calendar spec an instrument may carry (``AddInstrument.calendar``)."""
 MAX_UNITS: Final = 10**15 - 1
 """The largest magnitude, in scaled units, of a price, quantity or amount a request may
 carry: far inside what the journal can encode (2^63), exact as a JSON number (2^53), and

@@ -69,6 +69,7 @@ from mercato.domain.events import (
     StopTrails,
     Trade,
 )
+from mercato.domain.instrument import MAX_CALENDAR
 from mercato.domain.ledger import Posting
 from mercato.domain.orders import Order
 from mercato.domain.reasons import CancelReason, Reject, RiskReject
@@ -355,11 +356,17 @@ class Core:
         if c.symbol in self.currencies:
             self._reject("ai", 0, c.symbol, str(Reject.INVALID_INSTRUMENT), "a currency", 0)
             return
+        if len(c.calendar) > MAX_CALENDAR or not c.calendar.isprintable():
+            detail = f"calendar: at most {MAX_CALENDAR} printable characters"
+            self._reject("ai", 0, c.symbol, str(Reject.INVALID_INSTRUMENT), detail, 0)
+            return
         events = self.engine.process(c)
         self._run(events)
         if events and isinstance(events[0], InstrumentAdded):
             mul, div = cash_factor(scale, c.price_scale, c.qty_scale)
-            self.instruments[c.symbol] = InstrumentRisk(c.symbol, c.currency, mul, div, c.tick_size)
+            self.instruments[c.symbol] = InstrumentRisk(
+                c.symbol, c.currency, mul, div, c.tick_size, c.calendar
+            )
 
     def _set_instrument_risk(self, c: SetInstrumentRisk) -> None:
         inst = self.instruments.get(c.symbol)
@@ -985,8 +992,29 @@ class Core:
             self._run(events)
 
     def _end_of_day(self, c: EndOfDay) -> None:
-        self._run(self.engine.process(c))
-        self._run(self._paper(c))
+        """An instrument's end of day expires its DAY orders. The platform's (no symbol)
+        expires those of the instruments on the platform's calendar, then starts a new
+        day for client order ids and the daily loss limit: instruments with a calendar of
+        their own end their day with their own ``EndOfDay``."""
+        if c.symbol:
+            inst = self.instruments.get(c.symbol)
+            if inst is None:
+                self._reject("eod", 0, c.symbol, str(Reject.UNKNOWN_SYMBOL), "", 0)
+                return
+            self._run(self.engine.process(c))
+            self._run(self._paper(c))
+            return
+        own = [s for s, i in sorted(self.instruments.items()) if i.calendar]
+        if not own:  # every instrument on the platform's calendar (and older journals)
+            self._run(self.engine.process(c))
+            self._run(self._paper(c))
+        else:
+            kept = set(own)
+            for sym in sorted(self.engine.books):
+                if sym not in kept:
+                    one = EndOfDay(ts=c.ts, symbol=sym)
+                    self._run(self.engine.process(one))
+                    self._run(self._paper(one))
         self.client_ids.new_day(self.engine.seq)  # client order ids: unique per day
         for acct in self.accounts.values():
             acct.sod_pnl = self._pnl(acct)

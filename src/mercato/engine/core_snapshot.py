@@ -58,6 +58,7 @@ class InstrumentState(msgspec.Struct, array_like=True):
     mm: int
     liq: int
     reference: int
+    calendar: str = ""  # (added later: older snapshots have none, the platform's calendar)
 
 
 class TrailingState(msgspec.Struct, array_like=True):
@@ -138,6 +139,7 @@ def capture(core: Core) -> CoreState:
                 i.mm,
                 i.liq,
                 i.reference,
+                i.calendar,
             )
             for _, i in sorted(core.instruments.items())
         ],
@@ -217,7 +219,7 @@ def restore(data: bytes) -> Core:
         core.ledger._balances[(acct_id, asset)] = v
     core.currencies = dict(s.currencies)
     for i in s.instruments:
-        inst = InstrumentRisk(i.symbol, i.currency, i.mul, i.div, i.tick)
+        inst = InstrumentRisk(i.symbol, i.currency, i.mul, i.div, i.tick, i.calendar)
         inst.maker, inst.taker, inst.im, inst.mm, inst.liq = i.maker, i.taker, i.im, i.mm, i.liq
         inst.reference = i.reference
         core.instruments[i.symbol] = inst

@@ -90,9 +90,11 @@ class Hold:
 
 
 class InstrumentRisk:
-    """Per instrument: currency, cash conversion, fees, margin rates, reference price."""
+    """Per instrument: currency, cash conversion, fees, margin rates, reference price,
+    and the trading calendar it follows."""
 
     __slots__ = (
+        "calendar",
         "currency",
         "div",
         "im",
@@ -106,9 +108,12 @@ class InstrumentRisk:
         "tick",
     )
 
-    def __init__(self, symbol: str, currency: str, mul: int, div: int, tick: int) -> None:
+    def __init__(
+        self, symbol: str, currency: str, mul: int, div: int, tick: int, calendar: str = ""
+    ) -> None:
         self.symbol = symbol
         self.currency = currency
+        self.calendar = calendar  # its trading calendar's spec ("": the platform's)
         self.mul = mul
         self.div = div
         self.tick = tick

@@ -147,7 +147,7 @@ class Engine:
         elif isinstance(cmd, SetTradingStatus):
             self._set_status(cmd)
         elif isinstance(cmd, EndOfDay):
-            self._end_of_day()
+            self._end_of_day(cmd.symbol)
         elif isinstance(cmd, AddInstrument):
             self._add_instrument(cmd)
         elif isinstance(cmd, Clock):
@@ -972,14 +972,18 @@ class Engine:
 
     # -- end of day ----------------------------------------------------------------------
 
-    def _end_of_day(self) -> None:
-        """Expire every DAY order, in the order the engine holds them."""
-        for o in [o for o in self.orders.values() if o.tif == DAY]:
+    def _end_of_day(self, symbol: str) -> None:
+        """Expire every DAY order (``symbol`` "") or those of ``symbol``, in the order the
+        engine holds them."""
+        day = [o for o in self.orders.values() if o.tif == DAY]
+        for o in day:
+            if symbol and o.symbol != symbol:
+                continue
             if o.order_id not in self.orders:  # the other order of a pair that just expired
                 continue
             self._expire(self.books[o.symbol], o)
         for book in self.books.values():
-            if book.status >= PRE_OPEN:
+            if book.status >= PRE_OPEN and (not symbol or book.symbol == symbol):
                 self._indicate(book)
 
     def expire_due(self) -> None:

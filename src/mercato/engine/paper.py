@@ -145,7 +145,7 @@ class PaperVenue:
         elif isinstance(cmd, ReplaceOrder):
             self._replace(cmd)
         elif isinstance(cmd, EndOfDay):
-            self._end_of_day()
+            self._end_of_day(cmd.symbol)
         elif isinstance(cmd, Clock):
             pass  # what is due has expired above
         else:
@@ -531,10 +531,12 @@ class PaperVenue:
 
     # -- end of day ----------------------------------------------------------------------
 
-    def _end_of_day(self) -> None:
-        """Expire every DAY order, resting or waiting, in the venue's order."""
+    def _end_of_day(self, symbol: str) -> None:
+        """Expire every DAY order ("") or those of ``symbol``, resting or waiting, in the
+        venue's order."""
         for o in [o for o in self.orders.values() if o.tif == DAY]:
-            self._expire(o)
+            if not symbol or o.symbol == symbol:
+                self._expire(o)
 
     def expire(self, ts: int) -> list[Event]:
         """Expire the GTD orders due by ``ts`` (what every command does first)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from mercato.adapters.calendars import ContinuousCalendar
+from mercato.adapters.calendars import ContinuousCalendar, calendar_from_spec
 from mercato.adapters.sql.history import SqlHistory
 from mercato.adapters.sql.persister import SECOND, SqlPersister
 from mercato.adapters.sql.retention import SqlRetention
@@ -41,6 +41,7 @@ PERSIST_EVERY: Final = 0.05  # seconds between two catch-ups of the in-process p
 # after that), and without a store, where memory is all the history there is
 WINDOW_WITH_STORE: Final = 5_000
 WINDOW_WITHOUT_STORE: Final = 100_000
+MAX_CALENDARS: Final = 256  # calendars built from specs kept at once (instruments share them)
 _log = logging.getLogger(__name__)
 
 
@@ -89,6 +90,7 @@ class Platform:
         self.retention = retention
         self.clock = clock
         self.calendar: TradingCalendar = calendar or ContinuousCalendar()
+        self._calendars: dict[str, TradingCalendar] = {}  # by spec, built once each
         stored = data_dir is not None and bool(store_url)
         window = WINDOW_WITH_STORE if stored else WINDOW_WITHOUT_STORE
         self.history = OrderHistory(
@@ -164,6 +166,30 @@ class Platform:
         self.transfers.horizon = self.core.seq
         self.transfers.durable = lambda: persister.stored_seq
         self._archive = SqlHistory(url)
+
+    def calendar_for(self, spec: str) -> TradingCalendar:
+        """The calendar ``spec`` names (``adapters.calendars.calendar_from_spec``; ""
+        the platform's own), built once and kept (an exchange's takes a second to load);
+        raises ``CalendarError`` for a spec that names none. It may run on a thread."""
+        if not spec:
+            return self.calendar
+        cal = self._calendars.get(spec)
+        if cal is None:
+            cal = calendar_from_spec(spec)
+            if len(self._calendars) < MAX_CALENDARS:
+                self._calendars[spec] = cal
+        return cal
+
+    def calendar_of(self, symbol: str) -> TradingCalendar:
+        """The calendar ``symbol`` follows: its own (``AddInstrument.calendar``), else the
+        platform's; the platform's too should its own not build (logged)."""
+        inst = self.core.instruments.get(symbol)
+        spec = inst.calendar if inst is not None else ""
+        try:
+            return self.calendar_for(spec)
+        except ValueError as e:  # (CalendarError) a spec the API did not check: a script's
+            _log.warning("instrument %s: calendar %r: %s; the platform's instead", symbol, spec, e)
+            return self.calendar
 
     @property
     def durable(self) -> bool:

@@ -1,9 +1,12 @@
-"""The trading day: journals the calendar's phases, opens and closes as commands.
+"""The trading day: journals the calendars' phases, opens and closes as commands.
 
 The core reads no clock, so the trading day reaches it as commands, journaled like any
-other and replayed bit for bit: this service reads the wall clock and the calendar
+other and replayed bit for bit: this service reads the wall clock and the calendars
 (``ports.TradingCalendar``) and, when they say so, submits ``SetTradingStatus`` for each
-of the engine's instruments not yet in the phase the schedule (``Schedule``) gives:
+of the engine's instruments not yet in the phase its schedule (``Schedule``) gives.
+Each instrument follows its own calendar (``AddInstrument.calendar``, kept by the core)
+or, without one, the platform's (``mercato serve --calendar``): crypto on 24/7 beside an
+equity on XNYS, each opening and closing on its own. The same ``Phases`` apply to all.
 
 - with ``Phases`` (``mercato serve --pre-open/--opening-auction/--closing-auction``):
   ``PRE_OPEN`` from ``pre_open + opening_auction`` before a session's open,
@@ -12,10 +15,13 @@ of the engine's instruments not yet in the phase the schedule (``Schedule``) giv
   close moves it: the calendar's close is the early one), ``CLOSED`` at the close; each
   phase clamped to what the calendar leaves (a closing auction never starts before the
   open). Without (the default), only ``OPEN`` and ``CLOSED``;
-- at a session's close, after the closes, ``EndOfDay`` (DAY orders expire; client order
-  ids start afresh). A continuous calendar (24/7) closes and opens in the same instant:
-  no auction at such a boundary and no status change, only the ``EndOfDay`` (DAY orders
-  expire at 00:00 UTC);
+- at a session's close, after the closes: at the platform calendar's, ``EndOfDay`` (the
+  DAY orders of the instruments on it expire; client order ids and the daily loss limit
+  start afresh, for the whole platform); at an instrument's own calendar's,
+  ``EndOfDay(symbol=...)`` for each instrument on it (its DAY orders expire at its
+  close). A continuous calendar (24/7) closes and opens in the same instant: no auction
+  at such a boundary and no status change, only the end of day (DAY orders expire at
+  00:00 UTC);
 - a ``Clock`` when a GTD order's expiry has come and no other command is due (every
   command expires what is due by its own ``ts`` first; this one carries only the time).
 
@@ -119,11 +125,18 @@ class Schedule:
 
 
 def transitions(
-    statuses: Mapping[str, int], want: TradingStatus, ended: bool, ts: int
+    statuses: Mapping[str, int],
+    want: TradingStatus,
+    ended: bool,
+    ts: int,
+    *,
+    own_day: bool = False,
 ) -> list[Command]:
     """The commands that bring instruments (symbol -> status) to ``want``, halted ones
-    left alone, with an ``EndOfDay`` after the closes when a session ``ended``: a market
-    that opens at once (24/7) reopens after it."""
+    left alone, with the end of the day after the closes when a session ``ended``: the
+    platform's ``EndOfDay``, or with ``own_day`` (instruments on a calendar of their own)
+    one ``EndOfDay`` per instrument, halted ones included. A market that opens at once
+    (24/7) reopens after it."""
     out: list[Command] = [
         SetTradingStatus(ts=ts, symbol=symbol, status=want)
         for symbol in sorted(statuses)
@@ -131,7 +144,10 @@ def transitions(
     ]
     if ended:
         closes = [c for c in out if isinstance(c, SetTradingStatus) and c.status == CLOSED]
-        out = [*closes, EndOfDay(ts=ts), *(c for c in out if c not in closes)]
+        days: list[Command] = (
+            [EndOfDay(ts=ts, symbol=s) for s in sorted(statuses)] if own_day else [EndOfDay(ts=ts)]
+        )
+        out = [*closes, *days, *(c for c in out if c not in closes)]
     return out
 
 
@@ -148,6 +164,11 @@ def clock_state(calendar: TradingCalendar, now: int) -> tuple[bool, int, int]:
 
 
 class SessionService:
+    """Each instrument's phases from its own calendar (``Platform.calendar_of``): the
+    instruments are grouped by calendar spec, the platform's group ("") first and always
+    there (its close ends the platform's trading day), each group with its own schedule,
+    session and end of day."""
+
     def __init__(
         self,
         platform: Platform,
@@ -157,29 +178,61 @@ class SessionService:
         clock: Callable[[], int] = time.time_ns,
         poll: float = 1.0,
     ) -> None:
+        """``calendar``: the platform's (the instruments without one of their own)."""
         self.platform = platform
         self.calendar = calendar
+        self.phases = phases
         self.schedule = Schedule(calendar, phases)
         self.clock = clock
         self.poll = poll
-        self._session: TradingSession | None = None  # the session open at the last check
+        self._schedules: dict[str, Schedule] = {"": self.schedule}  # by calendar spec
+        # the session open at the last check, per calendar spec (None: none open)
+        self._sessions: dict[str, TradingSession | None] = {}
         self._started = False
 
-    async def step(self, now: int) -> list[Command]:
-        """Bring the core in line with the schedule at ``now``; what was submitted."""
-        want, s = self.schedule.phase_at(now)
-        is_open = s is not None and s.open <= now
-        ended = self._session is not None and now >= self._session.close
-        if not self._started:
-            ended = self._stale_day_orders(now)
+    def schedule_of(self, spec: str) -> Schedule:
+        """The schedule of the calendar ``spec`` names ("": the platform's)."""
+        s = self._schedules.get(spec)
+        if s is None:
+            try:
+                cal = self.platform.calendar_for(spec)
+            except ValueError as e:  # (CalendarError) not one the API let through
+                _log.warning("sessions: calendar %r: %s; the platform's instead", spec, e)
+                cal = self.calendar
+            s = self._schedules[spec] = Schedule(cal, self.phases)
+        return s
+
+    def _groups(self) -> list[tuple[str, dict[str, int]]]:
+        """(calendar spec, {symbol: status}) of every calendar in use, "" first."""
         books = self.platform.core.engine.books
-        out = transitions({sym: b.status for sym, b in books.items()}, want, ended, now)
+        instruments = self.platform.core.instruments
+        groups: dict[str, dict[str, int]] = {"": {}}
+        for sym, b in books.items():
+            inst = instruments.get(sym)
+            spec = inst.calendar if inst is not None else ""
+            groups.setdefault(spec, {})[sym] = b.status
+        return sorted(groups.items())
+
+    async def step(self, now: int) -> list[Command]:
+        """Bring the core in line with each calendar's schedule at ``now``; what was
+        submitted."""
+        out: list[Command] = []
+        sessions: dict[str, TradingSession | None] = {}
+        for spec, statuses in self._groups():
+            schedule = self.schedule_of(spec)
+            want, s = schedule.phase_at(now)
+            last = self._sessions.get(spec)
+            ended = last is not None and now >= last.close
+            if not self._started:
+                ended = self._stale_day_orders(now, schedule.calendar, set(statuses))
+            out += transitions(statuses, want, ended, now, own_day=bool(spec))
+            sessions[spec] = s if s is not None and s.open <= now else None
         if not out and self._expiry_due(now):
             out = [Clock(ts=now)]  # GTD orders due, and no other command to carry the time
         if out:
             await self.platform.submit_many(out)  # raises, retried at the next check
         self._started = True
-        self._session = s if is_open else None
+        self._sessions = sessions  # (only calendars in use: bounded by the instruments)
         return out
 
     def _expiry_due(self, now: int) -> bool:
@@ -191,29 +244,33 @@ class SessionService:
                 return True
         return False
 
-    def _stale_day_orders(self, now: int) -> bool:
-        """Whether a live DAY order was placed before the latest close at or before now."""
-        last = self._last_close(now)
+    def _stale_day_orders(self, now: int, calendar: TradingCalendar, symbols: set[str]) -> bool:
+        """Whether a live DAY order of one of ``symbols`` was placed before ``calendar``'s
+        latest close at or before now (the node was down across it)."""
+        last = self._last_close(now, calendar)
         if last is None:
             return False
         day = int(TimeInForce.DAY)
         return any(
-            v.tif == day and v.created_ts < last for v in self.platform.history.open_orders()
+            v.tif == day and v.created_ts < last and v.symbol in symbols
+            for v in self.platform.history.open_orders()
         )
 
-    def _last_close(self, now: int) -> int | None:
+    def _last_close(self, now: int, calendar: TradingCalendar | None = None) -> int | None:
+        cal = calendar or self.calendar
         today = dt.datetime.fromtimestamp(now // NS, dt.UTC).date()
         first = (today - dt.timedelta(days=14)).isoformat()
         last = (today + dt.timedelta(days=1)).isoformat()
-        closes = [s.close for s in self.calendar.sessions(first, last) if s.close <= now]
+        closes = [s.close for s in cal.sessions(first, last) if s.close <= now]
         return closes[-1] if closes else None
 
     def _next_check(self, now: int) -> float:
-        """Seconds to sleep: ``poll``, or less when a phase changes sooner."""
-        t = self.schedule.next_change(now)
-        if t is None:
+        """Seconds to sleep: ``poll``, or less when a phase changes sooner (any calendar)."""
+        times = [s.next_change(now) for s in self._schedules.values()]
+        due = [t for t in times if t is not None]
+        if not due:
             return self.poll
-        return max(0.0, min(self.poll, (t - now) / NS))
+        return max(0.0, min(self.poll, (min(due) - now) / NS))
 
     async def run(self) -> None:
         while True:

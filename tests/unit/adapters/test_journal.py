@@ -553,12 +553,12 @@ def test_entry_encoding_is_pinned() -> None:
         Deposit(account=4, asset="USD", amount=500, ref=1, ts=14),
     ]
     pinned = [
-        "9401a1730198a26169a24142050a0201a355534407",
+        "9401a1730199a26169a24142050a0201a355534407a0",
         "9402a17302dc0012a16e0304a24142010414026964c2a0000000080000",
         "9403a1730394a16303a2414209",
         "9404a1730498a17203a241426e0a69000a",
         "9405a1730594a27374a24142020b",
-        "9406a1730692a3656f640c",
+        "9406a1730693a3656f640ca0",
         "9407a1730796a4616363740402a3555344010d",
         "9408a1730897a364657004a3555344cd01f401000e",
     ]
@@ -570,3 +570,16 @@ def test_entry_encoding_is_pinned() -> None:
     # the array two shorter) still reads
     before_gtd = "9402a17302dc0010a16e0304a24142010414026964c2a000000008"
     assert decoder.decode(bytes.fromhex(before_gtd)) == entries[1]
+    # an AddInstrument journaled before calendars (no calendar: the platform's) and an
+    # EndOfDay before per-instrument days (no symbol: the platform's) still read
+    before_calendar = "9401a1730198a26169a24142050a0201a355534407"
+    assert decoder.decode(bytes.fromhex(before_calendar)) == entries[0]
+    assert decoder.decode(bytes.fromhex(before_calendar)).cmd.calendar == ""  # type: ignore[union-attr]
+    before_symbol = "9406a1730692a3656f640c"
+    assert decoder.decode(bytes.fromhex(before_symbol)) == entries[5]
+    # and the new fields travel last
+    cal = AddInstrument(symbol="AB", calendar="24/7", ts=7)
+    again = decoder.decode(msgspec.msgpack.encode(JournalEntry(1, "s", 1, cal)))
+    assert again.cmd == cal
+    eod = EndOfDay(ts=12, symbol="AB")
+    assert msgspec.msgpack.encode(eod).hex() == "93a3656f640ca24142"

@@ -264,6 +264,27 @@ def test_admin_calls(w: World, http: TestClient) -> None:
         admin.add_instrument("ABC")
     assert dup.value.code == "duplicate_symbol"
 
+    assert admin.add_currency("USDT", 6) == mc.Currency(currency="USDT", scale=6)
+    assert alice.currencies() == [
+        mc.Currency(currency="USD", scale=2),
+        mc.Currency(currency="USDT", scale=6),
+    ]
+    with pytest.raises(mc.Conflict) as dup:
+        admin.add_currency("USDT", 6)
+    assert dup.value.code == "duplicate_currency"
+    with pytest.raises(RiskRejected) as bad:
+        admin.add_currency("EURO", 10)
+    assert bad.value.code == "invalid_currency"
+    with pytest.raises(TypeError):
+        admin.add_currency("EUR", "2")  # type: ignore[arg-type]
+    with pytest.raises(Forbidden):
+        alice.add_currency("EUR", 2)
+    assert admin.add_instrument("ETH/USDT", qty_scale=4, currency="USDT") == "ETH/USDT"
+    usdt = admin.create_account(admin.me().user_id, currency="USDT")
+    assert admin.transfer(usdt.account, "USDT", "12.345678").balance == Decimal("12.345678")
+    eth = next(i for i in alice.instruments() if i.symbol == "ETH/USDT")
+    assert eth.currency == "USDT"
+
 
 def test_rate_limited(tmp_path: Path) -> None:
     w = World(tmp_path, rate=0.001, burst=3)
