@@ -160,20 +160,9 @@ class AlpacaApi:
         return self.api.own_account(c.user, None)
 
     async def stored_legs(self, views: Iterable[OrderView]) -> dict[int, OrderView]:
-        """The legs of these orders that memory no longer holds (a finished bracket after
-        a restart or past the memory window), read from the store for ``order``."""
-        history = self.api.platform.history
-        found: dict[int, OrderView] = {}
-        for v in views:
-            g = v.group
-            if g is None or g.order_ids[0] != v.order_id:
-                continue
-            for oid in g.order_ids[1:]:
-                if history.order(oid) is None:
-                    leg = await self.api.platform.queries.order(oid)
-                    if leg is not None:
-                        found[oid] = leg
-        return found
+        """The legs memory no longer holds, from the store (``ApiBase.stored_legs``)."""
+        result: dict[int, OrderView] = await self.api.stored_legs(views)
+        return result
 
     def order(self, v: OrderView, stored: Mapping[int, OrderView] = _NONE) -> Order:
         book = self.core.engine.books.get(v.symbol)

@@ -349,7 +349,7 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
 
     async def get_order(self, c: Ctx) -> Response:
         v = await self.own_order(c.user, path_int(c.request, "order_id"))
-        data = self.order_json(v)
+        data = self.order_json(v, await self.stored_legs([v]))
         data["history"] = [
             {
                 "seq": t.seq,
@@ -385,7 +385,8 @@ class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
                 before=page_token(c.request, parse_order_token),
                 limit=limit,
             )
-        return paged_response([self.order_json(v) for v in out], token)
+        stored = await self.stored_legs(out)
+        return paged_response([self.order_json(v, stored) for v in out], token)
 
     async def cancel(self, c: Ctx) -> Response:
         v = await self.cancel_for(c.user, path_int(c.request, "order_id"))

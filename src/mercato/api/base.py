@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -378,7 +378,25 @@ class ApiBase:
             raise ApiError(404, "unknown_order", "no such order")
         return v
 
-    def order_json(self, v: OrderView) -> dict[str, Any]:
+    async def stored_legs(self, views: Iterable[OrderView]) -> dict[int, OrderView]:
+        """The legs of these orders that memory no longer holds (a finished bracket after
+        a restart or past the memory window), read from the store for ``order_json``."""
+        history = self.platform.history
+        found: dict[int, OrderView] = {}
+        for v in views:
+            g = v.group
+            if g is None or g.order_ids[0] != v.order_id:
+                continue
+            for oid in g.order_ids[1:]:
+                if history.order(oid) is None:
+                    leg = await self.platform.queries.order(oid)
+                    if leg is not None:
+                        found[oid] = leg
+        return found
+
+    def order_json(
+        self, v: OrderView, stored: Mapping[int, OrderView] | None = None
+    ) -> dict[str, Any]:
         book = self.core.engine.books.get(v.symbol)
         ps, qs = (book.price_scale, book.qty_scale) if book is not None else (0, 0)
         notional, filled = v.avg_price  # exact; shown rounded down to the price's scale
@@ -404,7 +422,7 @@ class ApiBase:
             "expire_at": v.expire_ts or None,
             "self_trade": SELF_TRADE_NAMES.get(v.self_trade) if v.self_trade else None,
             "order_class": order_class(v),
-            "legs": legs(self, v),
+            "legs": legs(self, v, stored),
             "created_at": v.created_ts,
             "updated_at": v.updated_ts,
         }

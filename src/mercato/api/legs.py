@@ -3,6 +3,7 @@ the first order of a bracket, OTO or OCO lists the others (``api/contingent.py``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mercato.domain.instrument import format_decimal
@@ -25,9 +26,12 @@ def order_class(v: OrderView) -> str:
     return g.kind if g is not None and g.kind in ("bracket", "oco", "oto") else "simple"
 
 
-def legs(api: Any, v: OrderView) -> list[dict[str, Any]] | None:
+def legs(
+    api: Any, v: OrderView, stored: Mapping[int, OrderView] | None = None
+) -> list[dict[str, Any]] | None:
     """The legs of ``v`` when it is the first order of a group (else None): placed legs
-    as the history has them, held ones from the core's bracket."""
+    as the history (or ``stored``, what the store returned for those memory no longer
+    holds: ``ApiBase.stored_legs``) has them, held ones from the core's bracket."""
     g = v.group
     if g is None or g.order_ids[0] != v.order_id:
         return None
@@ -37,7 +41,7 @@ def legs(api: Any, v: OrderView) -> list[dict[str, Any]] | None:
     bracket = core.brackets.get(v.order_id)
     out: list[dict[str, Any]] = []
     for oid in g.order_ids[1:]:
-        leg = api.platform.history.order(oid)
+        leg = (stored or {}).get(oid) or api.platform.history.order(oid)
         role = _role(g.kind, oid, g.order_ids, bracket, leg)
         if leg is not None:
             out.append(
