@@ -24,12 +24,14 @@ What goes where:
 - ``ledger_postings`` and ``ledger_entries``: every ``LedgerPosted``, entries in order.
 - ``positions``: ``PositionChanged`` carries the whole new state: the row is replaced.
 - ``risk_events``: margin calls and restorations, liquidations, kill switches, duplicate
-  client orders, linked orders, moved stops, limits, instrument risk, market prices, and
+  client orders, linked orders, moved stops, limits, instrument risk, market prices,
+  self-trade prevention modes, and
   rejections that name no order (``kind`` "rejected"), each as JSON.
 - ``seq_clock``: with every batch, the second of core time its newest event reached (the
   greatest ts so far, never going back) and its last seq: what retention measures age by.
-- ``BookDelta`` is market data and is not stored. Any other event type raises
-  ``TypeError``: a new event must be given a place here before it can be persisted.
+- ``BookDelta`` and ``AuctionIndicative`` are market data and are not stored. Any other
+  event type raises ``TypeError``: a new event must be given a place here before it can
+  be persisted (``tests/integration/test_sql_persister.py`` checks every one has).
 
 Each batch costs a fixed number of statements, whatever its size: rows that exist before
 the batch and that it changes are read once (``IN``), folded in memory in seq order, and
@@ -77,6 +79,7 @@ from mercato.adapters.sql.schema import (
 from mercato.adapters.sql.urls import private_sqlite_file, sqlalchemy_url
 from mercato.domain.events import (
     AccountCreated,
+    AuctionIndicative,
     BookDelta,
     CurrencyAdded,
     DuplicateClientOrder,
@@ -98,6 +101,7 @@ from mercato.domain.events import (
     PositionChanged,
     Rejected,
     RiskLimitsSet,
+    SelfTradeSet,
     StopMoved,
     StopTrails,
     Trade,
@@ -136,6 +140,7 @@ RISK_KINDS: dict[type[Event], str] = {
     RiskLimitsSet: "limits_set",
     InstrumentRiskSet: "instrument_risk_set",
     MarketPriceSet: "market_price",
+    SelfTradeSet: "self_trade_set",
     Rejected: "rejected",  # only those that name no order
 }
 # the order columns an event may change, written back whole for orders that existed before
@@ -256,6 +261,7 @@ class SqlPersister:
             Rejected: self._rejected,
             Trade: self._trade,
             BookDelta: _ignore,
+            AuctionIndicative: _ignore,
             CurrencyAdded: self._currency,
             AccountCreated: self._account_created,
             LedgerPosted: self._posted,
@@ -271,6 +277,7 @@ class SqlPersister:
             OrdersLinked: self._risk_event,
             StopMoved: self._stop_moved,
             StopTrails: self._risk_event,
+            SelfTradeSet: self._risk_event,
         }
 
     def close(self) -> None:
@@ -672,7 +679,7 @@ class SqlPersister:
 
 
 def _ignore(b: _Batch, e: Event) -> None:
-    """Market data (``BookDelta``): not stored."""
+    """Market data (``BookDelta``, ``AuctionIndicative``): not stored."""
 
 
 def _charge(rows: list[Row], fees: dict[int, int]) -> list[tuple[Row, int]]:
