@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -120,11 +120,34 @@ class Patterns:
     longest_loss_streak: int = 0
 
 
-def patterns(fills: Iterable[Fill], *, top: int = 5) -> Patterns:
+def _same(symbol: str, notional: int) -> int:
+    return notional
+
+
+def patterns(
+    fills: Iterable[Fill],
+    *,
+    top: int = 5,
+    cash: Callable[[str, int], int] = _same,
+) -> Patterns:
     """Win rate, averages, profit factor, expectancy, holding time, activity by hour and
-    weekday, the largest winners and losers, and streaks (see the module's notes)."""
+    weekday, the largest winners and losers, and streaks (see the module's notes).
+    ``cash(symbol, notional)``: a trade's PnL in the account's currency units (default:
+    left in notional units); the sums and averages are then in those units."""
     fs = list(fills)
-    trades = round_trips(fs)
+    trades = [
+        Trade(
+            t.symbol,
+            t.direction,
+            t.qty,
+            t.entry_notional,
+            t.exit_price,
+            t.exit_ts,
+            cash(t.symbol, t.pnl),
+            t.holding_ns,
+        )
+        for t in round_trips(fs)
+    ]
     wins = [t for t in trades if t.pnl > 0]
     losses = [t for t in trades if t.pnl < 0]
     profit = sum(t.pnl for t in wins)

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from mercato.api import schemas as s
 from mercato.api.admin_handlers import AdminHandlers
 from mercato.api.alpaca_models import parse_time
+from mercato.api.analytics_handlers import AnalyticsHandlers
 from mercato.api.base import (
     ADMIN,
     MAX_BODY,
@@ -131,10 +132,11 @@ def _auction(b: Any) -> dict[str, Any] | None:
     }
 
 
-class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers):
+class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers, AnalyticsHandlers):
     """The handlers, over one platform and one auth store: auth and trading here, market
     data in ``md_handlers.py``, administration in ``admin_handlers.py``, API keys in
-    ``key_handlers.py``, the clock and calendar in ``calendar_handlers.py``."""
+    ``key_handlers.py``, the clock and calendar in ``calendar_handlers.py``, an account's
+    analytics in ``analytics_handlers.py``."""
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -500,6 +502,7 @@ ROUTES: Final = (
     RouteSpec("PATCH", "/v1/orders/{order_id}", TRADER, "replace"),
     RouteSpec("DELETE", "/v1/orders/{order_id}", TRADER, "cancel"),
     RouteSpec("GET", "/v1/fills", TRADER, "fills"),
+    RouteSpec("GET", "/v1/analytics/patterns", TRADER, "patterns"),
     RouteSpec("POST", "/v1/admin/users", ADMIN, "create_user"),
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),

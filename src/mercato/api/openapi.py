@@ -131,6 +131,7 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
     "cancel_all": [_ACCOUNT],
     "fills": [_SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
+    "patterns": [_SYMBOL, _ACCOUNT],
 }
 """The query parameters each handler reads."""
 
@@ -163,6 +164,7 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "replace": frozenset({404, 409, 422, 503}),
     "cancel": frozenset({404, 409, 422, 503}),
     "fills": frozenset({404}),
+    "patterns": frozenset({404, 422}),
     "create_user": frozenset({409}),
     "create_account": frozenset({404, 422, 503}),
     "deposit": frozenset({404, 422, 503}),
