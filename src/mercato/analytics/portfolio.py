@@ -3,8 +3,11 @@ benchmark (``versus``), with the conventions written down in ``docs/analytics.md
 
 - The curve is ``(ts, value)`` points in time order, values integers in the account
   currency's units (no float money: only ratios are floats).
-- Period returns are simple: ``r_t = v_t / v_{t-1} - 1``. A period that starts at a value
-  of 0 or below has no return (it is left out, and counted in ``skipped``).
+- Period returns are simple and leave out deposits and withdrawals: with ``f_t`` the net
+  flow into the account during the period (0 when none are given),
+  ``r_t = (v_t - f_t) / v_{t-1} - 1`` (the flow is taken as arriving at the period's end).
+  A period that starts at a value of 0 or below has no return (it is left out, and
+  counted in ``skipped``). The total return chains the period returns (time-weighted).
 - Volatility is the sample standard deviation (``ddof=1``) of the period returns, times
   ``sqrt(periods_per_year)`` (252 for trading days, 365 for a 24/7 market, 12 for months).
 - Sharpe: the mean excess return per period over its sample standard deviation, times
@@ -48,7 +51,7 @@ class Performance:
     end_value: int
     periods: int  # returns counted
     skipped: int  # periods without a return (they started at 0 or below)
-    total_return: float | None  # end / start - 1 (None: the start is 0 or below)
+    total_return: float | None  # time-weighted (None: a period started at 0 or below)
     annualized_return: float | None  # the mean period return compounded over a year
     volatility: float | None  # annualized
     sharpe: float | None
@@ -58,15 +61,19 @@ class Performance:
     worst_period: float | None
 
 
-def period_returns(values: Sequence[int]) -> tuple[list[float], int]:
-    """Simple returns between consecutive values, and how many periods had none."""
+def period_returns(
+    values: Sequence[int], flows: Sequence[int] | None = None
+) -> tuple[list[float], int]:
+    """Simple returns between consecutive values (less each period's flow, ``flows[t]``
+    for the period ending at ``values[t]``), and how many periods had none."""
     out: list[float] = []
     skipped = 0
-    for prev, cur in itertools.pairwise(values):
+    for t, (prev, cur) in enumerate(itertools.pairwise(values), 1):
         if prev <= 0:
             skipped += 1
             continue
-        out.append(cur / prev - 1.0)
+        flow = flows[t] if flows is not None else 0
+        out.append((cur - flow) / prev - 1.0)
     return out, skipped
 
 
@@ -80,6 +87,13 @@ def _stdev(xs: Sequence[float]) -> float | None:
         return None
     m = _mean(xs)
     return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _chain(rets: Sequence[float]) -> float:
+    growth = 1.0
+    for r in rets:
+        growth *= 1.0 + r
+    return growth - 1.0
 
 
 def max_drawdown(points: Sequence[tuple[int, int]]) -> Drawdown:
@@ -114,16 +128,20 @@ def performance(
     *,
     periods_per_year: int = TRADING_DAYS,
     risk_free: float = 0.0,
+    flows: Sequence[int] | None = None,
 ) -> Performance:
-    """The statistics of an equity curve (at least one point, in time order)."""
+    """The statistics of an equity curve (at least one point, in time order); ``flows``:
+    the net deposits of each period, one per point (the first one's is not used)."""
     if not points:
         raise ValueError("an equity curve needs at least one point")
     if periods_per_year <= 0:
         raise ValueError("periods_per_year must be positive")
     if any(b[0] < a[0] for a, b in itertools.pairwise(points)):
         raise ValueError("the equity curve must be in time order")
+    if flows is not None and len(flows) != len(points):
+        raise ValueError("one flow per point")
     values = [v for _, v in points]
-    rets, skipped = period_returns(values)
+    rets, skipped = period_returns(values, flows)
     rf = (1.0 + risk_free) ** (1.0 / periods_per_year) - 1.0
     excess = [r - rf for r in rets]
     sd = _stdev(rets)
@@ -142,6 +160,9 @@ def performance(
         growth = periods_per_year * math.log1p(_mean(rets))
         annual = math.expm1(growth) if growth < 700.0 else None  # (beyond a float: None)
     first, last = values[0], values[-1]
+    total = None
+    if first > 0 and not skipped:  # without flows, exactly end / start - 1
+        total = _chain(rets) if flows is not None and any(flows[1:]) else last / first - 1.0
     return Performance(
         start_ts=points[0][0],
         end_ts=points[-1][0],
@@ -149,7 +170,7 @@ def performance(
         end_value=last,
         periods=len(rets),
         skipped=skipped,
-        total_return=last / first - 1.0 if first > 0 else None,
+        total_return=total,
         annualized_return=annual,
         volatility=vol,
         sharpe=sharpe,

@@ -1,5 +1,16 @@
 """Analytics of an account over the native API (``docs/analytics.md``).
 
+``GET /v1/analytics/performance?account=&interval=&start=&end=&benchmark=&periods_per_year=``:
+the account's equity curve (``analytics/equity.py``: cash plus positions marked to the
+last bar's close, at the end of each interval; ``interval`` 1m, 5m, 1h or 1d, default
+1d; ``start`` and ``end`` in ns since the epoch, default the 30 intervals before now; at
+most ``MAX_POINTS`` points) and its statistics (``analytics/portfolio.py``: time-weighted
+returns without deposits and withdrawals, volatility, Sharpe, Sortino, maximum drawdown
+with its dates; ``periods_per_year`` default: the intervals in 365 days), and with
+``benchmark=SYMBOL`` the same against that instrument's closes (correlation, beta, alpha,
+excess return). It reads the SQL store's ledger and trades: without a store it is a 422
+``no_history``.
+
 ``GET /v1/analytics/patterns?account=&symbol=``: the account's trading patterns from its
 fills (``analytics/patterns.py``: FIFO round trips, win rate, averages, profit factor,
 expectancy, holding time, activity by hour and weekday, the largest trades, streaks). The
@@ -11,21 +22,125 @@ converted at its instrument's scales (rounded toward zero), money as decimal str
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import asdict
 from typing import Any, Final
 
 from starlette.responses import Response
 
+from mercato.analytics.equity import Pricing, curve
 from mercato.analytics.patterns import Fill, Trade, patterns
+from mercato.analytics.portfolio import performance, versus
 from mercato.api.base import ApiBase, ApiError, Ctx, int_param, json_response
 from mercato.domain.instrument import format_decimal
+from mercato.marketdata.bars import INTERVALS
 
 __all__ = ["MAX_FILLS", "AnalyticsHandlers"]
 
 MAX_FILLS: Final = 100_000
 PAGE: Final = 5_000
+MAX_POINTS: Final = 5_000
+MAX_ENTRIES: Final = 2_000_000  # ledger entries read for one curve
+DEFAULT_POINTS: Final = 30
+YEAR_NS: Final = 365 * 86_400 * 1_000_000_000
+CURVE_INTERVALS: Final = ("1m", "5m", "1h", "1d")
 
 
 class AnalyticsHandlers(ApiBase):
+    async def performance(self, c: Ctx) -> Response:
+        account = self.own_account(c.user, int_param(c.request, "account"))
+        q = c.request.query_params
+        name = q.get("interval", "1d")
+        if name not in CURVE_INTERVALS:
+            raise ApiError(422, "invalid_interval", f"interval is {', '.join(CURVE_INTERVALS)}")
+        interval = INTERVALS[name]
+        end = int_param(c.request, "end", 422)
+        if end is None:
+            end = self.platform.now() // interval * interval
+        start = int_param(c.request, "start", 422)
+        if start is None:
+            start = end - DEFAULT_POINTS * interval
+        if end <= start:
+            raise ApiError(422, "invalid_range", "end must be after start")
+        if (end - start) // interval > MAX_POINTS:
+            raise ApiError(422, "invalid_range", f"at most {MAX_POINTS:,} points: a wider interval")
+        ppy = int_param(c.request, "periods_per_year", 422) or YEAR_NS // interval
+        if not 1 <= ppy <= 10**7:
+            raise ApiError(422, "invalid_query", "periods_per_year is 1..10,000,000")
+        bench = q.get("benchmark")
+        core = self.core
+        if bench is not None and bench not in core.instruments:
+            raise ApiError(404, "unknown_symbol", f"no instrument {bench[:32]!r}")
+        store = self.platform.queries.store
+        if store is None:
+            raise ApiError(422, "no_history", "performance needs the SQL store's history")
+        folded, entries = await asyncio.to_thread(
+            store.ledger_history, account, before_ts=end, limit=MAX_ENTRIES
+        )
+        if len(entries) > MAX_ENTRIES:
+            raise ApiError(422, "too_much_history", "too many ledger entries: a shorter range")
+        cash_asset = core.accounts[account].currency
+        held = {a for a in (*folded, *(e[1] for e in entries)) if a in core.instruments}
+        symbols = sorted(held | ({bench} if bench else set()))
+        closes = {s: await self._closes(s, interval, start, end) for s in symbols}
+        pricing = {
+            s: Pricing(
+                core.instruments[s].mul, core.instruments[s].div, core.instruments[s].reference
+            )
+            for s in symbols
+        }
+        own = {s: p for s, p in pricing.items() if s in held}
+        points = curve(
+            cash_asset, folded, entries, closes, own, start=start, end=end, interval=interval
+        )
+        scale = core.currencies[cash_asset]
+        stats = performance(
+            [(t, v) for t, v, _ in points], periods_per_year=ppy, flows=[f for *_, f in points]
+        )
+        out: dict[str, Any] = {
+            "account": account,
+            "interval": name,
+            "start": start,
+            "end": end,
+            "currency": cash_asset,
+            "points": [
+                {"t": t, "equity": format_decimal(v, scale), "flow": format_decimal(f, scale)}
+                for t, v, f in points
+            ],
+            "stats": _stats(asdict(stats), scale),
+            "benchmark": None,
+        }
+        if bench is not None:
+            marks = curve(
+                "",
+                {bench: 1},
+                [],
+                {bench: closes[bench]},
+                {bench: Pricing(1, 1, pricing[bench].reference)},
+                start=start,
+                end=end,
+                interval=interval,
+            )
+            vs = versus(
+                [(t, v) for t, v, _ in points], [(t, v) for t, v, _ in marks], periods_per_year=ppy
+            )
+            out["benchmark"] = {"symbol": bench, **asdict(vs)}
+        return json_response(out)
+
+    async def _closes(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> list[tuple[int, int]]:
+        """(bar end, close) of ``symbol``'s bars before ``end``, oldest first, from the
+        last one before ``start`` (the mark carried into the range)."""
+        store = self.platform.queries.store
+        assert store is not None
+        n = (end - start) // interval + 1
+        bars = await asyncio.to_thread(store.bars, symbol, interval, n, None, end)
+        if not bars or bars[0][0] > start:
+            before = await asyncio.to_thread(store.bars, symbol, interval, 1, None, start)
+            bars = [*before, *bars]
+        return [(b[0] + interval, b[4]) for b in bars]
+
     async def patterns(self, c: Ctx) -> Response:
         account = self.own_account(c.user, int_param(c.request, "account"))
         symbol = c.request.query_params.get("symbol")
@@ -102,3 +217,12 @@ class AnalyticsHandlers(ApiBase):
                 "longest_loss_streak": p.longest_loss_streak,
             }
         )
+
+
+def _stats(d: dict[str, Any], scale: int) -> dict[str, Any]:
+    """``Performance`` as JSON: money at the currency's scale, ratios as numbers."""
+    for k in ("start_value", "end_value"):
+        d[k] = format_decimal(d[k], scale)
+    d.pop("start_ts", None)
+    d.pop("end_ts", None)
+    return d

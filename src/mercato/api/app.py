@@ -503,6 +503,7 @@ ROUTES: Final = (
     RouteSpec("DELETE", "/v1/orders/{order_id}", TRADER, "cancel"),
     RouteSpec("GET", "/v1/fills", TRADER, "fills"),
     RouteSpec("GET", "/v1/analytics/patterns", TRADER, "patterns"),
+    RouteSpec("GET", "/v1/analytics/performance", TRADER, "performance"),
     RouteSpec("POST", "/v1/admin/users", ADMIN, "create_user"),
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),

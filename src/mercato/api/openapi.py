@@ -132,6 +132,24 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "cancel_all": [_ACCOUNT],
     "fills": [_SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
     "patterns": [_SYMBOL, _ACCOUNT],
+    "performance": [
+        _ACCOUNT,
+        {
+            "name": "interval",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["1m", "5m", "1h", "1d"], "default": "1d"},
+        },
+        {"name": "start", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "end", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "benchmark", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "periods_per_year",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ],
 }
 """The query parameters each handler reads."""
 
@@ -165,6 +183,7 @@ ERRORS: Final[dict[str, frozenset[int]]] = {
     "cancel": frozenset({404, 409, 422, 503}),
     "fills": frozenset({404}),
     "patterns": frozenset({404, 422}),
+    "performance": frozenset({404, 422}),
     "create_user": frozenset({409}),
     "create_account": frozenset({404, 422, 503}),
     "deposit": frozenset({404, 422, 503}),

@@ -61,3 +61,82 @@ def test_bad_requests_are_4xx(w: World) -> None:
     assert w.call("GET", "/v1/analytics/patterns").status_code == 401
     empty = w.ok("GET", "/v1/analytics/patterns", w.alice)
     assert empty["trades"] == 0 and empty["win_rate"] is None and empty["gross_profit"] == "0.00"
+
+
+class _Clock:
+    def __init__(self, start: int) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+
+DAY_NS = 86_400 * 1_000_000_000
+T0 = 1_764_547_200 * 1_000_000_000  # 2025-12-01 00:00 UTC
+
+
+def test_performance_from_the_sql_store(tmp_path: Path) -> None:
+    from mercato.services.platform import Platform
+
+    clock = _Clock(T0 + 3_600 * 1_000_000_000)
+    platform = Platform(
+        tmp_path / "node",
+        fsync=False,
+        store_url=f"sqlite:///{tmp_path / 'store.sqlite'}",
+        clock=clock,
+    )
+    w = World(tmp_path, platform=platform)
+    try:
+        # day 1: alice (100,000.00 USD and 500 XYZ) buys 10 at 100.00 from bob
+        w.ok("POST", "/v1/orders", w.bob, json=sell("100.00", "10"))
+        w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
+        clock.now += DAY_NS  # day 2: XYZ trades at 110.00 (bob to bob's... via carol)
+        w.ok("POST", "/v1/orders", w.bob, json=sell("110.00", "1"))
+        carol, _ = w.trader("carol")
+        w.ok("POST", "/v1/orders", carol, json=buy("110.00", "1"))
+        clock.now += DAY_NS  # day 3: a deposit of 1,000.00: not a return
+        w.ok(
+            "POST",
+            f"/v1/admin/accounts/{w.alice_acct}/transfers",
+            w.admin,
+            json={"asset": "USD", "amount": "1000.00"},
+        )
+        clock.now += DAY_NS
+        assert platform.persister is not None
+        platform.persister.run_once()
+        end = T0 + 4 * DAY_NS
+        r = w.ok(
+            "GET",
+            f"/v1/analytics/performance?start={T0}&end={end}&benchmark=XYZ&periods_per_year=365",
+            w.alice,
+        )
+        eq = [p["equity"] for p in r["points"]]
+        # day 1: 99,000.00 cash + 510 XYZ at 100.00; day 2: 510 at 110.00; day 3: +1,000.00
+        cash_now = int(w.ok("GET", "/v1/account", w.alice)["cash"].replace(".", ""))
+        fees1 = 100_000_00 - cash_now  # -1,000.00 bought, +1,000.00 deposited: the fee
+        assert eq[0] == f"{(99_000_00 - fees1 + 510 * 100_00) / 100:.2f}"
+        assert eq[1] == f"{(99_000_00 - fees1 + 510 * 110_00) / 100:.2f}"
+        assert eq[2] == f"{(100_000_00 - fees1 + 510 * 110_00) / 100:.2f}"
+        assert [p["flow"] for p in r["points"]][2] == "1000.00"
+        s = r["stats"]
+        assert s["periods"] == 3 and s["worst_period"] == pytest.approx(0.0)
+        assert s["best_period"] == pytest.approx(510 * 10_00 / (99_000_00 - fees1 + 510 * 100_00))
+        assert r["benchmark"]["symbol"] == "XYZ" and r["benchmark"]["periods"] == 3
+        # bad requests, and nobody else's account
+        for q, code in (
+            ("interval=2d", "invalid_interval"),
+            (f"start={end}&end={T0}", "invalid_range"),
+            (f"start=0&end={end}&interval=1m", "invalid_range"),
+            ("benchmark=NOPE", "unknown_symbol"),
+        ):
+            resp = w.call("GET", f"/v1/analytics/performance?{q}", w.alice)
+            assert 400 <= resp.status_code < 500 and resp.json()["error"]["code"] == code, q
+        other = w.call("GET", f"/v1/analytics/performance?account={w.bob_acct}", w.alice)
+        assert other.status_code == 404
+    finally:
+        w.client.__exit__(None, None, None)
+
+
+def test_performance_needs_a_store(w: World) -> None:
+    r = w.call("GET", "/v1/analytics/performance", w.alice)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_history"

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, create_engine, func, or_, select
 from mercato.adapters.sql.schema import (
     accounts,
     fills,
+    ledger_balances,
     ledger_entries,
     ledger_postings,
     order_events,
@@ -153,6 +154,32 @@ class SqlHistory:
         q = q.order_by(p.seq.desc(), e.account.asc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def ledger_history(
+        self, account: int, *, before_ts: int, limit: int
+    ) -> tuple[dict[str, int], list[tuple[int, str, int, bool]]]:
+        """``account``'s ledger as the store has it: the balances retention folded away
+        (per asset), and every remaining entry before ``before_ts`` in seq order as
+        (ts, asset, amount, a transfer: deposit or withdrawal) — at most ``limit`` (one
+        more: the caller says it is too many)."""
+        b, p, e = ledger_balances.c, ledger_postings.c, ledger_entries.c
+        q = (
+            select(p.ts, e.asset, e.amount, p.kind)
+            .select_from(ledger_postings.join(ledger_entries, e.posting == p.posting))
+            .where(e.account == account, p.ts < before_ts)
+            .order_by(p.seq.asc(), e.idx.asc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            folded = {
+                str(r[0]): int(r[1])
+                for r in conn.execute(select(b.asset, b.amount).where(b.account == account))
+            }
+            rows = [
+                (int(r[0]), str(r[1]), int(r[2]), r[3] in ("deposit", "withdrawal"))
+                for r in conn.execute(q)
+            ]
+        return folded, rows
 
     def trades_page(self, symbol: str, *, before: int | None, limit: int) -> list[Row]:
         """``symbol``'s market trades (paper fills are not market data), newest first."""
