@@ -60,6 +60,7 @@ from mercato.api.alpaca_models import (
     parse_time,
 )
 from mercato.api.alpaca_orders import SIDES, Planner, class_fields, is_leg, text
+from mercato.api.alpaca_portfolio import AlpacaPortfolio
 from mercato.api.alpaca_positions import AlpacaPositions, flag
 from mercato.api.app import (
     TRADER,
@@ -710,6 +711,25 @@ ROUTES: Final = (
         query=_ACTIVITY_QUERY[1:],
         errors=_422,
     ),
+    AlpacaRoute(
+        "GET",
+        "/v2/account/portfolio/history",
+        TRADER,
+        "portfolio_history",
+        dict[str, Any],
+        query=(
+            Param("period", {"type": "string", "description": "1D, 1W, 1M (30 days), 1A"}),
+            Param("timeframe", {"enum": ["1Min", "5Min", "15Min", "1H", "1D"]}),
+            Param("start", {"type": "string", "description": "RFC-3339"}),
+            Param("end", {"type": "string", "description": "RFC-3339"}),
+            Param("date_end", {"type": "string", "format": "date"}),
+            Param("extended_hours", {"type": "boolean", "description": "false only"}),
+            Param("intraday_reporting", {"type": "string", "description": "refused"}),
+            Param("pnl_reset", {"type": "string", "description": "refused"}),
+            Param("cashflow_types", {"type": "string", "description": "refused"}),
+        ),
+        errors=_422,
+    ),
     AlpacaRoute("GET", "/v2/account/configurations", TRADER, "configurations", Configurations),
     AlpacaRoute(
         "PATCH",
@@ -733,6 +753,7 @@ def alpaca_routes(api: Api) -> list[Route]:
     p = AlpacaPositions(api, a.order)
     w = AlpacaAccount(api, api.settings, a._account, a._asset)
     v = AlpacaActivities(api, a._account)
+    h = AlpacaPortfolio(api, a._account)
     return [
         Route(
             spec.path,
@@ -742,7 +763,8 @@ def alpaca_routes(api: Api) -> list[Route]:
                 getattr(a, spec.handler, None)
                 or getattr(p, spec.handler, None)
                 or getattr(w, spec.handler, None)
-                or getattr(v, spec.handler),
+                or getattr(v, spec.handler, None)
+                or getattr(h, spec.handler),
                 alpaca_error,
                 query=frozenset(p.name for p in spec.query),
                 body=spec.body is not None,

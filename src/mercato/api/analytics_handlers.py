@@ -71,27 +71,9 @@ class AnalyticsHandlers(ApiBase):
         core = self.core
         if bench is not None and bench not in core.instruments:
             raise ApiError(404, "unknown_symbol", f"no instrument {bench[:32]!r}")
-        store = self.platform.queries.store
-        if store is None:
-            raise ApiError(422, "no_history", "performance needs the SQL store's history")
-        folded, entries = await asyncio.to_thread(
-            store.ledger_history, account, before_ts=end, limit=MAX_ENTRIES
-        )
-        if len(entries) > MAX_ENTRIES:
-            raise ApiError(422, "too_much_history", "too many ledger entries: a shorter range")
         cash_asset = core.accounts[account].currency
-        held = {a for a in (*folded, *(e[1] for e in entries)) if a in core.instruments}
-        symbols = sorted(held | ({bench} if bench else set()))
-        closes = {s: await self._closes(s, interval, start, end) for s in symbols}
-        pricing = {
-            s: Pricing(
-                core.instruments[s].mul, core.instruments[s].div, core.instruments[s].reference
-            )
-            for s in symbols
-        }
-        own = {s: p for s, p in pricing.items() if s in held}
-        points = curve(
-            cash_asset, folded, entries, closes, own, start=start, end=end, interval=interval
+        points, closes, pricing = await self.equity_points(
+            account, interval, start, end, extra=(bench,) if bench else ()
         )
         scale = core.currencies[cash_asset]
         stats = performance(
@@ -126,6 +108,37 @@ class AnalyticsHandlers(ApiBase):
             )
             out["benchmark"] = {"symbol": bench, **asdict(vs)}
         return json_response(out)
+
+    async def equity_points(
+        self, account: int, interval: int, start: int, end: int, extra: tuple[str, ...] = ()
+    ) -> tuple[list[tuple[int, int, int]], dict[str, list[tuple[int, int]]], dict[str, Pricing]]:
+        """The account's (t, equity, flow) points (``analytics/equity.py``), and the closes
+        and pricing read for them (with those of the ``extra`` instruments); 422s for no
+        store and too much history."""
+        core = self.core
+        store = self.platform.queries.store
+        if store is None:
+            raise ApiError(422, "no_history", "performance needs the SQL store's history")
+        folded, entries = await asyncio.to_thread(
+            store.ledger_history, account, before_ts=end, limit=MAX_ENTRIES
+        )
+        if len(entries) > MAX_ENTRIES:
+            raise ApiError(422, "too_much_history", "too many ledger entries: a shorter range")
+        cash_asset = core.accounts[account].currency
+        held = {a for a in (*folded, *(e[1] for e in entries)) if a in core.instruments}
+        symbols = sorted(held | set(extra))
+        closes = {s: await self._closes(s, interval, start, end) for s in symbols}
+        pricing = {
+            s: Pricing(
+                core.instruments[s].mul, core.instruments[s].div, core.instruments[s].reference
+            )
+            for s in symbols
+        }
+        own = {s: p for s, p in pricing.items() if s in held}
+        points = curve(
+            cash_asset, folded, entries, closes, own, start=start, end=end, interval=interval
+        )
+        return points, closes, pricing
 
     async def _closes(
         self, symbol: str, interval: int, start: int, end: int

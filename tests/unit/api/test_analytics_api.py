@@ -140,3 +140,74 @@ def test_performance_from_the_sql_store(tmp_path: Path) -> None:
 def test_performance_needs_a_store(w: World) -> None:
     r = w.call("GET", "/v1/analytics/performance", w.alice)
     assert r.status_code == 422 and r.json()["error"]["code"] == "no_history"
+
+
+def test_alpaca_portfolio_history(tmp_path: Path, serve_app: Any) -> None:
+    import datetime as dt
+
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.requests import GetPortfolioHistoryRequest
+
+    from mercato.services.platform import Platform
+
+    clock = _Clock(T0 + 3_600 * 1_000_000_000)
+    platform = Platform(
+        tmp_path / "node",
+        fsync=False,
+        store_url=f"sqlite:///{tmp_path / 'store.sqlite'}",
+        clock=clock,
+    )
+    w = World(tmp_path, platform=platform)
+    try:
+        w.ok("POST", "/v1/orders", w.bob, json=sell("100.00", "10"))
+        w.ok("POST", "/v1/orders", w.alice, json=buy("100.00", "10"))
+        clock.now += DAY_NS
+        w.ok("POST", "/v1/orders", w.bob, json=sell("110.00", "1"))
+        carol, _ = w.trader("carol")
+        w.ok("POST", "/v1/orders", carol, json=buy("110.00", "1"))
+        clock.now += DAY_NS
+        w.ok(
+            "POST",
+            f"/v1/admin/accounts/{w.alice_acct}/transfers",
+            w.admin,
+            json={"asset": "USD", "amount": "1000.00"},
+        )
+        clock.now += DAY_NS
+        assert platform.persister is not None
+        platform.persister.run_once()
+        url, _ = serve_app(w.client.app)
+        key_id, secret = w.alice["Authorization"].removeprefix("Bearer ").split(":")
+        sdk = TradingClient(key_id, secret, url_override=url)
+        start = dt.datetime.fromtimestamp(T0 // 1_000_000_000, dt.UTC)
+        h: Any = sdk.get_portfolio_history(
+            GetPortfolioHistoryRequest(
+                timeframe="1D", start=start, end=start + dt.timedelta(days=3)
+            )
+        )
+        assert h.timeframe == "1D" and len(h.equity) == 3
+        assert h.timestamp == [T0 // 1_000_000_000 + i * 86_400 for i in range(3)]
+        assert h.equity[1] - h.equity[0] == pytest.approx(510 * 10.0)  # 510 XYZ up 10.00
+        assert h.equity[2] - h.equity[1] == pytest.approx(1_000.0)  # the deposit...
+        assert h.profit_loss[2] == pytest.approx(h.profit_loss[1])  # ...is no profit
+        # the account was empty at the start: the base is 0, day 1's deposits no profit
+        assert h.base_value == 0 and h.profit_loss_pct == [None, None, None]
+        fee = 150_000.0 - h.equity[0]  # 100,000.00 and 500 XYZ at 100.00 came in
+        assert 0 < fee < 1 and h.profit_loss[0] == pytest.approx(-fee)
+        assert h.profit_loss[1] == pytest.approx(510 * 10.0 - fee)
+        later: Any = sdk.get_portfolio_history(
+            GetPortfolioHistoryRequest(
+                timeframe="1D",
+                start=start + dt.timedelta(days=1),
+                end=start + dt.timedelta(days=3),
+            )
+        )
+        assert later.base_value == pytest.approx(h.equity[0])
+        assert later.profit_loss_pct[0] == pytest.approx(510 * 10.0 / h.equity[0])
+        r = w.call("GET", "/v2/account/portfolio/history?pnl_reset=no_reset", w.alice)
+        assert r.status_code == 422 and "pnl_reset" in r.text
+        r = w.call("GET", "/v2/account/portfolio/history?period=3X", w.alice)
+        assert r.status_code == 422 and "period" in r.text
+        r = w.call("GET", "/v2/account/portfolio/history?extended_hours=true", w.alice)
+        assert r.status_code == 422
+    finally:
+        w.client.__exit__(None, None, None)

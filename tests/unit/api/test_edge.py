@@ -395,6 +395,7 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
         alpaca_account,
         alpaca_activities,
         alpaca_data,
+        alpaca_portfolio,
         alpaca_positions,
     )
     from mercato.api.app import ROUTES
@@ -430,6 +431,7 @@ def test_every_query_parameter_a_handler_reads_is_declared(tmp_path: Path) -> No
                 alpaca_positions.AlpacaPositions,
                 alpaca_account.AlpacaAccount,
                 alpaca_activities.AlpacaActivities,
+                alpaca_portfolio.AlpacaPortfolio,
                 alpaca_data.AlpacaData,
             )
             if hasattr(k, route.handler)
