@@ -64,8 +64,20 @@ def _macd_stage(p: tuple[float, ...]) -> list[pl.Expr]:
     return [ind.macd_line(_C, _i(p[0]), _i(p[1])).alias(_macd_line_name(p))]
 
 
+def _bb_names(p: tuple[float, ...]) -> tuple[str, str]:
+    return f"__bb_mean_{_i(p[0])}", f"__bb_std_{_i(p[0])}"
+
+
+def _bbands_stage(p: tuple[float, ...]) -> list[pl.Expr]:
+    mean, std = ind.rolling_mean_std(_C, _i(p[0]))
+    a, b = _bb_names(p)
+    return [mean.alias(a), std.alias(b)]
+
+
 def _bbands(p: tuple[float, ...]) -> list[tuple[str, str, pl.Expr]]:
-    upper, middle, lower = ind.bbands(_C, _i(p[0]), p[1])
+    ind.bbands(_C, _i(p[0]), p[1])  # its checks
+    a, b = _bb_names(p)
+    upper, middle, lower = ind.bands(pl.col(a), pl.col(b), p[1])
     return [
         ("bbands_upper", "price", upper),
         ("bbands_middle", "price", middle),
@@ -108,7 +120,9 @@ REGISTRY: dict[str, Kind] = {
         _macd,
         stage=_macd_stage,
     ),
-    "bbands": Kind((Param("period", 20, int, 1), Param("k", 2.0, float, 0)), _bbands),
+    "bbands": Kind(
+        (Param("period", 20, int, 1), Param("k", 2.0, float, 0)), _bbands, stage=_bbands_stage
+    ),
     "atr": Kind(_N14, _one("atr", "price", lambda p: ind.atr(_H, _L, _C, _i(p[0])))),
     "vwap": Kind((Param("period", 0, int, 0),), _vwap),
     "rv": Kind(
@@ -200,9 +214,14 @@ def compute(bars: pl.DataFrame, specs: Sequence[str | IndicatorSpec]) -> pl.Data
     unique = list(dict.fromkeys(parsed))
     positive = ("close",) if any(REGISTRY[s.name].positive_close for s in unique) else ()
     ind.check_bars(bars, positive=positive)
-    staged = [e for s in unique if (st := REGISTRY[s.name].stage) for e in st(s.params)]
+    staged = {
+        e.meta.output_name(): e
+        for s in unique
+        if (st := REGISTRY[s.name].stage)
+        for e in st(s.params)
+    }  # by name: bbands:20,2 and bbands:20,3 share theirs
     exprs = [o.expr for s in unique for o in s.outputs()]
     lf = bars.lazy()
     if staged:
-        lf = lf.with_columns(staged)
+        lf = lf.with_columns(staged.values())
     return lf.select(pl.col("start"), *exprs).collect()

@@ -94,11 +94,11 @@ def rsi(close: pl.Expr, period: int = 14) -> pl.Expr:
     n = _period("period", period)
     d = close.cast(pl.Int64).diff()
     gain = d.clip(lower_bound=0)  # null on the first bar, as the change
-    loss = (-d).clip(lower_bound=0)
     avg_gain = _seeded_ewm(gain, n, 1.0 / n, n)
-    avg_loss = _seeded_ewm(loss, n, 1.0 / n, n)
-    total = avg_gain + avg_loss
-    return pl.when(total == 0).then(0.0).otherwise(100.0 * (avg_gain / total))
+    # avg gain + avg loss is the same smoothing of |change| (it is linear): one expression
+    # instead of two more copies of the averages; 0 / 0 (no change at all) is NaN -> 0
+    avg_move = _seeded_ewm(d.abs(), n, 1.0 / n, n)
+    return (100.0 * avg_gain / avg_move).fill_nan(0.0)
 
 
 def _macd_periods(fast: int, slow: int, signal: int) -> tuple[int, int, int]:
@@ -139,21 +139,37 @@ def macd(
     return macd_from_line(macd_line(close, f, s), s, g)
 
 
+def _k(k: float) -> float:
+    if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k < 0:
+        raise ValueError(f"bbands: k must be a finite number at least 0, not {k!r}")
+    return float(k)
+
+
+def rolling_mean_std(close: pl.Expr, period: int) -> tuple[pl.Expr, pl.Expr]:
+    """The SMA and the population standard deviation of the last ``period`` closes, the
+    variance exact: (n * sum(x^2) - sum(x)^2) / n^2 in integers (Int128), then one square
+    root, so a flat window has a deviation of exactly 0."""
+    n = _period("period", period)
+    w = _wide(close)
+    s1 = _wide_sum(w, n)
+    s2 = _wide_sum(w * w, n)
+    return _float(s1) / n, _float(s2 * n - s1 * s1).sqrt() / n
+
+
+def bands(mid: pl.Expr, std: pl.Expr, k: float) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(mid + k std, mid, mid - k std) from ``rolling_mean_std``; ``compute`` evaluates
+    those two once, as columns, and these over them."""
+    k = _k(k)
+    return mid + k * std, mid, mid - k * std
+
+
 def bbands(close: pl.Expr, period: int = 20, k: float = 2.0) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """Bollinger bands (upper, middle, lower): the SMA of ``period`` closes plus and minus
     ``k`` population standard deviations of the same closes; lookback ``period - 1``
     (TA-Lib's BBANDS with matype 0 and nbdevup = nbdevdn = k; TA-Lib refuses period 1,
-    which here gives three bands equal to the close). The variance is exact:
-    (n * sum(x^2) - sum(x)^2) / n^2 in integers, so a flat window has bands on the mean."""
-    n = _period("period", period)
-    if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k < 0:
-        raise ValueError(f"bbands: k must be a finite number at least 0, not {k!r}")
-    w = _wide(close)
-    s1 = _wide_sum(w, n)
-    s2 = _wide_sum(w * w, n)
-    std = _float(s2 * n - s1 * s1).sqrt() / n
-    mid = _float(s1) / n
-    return mid + k * std, mid, mid - k * std
+    which here gives three bands equal to the close)."""
+    k = _k(k)
+    return bands(*rolling_mean_std(close, period), k)
 
 
 def true_range(high: pl.Expr, low: pl.Expr, close: pl.Expr) -> pl.Expr:
