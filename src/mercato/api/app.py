@@ -487,6 +487,7 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/marketdata/{symbol}/depth", PUBLIC, "depth"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/trades", PUBLIC, "recent_trades"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/bars", PUBLIC, "bars"),
+    RouteSpec("GET", "/v1/marketdata/{symbol}/indicators", PUBLIC, "indicators"),
     RouteSpec("GET", "/v1/marketdata/{symbol}/stats", PUBLIC, "stats"),
     RouteSpec("GET", "/v1/openapi.json", PUBLIC, "openapi"),
     RouteSpec("GET", "/v1/me", TRADER, "me"),

@@ -126,6 +126,17 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "depth": [_LEVELS],
     "recent_trades": [_LIMIT, _PAGE_TOKEN],
     "bars": [_LIMIT, _INTERVAL, _PAGE_TOKEN],
+    "indicators": [
+        _LIMIT,
+        _INTERVAL,
+        {
+            "name": "indicators",
+            "in": "query",
+            "required": True,
+            "description": "specs separated by | (docs/indicators.md): sma:20|rsi:14",
+            "schema": {"type": "string"},
+        },
+    ],
     "account": [_ACCOUNT],
     "positions": [_ACCOUNT],
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
