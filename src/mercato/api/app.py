@@ -52,9 +52,10 @@ from mercato.api.base import (
 )
 from mercato.api.calendar_handlers import CalendarHandlers
 from mercato.api.contingent import contingent
+from mercato.api.instrument_analytics import InstrumentAnalytics
 from mercato.api.key_handlers import KeyHandlers
 from mercato.api.limits import ConnectionGuard, Limits
-from mercato.api.md_handlers import MarketDataHandlers, md_clock
+from mercato.api.md_handlers import md_clock
 from mercato.domain.commands import (
     CancelOrder,
     Command,
@@ -132,7 +133,7 @@ def _auction(b: Any) -> dict[str, Any] | None:
     }
 
 
-class Api(MarketDataHandlers, AdminHandlers, KeyHandlers, CalendarHandlers, AnalyticsHandlers):
+class Api(InstrumentAnalytics, AdminHandlers, KeyHandlers, CalendarHandlers, AnalyticsHandlers):
     """The handlers, over one platform and one auth store: auth and trading here, market
     data in ``md_handlers.py``, administration in ``admin_handlers.py``, API keys in
     ``key_handlers.py``, the clock and calendar in ``calendar_handlers.py``, an account's
@@ -505,6 +506,8 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/fills", TRADER, "fills"),
     RouteSpec("GET", "/v1/analytics/patterns", TRADER, "patterns"),
     RouteSpec("GET", "/v1/analytics/performance", TRADER, "performance"),
+    RouteSpec("GET", "/v1/analytics/movers", PUBLIC, "movers"),
+    RouteSpec("GET", "/v1/analytics/correlation", PUBLIC, "correlation"),
     RouteSpec("POST", "/v1/admin/users", ADMIN, "create_user"),
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),
     RouteSpec("POST", "/v1/admin/accounts/{account}/transfers", ADMIN, "deposit"),

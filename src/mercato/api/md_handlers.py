@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import polars as pl
 from starlette.responses import Response
 
-from mercato.analytics.indicator_specs import SpecError, compute, parse_spec
-from mercato.analytics.indicators import render
 from mercato.api import schemas as s
 from mercato.api.base import (
     ApiBase,
@@ -29,9 +26,6 @@ from mercato.marketdata.events import MdEvent, MdLevel, MdOrder, MdQuote, MdTrad
 from mercato.marketdata.market import DEFAULT_BARS, Market
 from mercato.services.history import StoreBehind, parse_seq_token
 from mercato.services.marketdata import MarketData
-
-MAX_SPECS = 10
-WARMUP = 500  # bars read before the page, for the indicators' lookbacks
 
 
 class MarketDataHandlers(ApiBase):
@@ -135,67 +129,6 @@ class MarketDataHandlers(ApiBase):
                 raise ApiError(503, "store_behind", str(e)) from None
             page = older + page
         return page
-
-    async def indicators(self, c: Ctx) -> Response:
-        """``GET /v1/marketdata/{symbol}/indicators?indicators=sma:20,rsi:14&interval=&limit=``:
-        the indicators (``docs/indicators.md``) over the newest ``limit`` bars, each computed
-        with up to ``WARMUP`` bars before them (so the first rows are not warm-up nulls when
-        the history has them); price-like values at the instrument's decimals, the rest as
-        numbers; null where an indicator is not defined yet."""
-        symbol = c.request.path_params["symbol"]
-        m = self.market(symbol)
-        limit = limit_param(c.request, 100, 1_000)
-        interval = c.request.query_params.get("interval", DEFAULT_BARS)
-        if interval not in INTERVALS:
-            raise ApiError(400, "invalid_interval", f"interval is one of {', '.join(INTERVALS)}")
-        raw = c.request.query_params.get("indicators", "")
-        texts = [t for t in (x.strip() for x in raw.split(";" if ";" in raw else "|")) if t]
-        if not texts:
-            raise ApiError(400, "invalid_indicator", "indicators: e.g. sma:20|rsi:14|macd:12,26,9")
-        if len(texts) > MAX_SPECS:
-            raise ApiError(400, "invalid_indicator", f"at most {MAX_SPECS} indicators at a time")
-        try:
-            specs = [parse_spec(t) for t in texts]
-        except SpecError as e:
-            raise ApiError(400, "invalid_indicator", str(e)) from None
-        page = await self.newest_bars(symbol, interval, limit + WARMUP)
-        ps = m.price_scale
-        frame = pl.DataFrame(
-            {
-                "start": [b.start for b in page],
-                "open": [b.open for b in page],
-                "high": [b.high for b in page],
-                "low": [b.low for b in page],
-                "close": [b.close for b in page],
-                "volume": [b.volume for b in page],
-                "trades": [b.trades for b in page],
-            },
-            schema={
-                k: pl.Int64 for k in ("start", "open", "high", "low", "close", "volume", "trades")
-            },
-        )
-        try:
-            out = compute(frame, specs).tail(limit)
-        except ValueError as e:  # e.g. a close of 0 for an indicator that divides by it
-            raise ApiError(422, "invalid_bars", str(e)) from None
-        units = {o.name: o.unit for s in specs for o in s.outputs()}
-        rows = []
-        for row in out.iter_rows(named=True):
-            values = {
-                k: (render(v, ps) if units[k] == "price" else v)
-                for k, v in row.items()
-                if k != "start"
-            }
-            rows.append({"start": row["start"], **values})
-        return json_response(
-            {
-                "symbol": symbol,
-                "interval": interval,
-                "indicators": [s.text for s in specs],
-                "units": units,
-                "bars": rows,
-            }
-        )
 
     # -- outside feeds (market data only; not persisted: a restart forgets them) ----------
 

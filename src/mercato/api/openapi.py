@@ -143,6 +143,22 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "cancel_all": [_ACCOUNT],
     "fills": [_SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
     "patterns": [_SYMBOL, _ACCOUNT],
+    "movers": [
+        _INTERVAL,
+        _LIMIT,
+        {"name": "bars", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {
+            "name": "by",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["change", "volume", "volatility"]},
+        },
+    ],
+    "correlation": [
+        _INTERVAL,
+        {"name": "bars", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "symbols", "in": "query", "required": True, "schema": {"type": "string"}},
+    ],
     "performance": [
         _ACCOUNT,
         {

@@ -74,3 +74,59 @@ def test_bad_indicator_requests(w: World) -> None:
     assert w.call("GET", "/v1/marketdata/NOPE/indicators?indicators=sma:5").status_code == 404
     empty = w.ok("GET", "/v1/marketdata/XYZ/indicators?indicators=sma:5")
     assert empty["bars"] == []
+
+
+def test_movers_and_correlation(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    w.ok(
+        "POST",
+        "/v1/admin/instruments",
+        w.admin,
+        json={"symbol": "ABC", "tick_size": "0.01", "reference_price": "50.00"},
+    )
+    for who in (w.alice_acct, w.bob_acct):
+        w.ok(
+            "POST",
+            f"/v1/admin/accounts/{who}/transfers",
+            w.admin,
+            json={"asset": "ABC", "amount": "500"},
+        )
+    t0 = (time.time_ns() // 10**9 + 5) * 10**9
+    clock = {"now": t0}
+    monkeypatch.setattr(w.platform, "clock", lambda: clock["now"])
+    xyz = [10_000 + 50 * i for i in range(12)]  # steady up: +5.5%
+    abc = [5_000 + (100 if i % 2 else -100) + 10 * i for i in range(12)]  # choppy, +2.2%
+    for px, py in zip(xyz, abc, strict=True):
+        for sym, p in (("XYZ", px), ("ABC", py)):
+            price = f"{p // 100}.{p % 100:02d}"
+            w.ok(
+                "POST",
+                "/v1/orders",
+                w.bob,
+                json={"symbol": sym, "side": "sell", "type": "limit", "qty": "2", "price": price},
+            )
+            w.ok("POST", "/v1/orders", w.alice, json={**buy(price, "2"), "symbol": sym})
+        clock["now"] += 10**9
+    clock["now"] += 10**9  # the last bar closes
+    r = w.ok("GET", "/v1/analytics/movers?interval=1s&bars=10&by=change")
+    got = {m["symbol"]: m for m in r["movers"]}
+    x, a = xyz[-10:], abc[-10:]
+    want = sorted(
+        ("XYZ", "ABC"),
+        key=lambda s: -abs((x if s == "XYZ" else a)[-1] / (x if s == "XYZ" else a)[0] - 1),
+    )
+    assert [m["symbol"] for m in r["movers"]] == want
+    assert got["XYZ"]["change"] == pytest.approx(x[-1] / x[0] - 1) and got["XYZ"]["volume"] == "20"
+    rets = np.diff(np.log(np.array(a, dtype=float)))
+    assert got["ABC"]["volatility"] == pytest.approx(float(np.std(rets, ddof=1)), rel=1e-9)
+    v = w.ok("GET", "/v1/analytics/movers?interval=1s&bars=10&by=volatility")
+    assert v["movers"][0]["symbol"] == "ABC"
+    c = w.ok("GET", "/v1/analytics/correlation?symbols=XYZ,ABC&interval=1s&bars=10")
+    rx = np.diff(np.log(np.array(xyz[-11:], dtype=float)))
+    ra = np.diff(np.log(np.array(abc[-11:], dtype=float)))
+    assert c["correlation"][0][0] == pytest.approx(1.0)
+    assert c["correlation"][0][1] == pytest.approx(float(np.corrcoef(rx, ra)[0, 1]), rel=1e-9)
+    assert c["correlation"][1][0] == c["correlation"][0][1]
+    for q in ("symbols=XYZ", "symbols=XYZ,XYZ", "symbols=XYZ,ABC&bars=1", "by=size"):
+        path = "/v1/analytics/correlation" if "symbols" in q else "/v1/analytics/movers"
+        assert w.call("GET", f"{path}?{q}").status_code == 400, q
+    assert w.call("GET", "/v1/analytics/correlation?symbols=XYZ,NOPE").status_code == 404
