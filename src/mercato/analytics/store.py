@@ -148,8 +148,8 @@ class HistoryStore:
     def parts(
         self, symbol: str | None = None, start: int | None = None, end: int | None = None
     ) -> list[Path]:
-        """The part files of ``symbol`` (None: all) on the UTC days that [start, end) meets:
-        a query touches no other partition."""
+        """The part files of ``symbol`` (None: all) on the UTC days that [start, end) meets,
+        by day, symbol, source and first trade id: a query touches no other partition."""
         first = day_of(start) if start is not None else None
         last = day_of(end - 1) if end is not None else None
         sym_dir = f"symbol={quote(symbol, safe='')}" if symbol is not None else None
@@ -159,7 +159,7 @@ class HistoryStore:
                 continue
             dirs = [d / sym_dir] if sym_dir else sorted(d.glob("symbol=*"))
             for s in dirs:
-                files += sorted(p for p in s.glob("part-*.parquet") if _PART.fullmatch(p.name))
+                files += [p for p, _ in sorted(_named_parts(s), key=lambda x: x[1])]
         return files
 
     def symbols(self) -> list[str]:

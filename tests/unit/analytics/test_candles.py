@@ -13,6 +13,7 @@ import pytest
 from mercato.analytics.candles import (
     CSV_HEADER,
     Interval,
+    _in_order,
     candles,
     parse_interval,
     render,
@@ -201,9 +202,22 @@ def test_against_pandas_resample(interval: str, rule: str, kw: dict[str, str], s
             "qty": rng.integers(1, 10**9, n),
         }
     )
-    got = candles(frame, parse_interval(interval))
+    iv = parse_interval(interval)
+    got = candles(frame, iv)
     assert got.rows() == pandas_candles(frame, rule, **kw), f"seed {seed}"
     assert got.height > 1
+    # in (ts, trade_id) order: the path that takes first and last as they come
+    assert candles(frame.sort("ts", "trade_id"), iv).equals(got)
+    # in time order but ties against the ids: the path that orders each candle
+    assert candles(frame.sort("ts", pl.col("trade_id"), descending=[False, True]), iv).equals(got)
+
+
+def test_order_check() -> None:
+    def f(ts: list[int], ids: list[int]) -> bool:
+        return _in_order(pl.DataFrame({"ts": ts, "trade_id": ids}))
+
+    assert f([], []) and f([1], [5]) and f([1, 2, 3], [3, 2, 1]) and f([1, 1, 2], [1, 2, 0])
+    assert not f([2, 1], [1, 2]) and not f([1, 1, 2], [2, 1, 3]) and not f([1, 1], [1, 1])
 
 
 def test_interval_is_a_value() -> None:
