@@ -28,10 +28,13 @@ __all__ = [
     "Source",
     "Summary",
     "binance_source",
+    "binary_lines",
     "check_lobster",
     "lobster_source",
+    "located",
     "paced",
     "replay",
+    "text_lines",
     "write_bars",
 ]
 
@@ -51,7 +54,7 @@ class Source:
         self.notes = notes
 
 
-def _located(path: str, items: Iterable[T]) -> Iterator[T]:
+def located(path: str, items: Iterable[T]) -> Iterator[T]:
     """``items``, with the file's name put on any FeedError they raise."""
     try:
         yield from items
@@ -60,7 +63,7 @@ def _located(path: str, items: Iterable[T]) -> Iterator[T]:
         raise
 
 
-def _binary_lines(path: str) -> Iterator[bytes]:
+def binary_lines(path: str) -> Iterator[bytes]:
     """The recording's lines, as bytes: gzip-compressed (``.gz``) or not."""
     f: IO[bytes] = gzip.open(path) if path.endswith(".gz") else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
     with f:
@@ -70,7 +73,7 @@ def _binary_lines(path: str) -> Iterator[bytes]:
             raise FeedError(f"cannot read: {e}", path=path) from None
 
 
-def _text_lines(path: str) -> Iterator[str]:
+def text_lines(path: str) -> Iterator[str]:
     with open(path, encoding="ascii", errors="replace") as f:
         yield from f
 
@@ -80,11 +83,11 @@ def lobster_source(messages: str, seed_book: str) -> Source:
     orderbook file's first row (see ``mercato.feeds.lobster``)."""
     symbol, day, _ = lb.file_info(Path(messages).name)
     instrument = lb.AAPL if symbol == "AAPL" else Instrument(symbol=symbol, price_scale=4)
-    seed = next(_located(seed_book, lb.read_rows(_text_lines(seed_book))), None)
+    seed = next(located(seed_book, lb.read_rows(text_lines(seed_book))), None)
     if seed is None:
         raise FeedError("the orderbook file is empty", path=seed_book)
     replay = lb.LobsterReplay(symbol, lb.day_start_ns(day))
-    msgs = _located(messages, lb.read_messages(_text_lines(messages)))
+    msgs = located(messages, lb.read_messages(text_lines(messages)))
     return Source(
         instrument,
         replay.iter_events(msgs, seed),
@@ -99,7 +102,7 @@ def binance_source(path: str, instrument: Instrument = bn.BTCUSDT) -> Source:
     replay = bn.BinanceReplay(instrument)
     return Source(
         instrument,
-        _located(path, replay.iter_events(_binary_lines(path))),
+        located(path, replay.iter_events(binary_lines(path))),
         lambda: (
             f"{replay.lines:,} lines, {replay.gaps:,} depth gaps, "
             f"{replay.dropped:,} stale depth diffs dropped"
@@ -229,8 +232,8 @@ def replay(
 
 def check_lobster(messages: str, orderbook: str, book_out: str | None) -> lb.CheckResult:
     """``lobster.check`` on two files, writing the books it built to ``book_out``."""
-    msgs = _located(messages, lb.read_messages(_text_lines(messages)))
-    rows = _located(orderbook, lb.read_rows(_text_lines(orderbook)))
+    msgs = located(messages, lb.read_messages(text_lines(messages)))
+    rows = located(orderbook, lb.read_rows(text_lines(orderbook)))
     try:
         levels = lb.file_info(Path(orderbook).name)[2]
     except FeedError:

@@ -55,6 +55,7 @@ def taken_port() -> Iterator[int]:
         (["feed", "replay", "--format", "binance", "missing.gz"], ["missing.gz"]),
         (["feed", "check", "--format", "lobster", "m.csv", "o.csv"], ["m.csv"]),
         (["persist", "missing"], ["no journal"]),
+        (["history", "import", "--format", "csv", "missing.csv"], ["missing.csv"]),
         (["feed", "replay", "--format", "binance", str(BINANCE), "--publish", "http://x"], []),
     ],
 )
