@@ -162,6 +162,17 @@ class HistoryStore:
                 files += [p for p, _ in sorted(_named_parts(s), key=lambda x: x[1])]
         return files
 
+    def last_trade_id(self, source: str) -> int:
+        """The highest trade id of ``source`` stored (0: none), from the part names: where
+        a follower of an append-only source goes on (``services/history_export.py``)."""
+        best = 0
+        for _, d in self._days():
+            for s in d.glob("symbol=*"):
+                for _, (src, _, hi) in _named_parts(s):
+                    if src == source and hi > best:
+                        best = hi
+        return best
+
     def symbols(self) -> list[str]:
         """Every symbol with trades stored."""
         return sorted({unquote(p.parent.name[len("symbol=") :]) for p in self.parts()})

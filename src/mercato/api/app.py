@@ -507,6 +507,7 @@ ROUTES: Final = (
     RouteSpec("GET", "/v1/analytics/patterns", TRADER, "patterns"),
     RouteSpec("GET", "/v1/analytics/performance", TRADER, "performance"),
     RouteSpec("GET", "/v1/analytics/movers", PUBLIC, "movers"),
+    RouteSpec("GET", "/v1/analytics/candles/{symbol}", PUBLIC, "history_candles"),
     RouteSpec("GET", "/v1/analytics/correlation", PUBLIC, "correlation"),
     RouteSpec("POST", "/v1/admin/users", ADMIN, "create_user"),
     RouteSpec("POST", "/v1/admin/accounts", ADMIN, "create_account"),

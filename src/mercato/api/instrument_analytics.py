@@ -1,6 +1,13 @@
 """Instrument analytics over the bars of market data (``docs/analytics.md``):
 
 - ``GET /v1/marketdata/{symbol}/indicators``: the indicators of ``docs/indicators.md``.
+- ``GET /v1/analytics/candles/{symbol}?interval=&start=&end=&limit=``: candles from the
+  historical store's trades (``analytics/candles.py``: any interval from 1s to 4w, or
+  1mo; ``start`` / ``end`` in ns, candles whose start lies in [start, end); default the
+  last day), the newest ``limit`` (default 500, at most 5,000), oldest first; prices and
+  volume exact at the instrument's scales. The store holds Mercato's trades (exported
+  from the SQL store every few seconds: ``services/history_export.py``) and imported
+  recordings (``mercato history import``). 422 ``no_history`` without a store.
 - ``GET /v1/analytics/movers?interval=&bars=&by=change|volume|volatility&limit=``: the
   instruments ranked over their newest ``bars`` bars (default 24): ``change`` is the last
   close over the first bar's open less 1, ``volume`` the sum of the bars' volume (in the
@@ -16,6 +23,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 from typing import Any, Final
@@ -23,6 +31,7 @@ from typing import Any, Final
 import polars as pl
 from starlette.responses import Response
 
+from mercato.analytics.candles import candles, parse_interval
 from mercato.analytics.indicator_specs import SpecError, compute, parse_spec
 from mercato.analytics.indicators import render
 from mercato.api.base import ApiError, Ctx, int_param, json_response, limit_param
@@ -37,6 +46,7 @@ MAX_SPECS: Final = 10
 WARMUP: Final = 500  # bars read before the page, for the indicators' lookbacks
 MAX_WINDOW: Final = 1_000
 MAX_SYMBOLS: Final = 20
+DAY_NS: Final = 86_400 * 1_000_000_000
 _COLUMNS: Final = ("start", "open", "high", "low", "close", "volume", "trades")
 
 
@@ -86,6 +96,51 @@ def _corr(a: list[float], b: list[float]) -> float | None:
 
 
 class InstrumentAnalytics(MarketDataHandlers):
+    async def history_candles(self, c: Ctx) -> Response:
+        symbol = c.request.path_params["symbol"]
+        store = self.platform.history_store
+        if store is None:
+            raise ApiError(422, "no_history", "candles over history need the historical store")
+        try:
+            iv = parse_interval(c.request.query_params.get("interval", "1m"))
+        except ValueError as e:
+            raise ApiError(400, "invalid_interval", str(e)) from None
+        end = int_param(c.request, "end")
+        start = int_param(c.request, "start")
+        if end is None:
+            end = self.platform.now() + 1
+        if start is None:
+            start = end - DAY_NS
+        if end <= start:
+            raise ApiError(400, "invalid_range", "end must be after start")
+        limit = limit_param(c.request, 500, 5_000)
+        scales = await asyncio.to_thread(store.scales, symbol)
+        if scales is None:
+            if symbol not in self.md.markets:
+                raise ApiError(404, "unknown_symbol", f"no instrument {symbol[:32]!r}")
+            scales = (self.md.markets[symbol].price_scale, self.md.markets[symbol].qty_scale)
+        lo, hi = iv.floor(start), iv.ceil(end)  # whole candles: their trades all count
+
+        def read() -> pl.DataFrame:
+            frame = candles(store.scan_trades(symbol, lo, hi), iv)
+            return frame.filter((pl.col("start") >= start) & (pl.col("start") < end)).tail(limit)
+
+        frame = await asyncio.to_thread(read)
+        ps, qs = scales
+        rows = [
+            {
+                "start": r["start"],
+                "open": format_decimal(r["open"], ps),
+                "high": format_decimal(r["high"], ps),
+                "low": format_decimal(r["low"], ps),
+                "close": format_decimal(r["close"], ps),
+                "volume": format_decimal(r["volume"], qs),
+                "trades": r["trades"],
+            }
+            for r in frame.iter_rows(named=True)
+        ]
+        return json_response({"symbol": symbol, "interval": iv.text, "candles": rows})
+
     async def indicators(self, c: Ctx) -> Response:
         """The indicators over the newest ``limit`` bars, each computed with up to
         ``WARMUP`` bars before them; price-like values at the instrument's decimals, the

@@ -154,6 +154,17 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
             "schema": {"type": "string", "enum": ["change", "volume", "volatility"]},
         },
     ],
+    "history_candles": [
+        _LIMIT,
+        {
+            "name": "interval",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "default": "1m", "description": "1s .. 4w, or 1mo"},
+        },
+        {"name": "start", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "end", "in": "query", "required": False, "schema": {"type": "integer"}},
+    ],
     "correlation": [
         _INTERVAL,
         {"name": "bars", "in": "query", "required": False, "schema": {"type": "integer"}},

@@ -22,12 +22,14 @@ from mercato.adapters.calendars import ContinuousCalendar, calendar_from_spec
 from mercato.adapters.sql.history import SqlHistory
 from mercato.adapters.sql.persister import SECOND, SqlPersister
 from mercato.adapters.sql.retention import SqlRetention
+from mercato.analytics.store import HistoryStore
 from mercato.domain.commands import Command
 from mercato.domain.events import Event
 from mercato.engine.core import INTERNAL_IDS, Core
 from mercato.ports import JournalEntry, TradingCalendar
 from mercato.services.engine_node import AsyncEngineNode, EngineNode
 from mercato.services.history import History
+from mercato.services.history_export import HistoryExporter
 from mercato.services.oms import OrderHistory
 from mercato.services.oms_views import OrderView, decode_view
 from mercato.services.persister import PersisterService
@@ -36,6 +38,7 @@ from mercato.services.transfers import TransferLog
 SOURCE: Final = "gateway"  # the journal source of every command the gateway submits
 DEFAULT_STORE: Final = "default"  # store_url: SQLite in the data directory (store.sqlite)
 PERSIST_EVERY: Final = 0.05  # seconds between two catch-ups of the in-process persister
+EXPORT_EVERY: Final = 5.0  # seconds between two rounds of the history export
 # the in-memory window of finished orders and of fills when the SQL store serves older
 # history (it fills within a minute or two at the demo's rate: the memory stays flat
 # after that), and without a store, where memory is all the history there is
@@ -104,6 +107,11 @@ class Platform:
         self._store: SqlPersister | None = None
         self._archive: SqlHistory | None = None
         self._persisting: threading.Thread | None = None
+        # the historical store (Parquet, ``analytics/store.py``) and its follower of the SQL
+        # store's trades (``services/history_export.py``): with a data directory and a store
+        self.history_store: HistoryStore | None = None
+        self.exporter: HistoryExporter | None = None
+        self._exporting: threading.Thread | None = None
         self.core: Core
         if data_dir is None:
             self.core = Core()
@@ -166,6 +174,14 @@ class Platform:
         self.transfers.horizon = self.core.seq
         self.transfers.durable = lambda: persister.stored_seq
         self._archive = SqlHistory(url)
+        self.history_store = HistoryStore(Path(data_dir))
+        books = self.core.engine.books
+
+        def scales(symbol: str) -> tuple[int, int] | None:
+            b = books.get(symbol)
+            return (b.price_scale, b.qty_scale) if b is not None else None
+
+        self.exporter = HistoryExporter(self._archive, self.history_store, scales)
 
     def calendar_for(self, spec: str) -> TradingCalendar:
         """The calendar ``spec`` names (``adapters.calendars.calendar_from_spec``; ""
@@ -210,6 +226,11 @@ class Platform:
                 daemon=True,
             )
             self._persisting.start()
+        if self.exporter is not None and self._exporting is None:
+            self._exporting = threading.Thread(
+                target=self.exporter.run, args=(EXPORT_EVERY,), name="mercato-history", daemon=True
+            )
+            self._exporting.start()
 
     async def stop(self) -> None:
         if self._async is not None:
@@ -219,6 +240,12 @@ class Platform:
             self.persister.stop()
             self._persisting.join()
             self._persisting = None
+        # after the persister's last catch-up: the export's last round sees all of it
+        if self._exporting is not None:
+            assert self.exporter is not None
+            self.exporter.stop()
+            self._exporting.join()
+            self._exporting = None
         if self._node is not None:
             self._node.snapshot()
             self._node.close()

@@ -181,6 +181,22 @@ class SqlHistory:
             ]
         return folded, rows
 
+    def trades_after(self, seq: int, limit: int) -> list[tuple[int, int, str, int, int, int]]:
+        """Market trades (every symbol) with seq above ``seq``, oldest first: (seq, ts,
+        symbol, price, qty, taker side), at most ``limit``."""
+        c = trades.c
+        q = (
+            select(c.seq, c.ts, c.symbol, c.price, c.qty, c.taker_side)
+            .where(c.seq > seq, c.maker_account > 0)
+            .order_by(c.seq.asc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                (int(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]))
+                for r in conn.execute(q)
+            ]
+
     def trades_page(self, symbol: str, *, before: int | None, limit: int) -> list[Row]:
         """``symbol``'s market trades (paper fills are not market data), newest first."""
         c = trades.c
