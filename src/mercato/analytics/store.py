@@ -214,8 +214,10 @@ class HistoryStore:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         base = self.table_dir()
-        base.mkdir(parents=True, exist_ok=True)
-        with open(base / ".lock", "a") as f:
+        _mkdirs(base)
+        lock = base / ".lock"
+        os.close(os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600))
+        with open(lock, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -292,13 +294,26 @@ class HistoryStore:
             *(c for c in TRADES.columns if c not in ("ts", "source")),
         )
         lo, hi = int(rows["trade_id"].min()), int(rows["trade_id"].max())  # type: ignore[arg-type]
-        d.mkdir(parents=True, exist_ok=True)
+        _mkdirs(d)
         name = f"part-{source}-{lo}-{hi}-{secrets.token_hex(6)}.parquet"
         tmp = d / f".{name}.tmp"
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # owner only
         rows.write_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, d / name)
         self._scales.setdefault(symbol, (int(rows["price_scale"][0]), int(rows["qty_scale"][0])))
         return rows.height
+
+
+def _mkdirs(d: Path) -> None:
+    """``d`` and its missing parents, owner only (as the rest of a data directory: the
+    history of a private platform is private too)."""
+    missing = []
+    p = d
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for q in reversed(missing):
+        q.mkdir(mode=0o700, exist_ok=True)
 
 
 def _named_parts(d: Path) -> Iterable[tuple[Path, tuple[str, int, int]]]:
