@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mercato.analytics.portfolio import max_drawdown, performance, versus
+from mercato.analytics.portfolio import many, max_drawdown, performance, versus
 
 DAY = 86_400 * 1_000_000_000
 
@@ -96,3 +96,29 @@ def test_versus_a_benchmark() -> None:
     # only the times both curves have count
     assert versus(a[::2], b).periods == len(a[::2]) - 1
     assert versus(a, [(7, 1)]).correlation is None
+
+
+def test_many_curves_at_once_agree_with_one_at_a_time() -> None:
+    rng = np.random.default_rng(9)
+    values = (np.cumprod(1 + rng.normal(0.0005, 0.01, (50, 40)), axis=1) * 10**6).astype(np.int64)
+    values[3] = 10**6  # a flat curve
+    m = many(values, periods_per_year=252, risk_free=0.01)
+    for i in range(len(values)):
+        one = performance(curve([int(x) for x in values[i]]), periods_per_year=252, risk_free=0.01)
+        for name in (
+            "total_return",
+            "volatility",
+            "sharpe",
+            "sortino",
+            "best_period",
+            "worst_period",
+        ):
+            want = getattr(one, name)
+            got = getattr(m, name)[i]
+            if want is None:
+                assert np.isnan(got), (i, name)
+            else:
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (i, name)
+        assert m.max_drawdown[i] == pytest.approx(one.max_drawdown.depth, abs=1e-12)
+    with pytest.raises(ValueError):
+        many(np.zeros((2, 3), dtype=np.int64))
