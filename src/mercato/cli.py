@@ -818,6 +818,26 @@ def _add_history_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="the first candle starts at or after TIME (epoch ms, RFC 3339 or YYYY-MM-DD)",
     )
     candles.add_argument("--end", metavar="TIME", help="the last candle starts before TIME")
+    ind = history_sub.add_parser(
+        "indicators",
+        help="write indicators over a symbol's candles as CSV",
+        description="Indicators (docs/indicators.md) over the candles of SYMBOL, as the API "
+        "serves them: symbol,start, then one column per output (e.g. sma_20, rsi_14, macd, "
+        "macd_signal, macd_hist); start in epoch ms; price-like values as decimals at the "
+        "instrument's scale, the others as numbers; empty during an indicator's warm-up.",
+    )
+    ind.add_argument("symbol", metavar="SYMBOL")
+    ind.add_argument(
+        "--indicators",
+        required=True,
+        metavar="SPECS",
+        help="specs separated by |, e.g. 'sma:20|rsi:14|macd:12,26,9'",
+    )
+    ind.add_argument("--interval", default="1m", metavar="IV", help="as for candles (default 1m)")
+    ind.add_argument("--data-dir", default=".mercato", metavar="DIR", help="default ./.mercato")
+    ind.add_argument("--csv", required=True, metavar="OUT", help="the file to write (- stdout)")
+    ind.add_argument("--start", metavar="TIME", help="as for candles")
+    ind.add_argument("--end", metavar="TIME", help="as for candles")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -846,7 +866,73 @@ def _history(args: argparse.Namespace) -> int:
             f" -> {store.root}"
         )
         return EXIT_OK
+    if args.history_command == "indicators":
+        return _history_indicators(args, store)
     return _history_candles(args, store)
+
+
+def _history_indicators(args: argparse.Namespace, store: HistoryStore) -> int:
+    """The indicators over the candles in [--start, --end) (the candles before --start
+    count as their warm-up), written as CSV."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from mercato.analytics.candles import candles, parse_interval
+    from mercato.analytics.indicator_specs import SpecError, compute, parse_spec
+    from mercato.analytics.indicators import render
+    from mercato.analytics.times import TimeError, parse_time
+
+    def fail(message: str) -> int:
+        print(f"mercato history indicators: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        interval = parse_interval(args.interval)
+        start = None if args.start is None else parse_time(args.start)
+        end = None if args.end is None else parse_time(args.end)
+        specs = [parse_spec(t) for t in args.indicators.split("|") if t.strip()]
+    except (TimeError, SpecError, ValueError) as e:
+        return fail(_one_line(e))
+    if not specs:
+        return fail("--indicators: at least one spec, e.g. sma:20")
+    if start is not None and end is not None and start >= end:
+        return fail(f"--start must be before --end ({args.start} >= {args.end})")
+    scales = store.scales(args.symbol)
+    if scales is None:
+        return fail(f"no trades of {args.symbol!r} in {store.root}")
+    hi = None if end is None else interval.ceil(end)
+    bars = candles(store.scan_trades(args.symbol, None, hi), interval)
+    try:
+        out_frame = compute(bars, specs)
+    except ValueError as e:
+        return fail(_one_line(e))
+    if start is not None:
+        out_frame = out_frame.filter(out_frame["start"] >= interval.ceil(start))
+    units = {o.name: o.unit for s in specs for o in s.outputs()}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["symbol", "start", *units])
+    for row in out_frame.iter_rows(named=True):
+        cells = []
+        for name, unit in units.items():
+            v = row[name]
+            text = render(v, scales[0]) if unit == "price" else (None if v is None else repr(v))
+            cells.append("" if text is None else text)
+        w.writerow([args.symbol, row["start"] // 1_000_000, *cells])
+    try:
+        if args.csv == "-":
+            sys.stdout.write(buf.getvalue())
+        else:
+            tmp = Path(f"{args.csv}.tmp")
+            tmp.write_text(buf.getvalue(), encoding="ascii")
+            tmp.replace(args.csv)
+    except OSError as e:
+        print(f"mercato history indicators: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.csv != "-":
+        print(f"{out_frame.height:,} rows of {args.symbol} at {interval.text} -> {args.csv}")
+    return EXIT_OK
 
 
 def _history_candles(args: argparse.Namespace, store: HistoryStore) -> int:

@@ -98,3 +98,55 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: Capture) -> No
     c[2] = "NOPE"
     assert "no trades of 'NOPE'" in one_line_error(capsys, *c)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_indicators_over_stored_candles_agree_with_talib(
+    binance_file: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    import numpy as np
+    import talib
+
+    from mercato.analytics.candles import candles, parse_interval
+    from mercato.analytics.store import HistoryStore
+
+    data = str(tmp_path / "d")
+    argv = ["history", "import", "--format", "binance", str(binance_file), "--data-dir", data]
+    assert run(capsys, *argv)[0] == 0
+    code, out, _ = run(
+        capsys,
+        "history",
+        "indicators",
+        "BTCUSDT",
+        "--interval",
+        "5s",
+        "--indicators",
+        "sma:5|rsi:14",
+        "--data-dir",
+        data,
+        "--csv",
+        "-",
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "symbol,start,sma_5,rsi_14"
+    bars = candles(HistoryStore(data).scan_trades("BTCUSDT"), parse_interval("5s"))
+    closes = bars["close"].to_numpy().astype(float)
+    sma, rsi = talib.SMA(closes, 5), talib.RSI(closes, 14)
+    assert len(lines) == 1 + len(closes) > 30
+    for line, s, r, start in zip(lines[1:], sma, rsi, bars["start"].to_list(), strict=True):
+        sym, ms, got_s, got_r = line.split(",")
+        assert sym == "BTCUSDT" and int(ms) == start // 1_000_000
+        assert got_s == "" if np.isnan(s) else abs(float(got_s) * 10**8 - s) <= 0.5
+        assert got_r == "" if np.isnan(r) else float(got_r) == pytest.approx(r, rel=1e-9)
+    assert "unknown indicator" in one_line_error(
+        capsys,
+        "history",
+        "indicators",
+        "BTCUSDT",
+        "--indicators",
+        "nope",
+        "--data-dir",
+        data,
+        "--csv",
+        "-",
+    )
