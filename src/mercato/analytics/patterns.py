@@ -129,12 +129,21 @@ def patterns(
     *,
     top: int = 5,
     cash: Callable[[str, int], int] = _same,
+    since: int | None = None,
+    until: int | None = None,
 ) -> Patterns:
     """Win rate, averages, profit factor, expectancy, holding time, activity by hour and
     weekday, the largest winners and losers, and streaks (see the module's notes).
     ``cash(symbol, notional)``: a trade's PnL in the account's currency units (default:
-    left in notional units); the sums and averages are then in those units."""
-    fs = list(fills)
+    left in notional units); the sums and averages are then in those units. ``since`` /
+    ``until``: only the trades closed, and the fills made, in [since, until) count (the
+    lots they close may be older: every fill is matched)."""
+    every = list(fills)
+
+    def within(ts: int) -> bool:
+        return (since is None or ts >= since) and (until is None or ts < until)
+
+    fs = [f for f in every if within(f.ts)]
     trades = [
         Trade(
             t.symbol,
@@ -146,7 +155,8 @@ def patterns(
             cash(t.symbol, t.pnl),
             t.holding_ns,
         )
-        for t in round_trips(fs)
+        for t in round_trips(every)
+        if within(t.exit_ts)
     ]
     wins = [t for t in trades if t.pnl > 0]
     losses = [t for t in trades if t.pnl < 0]

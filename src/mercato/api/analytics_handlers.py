@@ -7,11 +7,12 @@ last bar's close, at the end of each interval; ``interval`` 1m, 5m, 1h or 1d, de
 most ``MAX_POINTS`` points) and its statistics (``analytics/portfolio.py``: time-weighted
 returns without deposits and withdrawals, volatility, Sharpe, Sortino, maximum drawdown
 with its dates; ``periods_per_year`` default: the intervals in 365 days), and with
+``risk_free`` an annual rate as a fraction (default 0), and with
 ``benchmark=SYMBOL`` the same against that instrument's closes (correlation, beta, alpha,
 excess return). It reads the SQL store's ledger and trades: without a store it is a 422
 ``no_history``.
 
-``GET /v1/analytics/patterns?account=&symbol=``: the account's trading patterns from its
+``GET /v1/analytics/patterns?account=&symbol=&start=&end=``: the account's trading patterns from its
 fills (``analytics/patterns.py``: FIFO round trips, win rate, averages, profit factor,
 expectancy, holding time, activity by hour and weekday, the largest trades, streaks). The
 whole fill history is read, memory then the SQL store; past ``MAX_FILLS`` fills the answer
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from starlette.responses import Response
@@ -67,6 +69,7 @@ class AnalyticsHandlers(ApiBase):
         ppy = int_param(c.request, "periods_per_year", 422) or YEAR_NS // interval
         if not 1 <= ppy <= 10**7:
             raise ApiError(422, "invalid_query", "periods_per_year is 1..10,000,000")
+        risk_free = _rate(q.get("risk_free", "0"))
         bench = q.get("benchmark")
         core = self.core
         if bench is not None and bench not in core.instruments:
@@ -77,7 +80,10 @@ class AnalyticsHandlers(ApiBase):
         )
         scale = core.currencies[cash_asset]
         stats = performance(
-            [(t, v) for t, v, _ in points], periods_per_year=ppy, flows=[f for *_, f in points]
+            [(t, v) for t, v, _ in points],
+            periods_per_year=ppy,
+            risk_free=risk_free,
+            flows=[f for *_, f in points],
         )
         out: dict[str, Any] = {
             "account": account,
@@ -184,7 +190,11 @@ class AnalyticsHandlers(ApiBase):
             units = abs(notional) * inst.mul // inst.div
             return units if notional >= 0 else -units
 
-        p = patterns(fills, cash=cash)
+        since = int_param(c.request, "start")
+        until = int_param(c.request, "end")
+        if since is not None and until is not None and until <= since:
+            raise ApiError(400, "invalid_range", "end must be after start")
+        p = patterns(fills, cash=cash, since=since, until=until)
         scale = core.currencies[core.accounts[account].currency]
 
         def money(v: float | int | None) -> str | None:
@@ -230,6 +240,17 @@ class AnalyticsHandlers(ApiBase):
                 "longest_loss_streak": p.longest_loss_streak,
             }
         )
+
+
+def _rate(text: str) -> float:
+    """``risk_free``: an annual rate as a decimal fraction (0.04 for 4%), 0 to below 1."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not (value.is_finite() and 0 <= value < 1) or len(text) > 20:
+        raise ApiError(422, "invalid_query", "risk_free: an annual rate, 0 <= rate < 1 (0.04)")
+    return float(value)
 
 
 def _stats(d: dict[str, Any], scale: int) -> dict[str, Any]:

@@ -142,7 +142,12 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
     "list_orders": [_STATUS, _SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
     "cancel_all": [_ACCOUNT],
     "fills": [_SYMBOL, _LIMIT, _ACCOUNT, _PAGE_TOKEN],
-    "patterns": [_SYMBOL, _ACCOUNT],
+    "patterns": [
+        _SYMBOL,
+        _ACCOUNT,
+        {"name": "start", "in": "query", "required": False, "schema": {"type": "integer"}},
+        {"name": "end", "in": "query", "required": False, "schema": {"type": "integer"}},
+    ],
     "movers": [
         _INTERVAL,
         _LIMIT,
@@ -187,6 +192,7 @@ QUERY: Final[dict[str, list[dict[str, Any]]]] = {
             "required": False,
             "schema": {"type": "integer", "minimum": 1},
         },
+        {"name": "risk_free", "in": "query", "required": False, "schema": {"type": "string"}},
     ],
 }
 """The query parameters each handler reads."""

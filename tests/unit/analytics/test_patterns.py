@@ -97,3 +97,15 @@ def test_against_a_unit_by_unit_fifo(fills: list[Fill]) -> None:
         if sum(f.qty if f.side == 1 else -f.qty for f in mine) == 0:
             cash = sum(f.price * f.qty * (1 if f.side == 2 else -1) for f in mine)
             assert sum(t.pnl for t in trades if t.symbol == sym) == cash
+
+
+def test_a_time_range_keeps_the_older_lots() -> None:
+    fills = [
+        Fill(10, "X", 1, 100, 10),  # opened before the range
+        Fill(20, "X", 2, 110, 4),  # closed inside it: +40
+        Fill(30, "X", 2, 90, 6),  # closed after it: -60
+    ]
+    inside = patterns(fills, since=15, until=25)
+    assert (inside.trades, inside.gross_profit, inside.fills) == (1, 40, 1)
+    assert patterns(fills, since=25).gross_loss == -60
+    assert patterns(fills, until=15).trades == 0 and patterns(fills, until=15).fills == 1

@@ -49,6 +49,11 @@ def test_patterns_from_real_fills(w: World) -> None:
     assert mine["fills"] == 4
     assert w.call("GET", f"/v1/analytics/patterns?account={w.bob_acct}", w.alice).status_code == 404
     assert w.ok("GET", "/v1/analytics/patterns?symbol=XYZ", w.alice)["trades"] == 2
+    last = max(int(f["ts"]) for f in fills)
+    window = w.ok("GET", f"/v1/analytics/patterns?start={last}", w.alice)
+    assert (window["fills"], window["trades"], window["gross_loss"]) == (1, 1, "-15.00")
+    r = w.call("GET", f"/v1/analytics/patterns?start={last}&end={last}", w.alice)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_range"
 
 
 def test_bad_requests_are_4xx(w: World) -> None:
@@ -122,12 +127,20 @@ def test_performance_from_the_sql_store(tmp_path: Path) -> None:
         assert s["periods"] == 3 and s["worst_period"] == pytest.approx(0.0)
         assert s["best_period"] == pytest.approx(510 * 10_00 / (99_000_00 - fees1 + 510 * 100_00))
         assert r["benchmark"]["symbol"] == "XYZ" and r["benchmark"]["periods"] == 3
+        rf = w.ok(
+            "GET",
+            f"/v1/analytics/performance?start={T0}&end={end}&periods_per_year=365&risk_free=0.05",
+            w.alice,
+        )
+        assert rf["stats"]["sharpe"] < s["sharpe"]  # the same returns, less their excess
         # bad requests, and nobody else's account
         for q, code in (
             ("interval=2d", "invalid_interval"),
             (f"start={end}&end={T0}", "invalid_range"),
             (f"start=0&end={end}&interval=1m", "invalid_range"),
             ("benchmark=NOPE", "unknown_symbol"),
+            ("risk_free=1.5", "invalid_query"),
+            ("risk_free=abc", "invalid_query"),
         ):
             resp = w.call("GET", f"/v1/analytics/performance?{q}", w.alice)
             assert 400 <= resp.status_code < 500 and resp.json()["error"]["code"] == code, q
